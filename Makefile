@@ -1,0 +1,47 @@
+# kubelet-ctxfix: patched upstream kubelet 1.36 with a fixed sync-context
+# lifecycle. See README.md.
+#
+#   make                       build the kubelet of the default base (VERSION)
+#   make build KUBE_VERSION=v1.36.2 ARCH=arm64
+#   make test                  what CI runs (about 35 minutes on a cold machine)
+#   make test-matrix           the series on every supported base
+#   make clean
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Empty means: the default base from VERSION, the host's architecture.
+KUBE_VERSION ?=
+ARCH ?=
+export KUBE_VERSION ARCH
+
+.PHONY: all build test test-matrix verify-bisect verify-patches clean help
+
+all: build
+
+## build: the patched kubelet for KUBE_VERSION (default: VERSION) and ARCH (default: host)
+build:
+	hack/build-kubelet.sh
+
+## test: own tests, series form and bisectability, upstream unit tests on the
+## patched default base, series tests on v1.36.2 patched and failing on stock
+test:
+	hack/test.sh
+
+## test-matrix: the series' tests patched on every supported base, the
+## regression tests failing on every stock base they are listed for, and
+## bisectability on every base
+test-matrix:
+	hack/test-matrix.sh
+
+verify-bisect:
+	hack/verify-bisect.sh
+
+verify-patches:
+	hack/verify-patches.sh
+
+clean:
+	rm -rf _output
+
+help:
+	@sed -n 's/^## //p' Makefile

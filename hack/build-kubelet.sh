@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the patched kubelet of one base for linux/ARCH and lays it out as
+# dl.k8s.io does:
+#
+#   _output/release/<version>/bin/linux/<arch>/kubelet
+#   _output/release/<version>/bin/linux/<arch>/kubelet.sha256
+#
+# The build is static (CGO_ENABLED=0), -trimpath, without a build id, and
+# stamped as upstream's hack/lib/version.sh stamps a release. The build date
+# is SOURCE_DATE_EPOCH, or the commit date of the patched tree's HEAD, so the
+# same inputs give the same bytes.
+#
+# Usage: hack/build-kubelet.sh [BASE [ARCH]]   (defaults: KUBE_VERSION or
+# the default base; ARCH or the host's architecture)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ctxfix::require_tools git go sha256sum
+base="${1:-$(ctxfix::kube_version)}"
+arch="${2:-${ARCH:-$(go env GOHOSTARCH)}}"
+case "${arch}" in
+  amd64 | arm64 | arm | ppc64le | s390x) ;;
+  *) ctxfix::die "unsupported ARCH '${arch}': want one of amd64 arm64 arm ppc64le s390x" ;;
+esac
+
+"${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
+tree="$(ctxfix::tree_dir "${base}")"
+version="$(ctxfix::distribution_version "${base}")"
+commit="$(git -C "${tree}" rev-parse HEAD)"
+tree_state=clean
+[[ -z "$(git -C "${tree}" status --porcelain)" ]] || tree_state=dirty
+epoch="${SOURCE_DATE_EPOCH:-$(git -C "${tree}" log -1 --format=%ct HEAD)}"
+ldflags="$("$(ctxfix::build_tool)" ldflags -version "${version}" -commit "${commit}" -tree-state "${tree_state}" -source-date-epoch "${epoch}")"
+
+dest="${CTXFIX_OUTPUT}/release/${version}/bin/linux/${arch}"
+mkdir -p "${CTXFIX_OUTPUT}/tmp"
+staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/build-${version}-${arch}.XXXXXX")"
+trap 'rm -rf "${staging}"' EXIT
+
+ctxfix::log "Building kubelet ${version} for linux/${arch} from ${base} + series (HEAD ${commit:0:12})"
+CGO_ENABLED=0 GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${base}" build \
+  -ldflags "${ldflags} -s -w -buildid=" -o "${staging}/kubelet" ./cmd/kubelet ||
+  ctxfix::die "building kubelet ${version} for linux/${arch} failed"
+
+if [[ "${arch}" == "$(go env GOHOSTARCH)" ]]; then
+  reported="$("${staging}/kubelet" --version)"
+  [[ "${reported}" == "Kubernetes ${version}" ]] ||
+    ctxfix::die "the kubelet built for ${version} reports '${reported}'"
+fi
+(cd "${staging}" && sha256sum kubelet | cut -d' ' -f1 > kubelet.sha256)
+
+mkdir -p "${dest}"
+mv -f "${staging}/kubelet" "${staging}/kubelet.sha256" "${dest}/"
+ctxfix::log "kubelet ${version} linux/${arch}: ${dest#"${CTXFIX_ROOT}"/}/kubelet sha256 $(cat "${dest}/kubelet.sha256")"

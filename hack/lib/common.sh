@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Shared helpers for the hack/ scripts. Source it; do not run it.
+
+CTXFIX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CTXFIX_OUTPUT="${CTXFIX_ROOT}/_output"
+CTXFIX_BASES="${CTXFIX_ROOT}/build/bases.tsv"
+CTXFIX_UPSTREAM_SUM="${CTXFIX_ROOT}/build/upstream.sum"
+mkdir -p "${CTXFIX_OUTPUT}/logs"
+
+# Builds of upstream code never pick up a go.work from a parent folder, and the
+# toolchain is the one on the machine: a build that silently downloaded another
+# Go would not be the build we tested.
+export GOWORK=off
+export GOTOOLCHAIN=local
+
+ctxfix::log() {
+  echo "+++ $*" >&2
+}
+
+ctxfix::die() {
+  echo "ERROR: $*" >&2
+  exit 1
+}
+
+# ctxfix::require_tools TOOL... fails naming every tool that is missing.
+ctxfix::require_tools() {
+  local missing=()
+  local tool
+  for tool in "$@"; do
+    command -v "${tool}" >/dev/null 2>&1 || missing+=("${tool}")
+  done
+  if ((${#missing[@]} > 0)); then
+    ctxfix::die "missing required tool(s): ${missing[*]} (install them and put them on PATH)"
+  fi
+}
+
+# ctxfix::version_default KEY prints KEY's value from the VERSION file.
+ctxfix::version_default() {
+  local key="$1" value
+  value="$(sed -n "s/^${key}=//p" "${CTXFIX_ROOT}/VERSION")"
+  [[ -n "${value}" ]] || ctxfix::die "VERSION has no ${key}= line"
+  echo "${value}"
+}
+
+# ctxfix::supported_bases prints every base in build/bases.tsv, one a line.
+ctxfix::supported_bases() {
+  awk '!/^#/ && NF { print $1 }' "${CTXFIX_BASES}"
+}
+
+# ctxfix::kube_version prints KUBE_VERSION, or the default base from VERSION,
+# after checking that it is a supported base.
+ctxfix::kube_version() {
+  local base="${KUBE_VERSION:-}"
+  [[ -n "${base}" ]] || base="$(ctxfix::version_default KUBE_VERSION)"
+  ctxfix::series_dir "${base}" >/dev/null
+  echo "${base}"
+}
+
+# ctxfix::series_dir BASE prints the folder of the patch series for BASE.
+ctxfix::series_dir() {
+  local base="$1" series
+  series="$(awk -v base="${base}" '!/^#/ && $1 == base { print $2 }' "${CTXFIX_BASES}")"
+  if [[ -z "${series}" ]]; then
+    ctxfix::die "unknown base '${base}': supported bases are $(ctxfix::supported_bases | paste -sd' ') (build/bases.tsv; hack/add-base.sh adds one)"
+  fi
+  [[ -d "${CTXFIX_ROOT}/${series}" ]] || ctxfix::die "build/bases.tsv names series ${series} for ${base}, but there is no such folder"
+  echo "${CTXFIX_ROOT}/${series}"
+}
+
+# ctxfix::series_patches BASE prints the patch files of BASE's series in order.
+ctxfix::series_patches() {
+  local dir
+  dir="$(ctxfix::series_dir "$1")"
+  find "${dir}" -maxdepth 1 -name '*.patch' | LC_ALL=C sort
+}
+
+# ctxfix::build_tool prints the path of the ctxfix-build helper, building it
+# first if needed.
+ctxfix::build_tool() {
+  local bin="${CTXFIX_OUTPUT}/bin/ctxfix-build"
+  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" ./cmd/ctxfix-build) || ctxfix::die "could not build cmd/ctxfix-build"
+  echo "${bin}"
+}
+
+# ctxfix::distribution_version BASE prints the version a build of BASE is
+# stamped with, e.g. v1.36.5-ctxfix.1.
+ctxfix::distribution_version() {
+  "$(ctxfix::build_tool)" version -base "$1" -revision "$(ctxfix::version_default CTXFIX_REVISION)"
+}
+
+# ctxfix::tree_dir [--stock] BASE and ctxfix::modfile [--stock] BASE name
+# where hack/prepare-tree.sh puts the patched (or stock) tree of BASE and the
+# go.mod it builds with.
+ctxfix::tree_dir() {
+  if [[ "$1" == "--stock" ]]; then
+    echo "${CTXFIX_OUTPUT}/stock/$2"
+  else
+    echo "${CTXFIX_OUTPUT}/src/$1"
+  fi
+}
+ctxfix::modfile() {
+  if [[ "$1" == "--stock" ]]; then
+    echo "${CTXFIX_OUTPUT}/modfiles/$2-stock/kubernetes.mod"
+  else
+    echo "${CTXFIX_OUTPUT}/modfiles/$1/kubernetes.mod"
+  fi
+}
+
+# ctxfix::go_in_tree [--stock] BASE GO-SUBCOMMAND ARGS... runs the go command
+# inside the patched (or stock) tree of BASE, as its main module, with
+# published staging modules.
+ctxfix::go_in_tree() {
+  local which=()
+  if [[ "$1" == "--stock" ]]; then
+    which=(--stock)
+    shift
+  fi
+  local base="$1" subcommand="$2"
+  shift 2
+  local tree modfile
+  tree="$(ctxfix::tree_dir "${which[@]}" "${base}")"
+  modfile="$(ctxfix::modfile "${which[@]}" "${base}")"
+  (cd "${tree}" && go "${subcommand}" -modfile="${modfile}" -mod=readonly -trimpath "$@")
+}
+
+# ctxfix::series_tests BASE prints "PACKAGE<TAB>TestName" for every test
+# function the series of BASE adds, PACKAGE relative to the tree (./pkg/...).
+ctxfix::series_tests() {
+  local patch
+  while read -r patch; do
+    awk '
+      /^diff --git a\// { file = $3; sub(/^a\//, "", file) }
+      /^\+func Test[A-Za-z0-9_]*\(t \*testing\.T\)/ && file ~ /_test\.go$/ {
+        name = $2; sub(/\(.*/, "", name)
+        dir = file; sub(/\/[^\/]*$/, "", dir)
+        print "./" dir "\t" name
+      }' "${patch}"
+  done < <(ctxfix::series_patches "$1")
+}
+
+# ctxfix::run_regex NAME... prints a go test -run pattern matching exactly
+# the named top-level tests.
+ctxfix::run_regex() {
+  local IFS='|'
+  echo "^($*)\$"
+}

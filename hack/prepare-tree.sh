@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Materializes the patched upstream tree of one base:
+#
+#   _output/src/<base>            git repository: one commit with the pristine
+#                                 k8s.io/kubernetes@<base> module tree (tagged
+#                                 <base>), then the series applied with git am
+#   _output/modfiles/<base>/      the go.mod/go.sum the tree builds with:
+#                                 upstream's, with published staging modules
+#
+# The module is checked against build/upstream.sum (and, when first fetched,
+# by the go command against the checksum database). Commits are made with
+# fixed identities and dates, so the same inputs give the same commit ids.
+# A tree whose inputs have not changed is reused; anything else is rebuilt in a
+# temporary folder and moved into place only once every patch has applied.
+#
+# Usage: hack/prepare-tree.sh [--stock] BASE
+#   --stock   stop after the pristine commit (no patches).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+stock=false
+if [[ "${1:-}" == "--stock" ]]; then
+  stock=true
+  shift
+fi
+[[ $# -eq 1 ]] || ctxfix::die "usage: $0 [--stock] BASE"
+base="$1"
+ctxfix::require_tools git go sha256sum
+series_dir="$(ctxfix::series_dir "${base}")"
+tool="$(ctxfix::build_tool)"
+staging_version="$("${tool}" staging-version -base "${base}")"
+
+which=()
+${stock} && which=(--stock)
+tree="$(ctxfix::tree_dir "${which[@]}" "${base}")"
+modfile="$(ctxfix::modfile "${which[@]}" "${base}")"
+
+pinned_sum="$(awk -v base="${base}" '$1 == "k8s.io/kubernetes" && $2 == base { print $3 }' "${CTXFIX_UPSTREAM_SUM}")"
+[[ -n "${pinned_sum}" ]] || ctxfix::die "build/upstream.sum has no checksum for k8s.io/kubernetes ${base}"
+
+# What the tree is made of. Patches count only for a patched tree.
+fingerprint="$(
+  echo "k8s.io/kubernetes ${base} ${pinned_sum} stock=${stock}"
+  if ! ${stock}; then
+    ctxfix::series_patches "${base}" | while read -r patch; do
+      echo "$(sha256sum < "${patch}" | cut -d' ' -f1) $(basename "${patch}")"
+    done
+  fi
+)"
+
+tree_is_current() {
+  [[ -f "${tree}/.git/ctxfix-fingerprint" ]] || return 1
+  [[ "$(cat "${tree}/.git/ctxfix-fingerprint")" == "${fingerprint}" ]] || return 1
+  [[ "$(git -C "${tree}" rev-parse HEAD)" == "$(cat "${tree}/.git/ctxfix-head")" ]] || return 1
+  [[ -z "$(git -C "${tree}" status --porcelain --untracked-files=all)" ]] || return 1
+}
+
+write_modfile() {
+  local src="$1" out_mod="$2"
+  local out_sum="${out_mod%.mod}.sum"
+  mkdir -p "$(dirname "${out_mod}")"
+  "${tool}" modfile -staging-version "${staging_version}" -in "${src}/go.mod" -out "${out_mod}"
+  # Upstream's go.sum, plus the pinned checksums of the published staging
+  # modules (upstream builds them from ./staging, so its go.sum has none).
+  {
+    cat "${src}/go.sum"
+    awk -v v="${staging_version}" '$1 ~ /^k8s\.io\// && ($2 == v || $2 == v "/go.mod")' "${CTXFIX_UPSTREAM_SUM}"
+  } > "${out_sum}"
+  local staging
+  for staging in $(awk -v v="${staging_version}" '$1 == "=>" { next } $3 == "=>" && $5 == v { print $4 }' "${out_mod}"); do
+    grep -q "^${staging} ${staging_version} " "${out_sum}" ||
+      ctxfix::die "build/upstream.sum has no checksum for ${staging} ${staging_version}, which ${base} requires (hack/add-base.sh ${base} records them)"
+  done
+}
+
+if tree_is_current; then
+  write_modfile "${tree}" "${modfile}"
+  exit 0
+fi
+
+ctxfix::log "Fetching k8s.io/kubernetes@${base} through the Go module proxy"
+download_json="$(cd / && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@${base}" 2>&1)" ||
+  ctxfix::die "k8s.io/kubernetes@${base} could not be downloaded: ${download_json}"
+module_dir="$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"${download_json}")"
+module_sum="$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"${download_json}")"
+module_info="$(sed -n 's/^\t"Info": "\(.*\)",$/\1/p' <<<"${download_json}")"
+[[ -d "${module_dir}" ]] || ctxfix::die "go mod download reported no folder for k8s.io/kubernetes@${base}"
+if [[ "${module_sum}" != "${pinned_sum}" ]]; then
+  ctxfix::die "checksum mismatch for k8s.io/kubernetes@${base}: the module cache has ${module_sum}, build/upstream.sum pins ${pinned_sum}"
+fi
+
+mkdir -p "$(dirname "${tree}")"
+work="$(mktemp -d "$(dirname "${tree}")/.${base}.XXXXXX")"
+cleanup() { rm -rf "${work}"; }
+trap cleanup EXIT
+
+ctxfix::log "Materializing ${base} in ${tree}"
+cp -R "${module_dir}/." "${work}/"
+chmod -R u+w "${work}"
+
+# Fixed identities and dates: the pristine commit is dated by the module's
+# publication time, each patch by its own author date.
+export GIT_AUTHOR_NAME="kubelet-ctxfix" GIT_AUTHOR_EMAIL="build@kubelet-ctxfix.invalid"
+export GIT_COMMITTER_NAME="kubelet-ctxfix" GIT_COMMITTER_EMAIL="build@kubelet-ctxfix.invalid"
+pristine_date="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "${module_info}")"
+[[ -n "${pristine_date}" ]] || ctxfix::die "no publication time in ${module_info}"
+(
+  cd "${work}"
+  git init -q -b main
+  git config core.autocrlf false
+  git config am.keepcr true
+  git add -A -f
+  GIT_AUTHOR_DATE="${pristine_date}" GIT_COMMITTER_DATE="${pristine_date}" \
+    git commit -q --no-verify -m "Kubernetes ${base}" \
+    -m "Pristine tree of the Go module k8s.io/kubernetes@${base} (${module_sum})."
+  git tag "${base}"
+) || ctxfix::die "could not record the pristine tree of ${base}"
+
+if ! ${stock}; then
+  while read -r patch; do
+    if ! out="$(git -C "${work}" am --committer-date-is-author-date --quiet "${patch}" 2>&1)"; then
+      git -C "${work}" am --abort >/dev/null 2>&1 || true
+      ctxfix::die "patch $(basename "${patch}") from ${series_dir#"${CTXFIX_ROOT}"/} does not apply to ${base}:
+${out}"
+    fi
+  done < <(ctxfix::series_patches "${base}")
+fi
+
+git -C "${work}" rev-parse HEAD > "${work}/.git/ctxfix-head"
+echo "${fingerprint}" > "${work}/.git/ctxfix-fingerprint"
+write_modfile "${work}" "${modfile}"
+
+rm -rf "${tree}"
+mv "${work}" "${tree}"
+trap - EXIT
+ctxfix::log "${base}: $(git -C "${tree}" rev-list --count "${base}..HEAD") patch(es) applied, HEAD $(git -C "${tree}" rev-parse --short HEAD)"

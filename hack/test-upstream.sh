@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs upstream's own unit tests of the packages the series touches on the
+# patched tree of a base. A test that fails is allowed only if
+# test/known-failures.tsv lists it for that base, with its reason, and it
+# fails on the stock tree of the same base too.
+#
+# Usage: hack/test-upstream.sh [BASE]   (default: KUBE_VERSION or the default base)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ctxfix::require_tools git go
+base="${1:-$(ctxfix::kube_version)}"
+packages=(./pkg/kubelet ./pkg/kubelet/prober/... ./pkg/kubelet/volumemanager/... ./pkg/kubelet/kuberuntime ./pkg/kubelet/util/...)
+known="${CTXFIX_ROOT}/test/known-failures.tsv"
+
+"${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
+log="${CTXFIX_OUTPUT}/logs/upstream-${base}.log"
+ctxfix::log "${base} patched: running upstream's unit tests of ${packages[*]} (log: _output/logs/upstream-${base}.log)"
+status=0
+ctxfix::go_in_tree "${base}" test -count=1 "${packages[@]}" > "${log}" 2>&1 || status=$?
+grep -E '^(ok|FAIL|---)\s' "${log}" | grep -v '^--- PASS' >&2 || true
+
+if grep -qE '\[(build|setup) failed\]' "${log}"; then
+  ctxfix::die "upstream tests did not build on patched ${base}; log: _output/logs/upstream-${base}.log"
+fi
+mapfile -t failed < <(sed -n 's/^--- FAIL: \([^ ]*\) .*/\1/p' "${log}" | sort -u)
+if ((status != 0)) && ((${#failed[@]} == 0)); then
+  ctxfix::die "upstream tests failed on patched ${base} without a failing test (panic or timeout?); log: _output/logs/upstream-${base}.log"
+fi
+unexpected=()
+allowed=()
+for name in "${failed[@]}"; do
+  if awk -F'\t' -v base="${base}" -v name="${name}" '!/^#/ && $1 == base && $3 == name { found = 1 } END { exit !found }' "${known}"; then
+    allowed+=("${name}")
+  else
+    unexpected+=("${name}")
+  fi
+done
+((${#unexpected[@]} == 0)) ||
+  ctxfix::die "upstream tests failed on patched ${base}: ${unexpected[*]}; log: _output/logs/upstream-${base}.log"
+
+if ((${#allowed[@]} > 0)); then
+  # A known failure must be upstream's, not ours: it fails on stock too.
+  "${CTXFIX_ROOT}/hack/prepare-tree.sh" --stock "${base}"
+  stock_log="${CTXFIX_OUTPUT}/logs/upstream-stock-${base}.log"
+  ctxfix::go_in_tree --stock "${base}" test -count=1 -run "$(ctxfix::run_regex "${allowed[@]}")" "${packages[@]}" > "${stock_log}" 2>&1 || true
+  for name in "${allowed[@]}"; do
+    grep -q -- "^--- FAIL: ${name} " "${stock_log}" ||
+      ctxfix::die "${name} is listed as a known failure but passes on stock ${base}: the series broke it; log: _output/logs/upstream-stock-${base}.log"
+  done
+  ctxfix::log "${base}: known failures ${allowed[*]} fail on stock too"
+fi
+ctxfix::log "${base} patched: upstream unit tests pass"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make test`: everything a change to this repository must keep true, within
+# CI's time. Each check runs even if an earlier one failed; the summary says
+# which failed and how long each took.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ctxfix::require_tools git go gofmt sha256sum
+default_base="$(ctxfix::kube_version)"
+leaking_base=v1.36.2
+hack="${CTXFIX_ROOT}/hack"
+
+names=()
+results=()
+check() {
+  local name="$1"
+  shift
+  local start=${SECONDS} result=PASS
+  echo
+  ctxfix::log "=== ${name}"
+  "$@" || result=FAIL
+  names+=("${name}")
+  results+=("${result} $((SECONDS - start))s")
+}
+
+own_tests() {
+  (cd "${CTXFIX_ROOT}" && go vet ./... && go test -count=1 ./...) &&
+    [[ -z "$(cd "${CTXFIX_ROOT}" && gofmt -l cmd pkg test 2>/dev/null)" ]]
+}
+
+applies_everywhere() {
+  local base
+  for base in $(ctxfix::supported_bases); do
+    "${hack}/prepare-tree.sh" "${base}" || return 1
+  done
+}
+
+built_version() {
+  local version binary
+  version="$(ctxfix::distribution_version "${default_base}")"
+  binary="${CTXFIX_OUTPUT}/release/${version}/bin/linux/$(go env GOHOSTARCH)/kubelet"
+  "${hack}/build-kubelet.sh" "${default_base}" &&
+    [[ "$("${binary}" --version)" == "Kubernetes ${version}" ]] &&
+    [[ "$(sha256sum < "${binary}" | cut -d' ' -f1)" == "$(cat "${binary}.sha256")" ]] &&
+    ctxfix::log "$("${binary}" --version), sha256 verified"
+}
+
+check "own Go code: vet, unit tests, gofmt" own_tests
+check "patch series are well-formed" "${hack}/verify-patches.sh"
+check "series applies to every supported base" applies_everywhere
+check "kubelet ${default_base} builds and reports its stamped version" built_version
+check "upstream unit tests pass on patched ${default_base}" "${hack}/test-upstream.sh" "${default_base}"
+check "series tests pass on patched ${default_base}" "${hack}/test-series.sh" "${default_base}"
+check "every commit of the series is bisectable on ${default_base}" "${hack}/verify-bisect.sh" "${default_base}"
+check "series tests pass on patched ${leaking_base}" "${hack}/test-series.sh" "${leaking_base}"
+check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fails.sh" "${leaking_base}"
+
+echo
+passed=0
+failed=0
+for i in "${!names[@]}"; do
+  printf '  %-10s %s\n' "${results[$i]}" "${names[$i]}"
+  if [[ "${results[$i]}" == PASS* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+echo "checks: ${passed} passed, ${failed} failed"
+((failed == 0))
