@@ -38,7 +38,7 @@ staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/build-${version}-${arch}.XXXXXX")"
 trap 'rm -rf "${staging}"' EXIT
 
 ctxfix::log "Building kubelet ${version} for linux/${arch} from ${base} + series (HEAD ${commit:0:12})"
-CGO_ENABLED=0 GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${base}" build \
+GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${base}" build \
   -ldflags "${ldflags} -s -w -buildid=" -o "${staging}/kubelet" ./cmd/kubelet ||
   ctxfix::die "building kubelet ${version} for linux/${arch} failed"
 
