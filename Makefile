@@ -5,6 +5,7 @@
 #   make build KUBE_VERSION=v1.36.2 ARCH=arm64
 #   make test                  what CI runs (about 35 minutes on a cold machine)
 #   make test-matrix           the series on every supported base
+#   make soak KUBE_VERSION=v1.36.2 PODS=100 DURATION=10m
 #   make clean
 
 SHELL := /usr/bin/env bash
@@ -13,9 +14,13 @@ SHELL := /usr/bin/env bash
 # Empty means: the default base from VERSION, the host's architecture.
 KUBE_VERSION ?=
 ARCH ?=
-export KUBE_VERSION ARCH
+# Soak settings; empty means hack/soak.sh's defaults.
+PODS ?=
+DURATION ?=
+INTERVAL ?=
+export KUBE_VERSION ARCH PODS DURATION INTERVAL
 
-.PHONY: all build test test-matrix verify-bisect verify-patches clean help
+.PHONY: all build test test-matrix soak verify-bisect verify-patches clean help
 
 all: build
 
@@ -33,6 +38,11 @@ test:
 ## bisectability on every base
 test-matrix:
 	hack/test-matrix.sh
+
+## soak: stock and patched kubelets of KUBE_VERSION side by side under sustained
+## pod sync (PODS=50 DURATION=90s INTERVAL=10s); needs root
+soak:
+	hack/soak.sh
 
 verify-bisect:
 	hack/verify-bisect.sh

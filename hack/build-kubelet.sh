@@ -10,11 +10,20 @@
 # is SOURCE_DATE_EPOCH, or the commit date of the patched tree's HEAD, so the
 # same inputs give the same bytes.
 #
-# Usage: hack/build-kubelet.sh [BASE [ARCH]]   (defaults: KUBE_VERSION or
-# the default base; ARCH or the host's architecture)
+# With --stock it builds the unpatched base the same way, stamped with the
+# upstream version, into _output/stock-release/<base>/bin/linux/<arch>/: the
+# baseline that soak runs compare against.
+#
+# Usage: hack/build-kubelet.sh [--stock] [BASE [ARCH]]   (defaults:
+# KUBE_VERSION or the default base; ARCH or the host's architecture)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
+which=()
+if [[ "${1:-}" == "--stock" ]]; then
+  which=(--stock)
+  shift
+fi
 ctxfix::require_tools git go sha256sum
 base="${1:-$(ctxfix::kube_version)}"
 arch="${2:-${ARCH:-$(go env GOHOSTARCH)}}"
@@ -23,22 +32,27 @@ case "${arch}" in
   *) ctxfix::die "unsupported ARCH '${arch}': want one of amd64 arm64 arm ppc64le s390x" ;;
 esac
 
-"${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
-tree="$(ctxfix::tree_dir "${base}")"
-version="$(ctxfix::distribution_version "${base}")"
+"${CTXFIX_ROOT}/hack/prepare-tree.sh" "${which[@]}" "${base}"
+tree="$(ctxfix::tree_dir "${which[@]}" "${base}")"
+if ((${#which[@]} > 0)); then
+  version="${base}"
+  dest="${CTXFIX_OUTPUT}/stock-release/${base}/bin/linux/${arch}"
+else
+  version="$(ctxfix::distribution_version "${base}")"
+  dest="${CTXFIX_OUTPUT}/release/${version}/bin/linux/${arch}"
+fi
 commit="$(git -C "${tree}" rev-parse HEAD)"
 tree_state=clean
 [[ -z "$(git -C "${tree}" status --porcelain)" ]] || tree_state=dirty
 epoch="${SOURCE_DATE_EPOCH:-$(git -C "${tree}" log -1 --format=%ct HEAD)}"
 ldflags="$("$(ctxfix::build_tool)" ldflags -version "${version}" -commit "${commit}" -tree-state "${tree_state}" -source-date-epoch "${epoch}")"
 
-dest="${CTXFIX_OUTPUT}/release/${version}/bin/linux/${arch}"
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/build-${version}-${arch}.XXXXXX")"
 trap 'rm -rf "${staging}"' EXIT
 
 ctxfix::log "Building kubelet ${version} for linux/${arch} from ${base} + series (HEAD ${commit:0:12})"
-GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${base}" build \
+GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${which[@]}" "${base}" build \
   -ldflags "${ldflags} -s -w -buildid=" -o "${staging}/kubelet" ./cmd/kubelet ||
   ctxfix::die "building kubelet ${version} for linux/${arch} failed"
 

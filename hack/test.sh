@@ -45,6 +45,10 @@ built_version() {
     ctxfix::log "$("${binary}" --version), sha256 verified"
 }
 
+short_soak() {
+  KUBE_VERSION="${leaking_base}" PODS=50 DURATION=90s INTERVAL=10s "${hack}/soak.sh" -check leak-fixed
+}
+
 check "own Go code: vet, unit tests, gofmt" own_tests
 check "patch series are well-formed" "${hack}/verify-patches.sh"
 check "series applies to every supported base" applies_everywhere
@@ -54,6 +58,7 @@ check "series tests pass on patched ${default_base}" "${hack}/test-series.sh" "$
 check "every commit of the series is bisectable on ${default_base}" "${hack}/verify-bisect.sh" "${default_base}"
 check "series tests pass on patched ${leaking_base}" "${hack}/test-series.sh" "${leaking_base}"
 check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fails.sh" "${leaking_base}"
+check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 
 echo
 passed=0

@@ -1,0 +1,77 @@
+package soak
+
+import (
+	"errors"
+	"fmt"
+)
+
+// SyncContextSlack is how many sync contexts a kubelet may hold at a sample
+// above what its pods account for and still count as bounded.
+const SyncContextSlack = 10
+
+// GoroutineSlack is how many goroutines a kubelet may gain between the middle
+// and the end of a run and still count as not growing.
+const GoroutineSlack = 20
+
+// SyncContextBound is the most live sync contexts a kubelet that does not
+// leak holds: one per pod for its latest sync (reachable through the pod's
+// cancel function until the next sync replaces it, whether it is still
+// running or not), one per probed pod (its probe workers keep the values, and
+// so a reference, of the sync that started them), plus SyncContextSlack.
+func SyncContextBound(r *Result) int64 {
+	return int64(r.Pods + r.ProbedPods + SyncContextSlack)
+}
+
+// Check asserts what a soak run must show. Every kubelet named "patched"
+// (or every kubelet, when leakFixed is false) must stay bounded: at most
+// SyncContextBound sync contexts at every sample, no goroutines gained over
+// the second half of the run, and pod syncs going on. With leakFixed, the
+// kubelet named "stock" must leak in the same run: gain at least one sync
+// context per pod, and break the bound that the patched kubelet kept, which
+// shows that the bound can catch the leak.
+func Check(r *Result, leakFixed bool) error {
+	var errs []error
+	for _, s := range r.Series {
+		if len(s.Samples) < 3 {
+			errs = append(errs, fmt.Errorf("%s: only %d samples; the run is too short to tell", s.Name, len(s.Samples)))
+			continue
+		}
+		if s.Name == "stock" && leakFixed {
+			sum := Summarize(s)
+			if growth := sum.LastSyncContexts - sum.FirstSyncContexts; growth < int64(r.Pods) {
+				errs = append(errs, fmt.Errorf("stock: sync contexts went from %d to %d over %.0fs; a leaking kubelet gains at least one per pod (%d)",
+					sum.FirstSyncContexts, sum.LastSyncContexts, sum.ElapsedSeconds, r.Pods))
+			}
+			if checkBounded(r, s) == nil {
+				errs = append(errs, fmt.Errorf("stock: stayed within %d sync contexts; the bound the patched kubelet is held to did not catch the leak", SyncContextBound(r)))
+			}
+			continue
+		}
+		errs = append(errs, checkBounded(r, s))
+	}
+	return errors.Join(errs...)
+}
+
+// checkBounded checks that a kubelet neither leaks sync contexts nor
+// goroutines, and kept syncing pods.
+func checkBounded(r *Result, s *Series) error {
+	var errs []error
+	bound := SyncContextBound(r)
+	for _, sample := range s.Samples {
+		if sample.SyncContexts() > bound {
+			errs = append(errs, fmt.Errorf("%s: %d sync contexts live at %.0fs; want at most %d (%d pods, %d probed, + %d)",
+				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, r.Pods, r.ProbedPods, SyncContextSlack))
+			break
+		}
+	}
+	middle, last := s.Samples[len(s.Samples)/2], s.Samples[len(s.Samples)-1]
+	if last.Goroutines > middle.Goroutines+GoroutineSlack {
+		errs = append(errs, fmt.Errorf("%s: goroutines grew from %d at %.0fs to %d at %.0fs",
+			s.Name, middle.Goroutines, middle.ElapsedSeconds, last.Goroutines, last.ElapsedSeconds))
+	}
+	if last.PodSyncs <= middle.PodSyncs {
+		errs = append(errs, fmt.Errorf("%s: no pod syncs between %.0fs and %.0fs; the run did not exercise the pod workers",
+			s.Name, middle.ElapsedSeconds, last.ElapsedSeconds))
+	}
+	return errors.Join(errs...)
+}
