@@ -18,9 +18,11 @@ ARCH ?=
 PODS ?=
 DURATION ?=
 INTERVAL ?=
-export KUBE_VERSION ARCH PODS DURATION INTERVAL
+COUNT ?=
+BENCHTIME ?=
+export KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME
 
-.PHONY: all build test test-matrix soak verify-bisect verify-patches clean help
+.PHONY: all build test test-matrix soak probe-check bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -43,6 +45,16 @@ test-matrix:
 ## pod sync (PODS=50 DURATION=90s INTERVAL=10s); needs root
 soak:
 	hack/soak.sh
+
+## probe-check: stock and patched kubelets of KUBE_VERSION with exec readiness
+## probes, pods removed: does probing go on while they terminate? needs root
+probe-check:
+	PODS=$${PODS:-20} hack/soak.sh -probe-check -window 5s -check probes-fixed
+
+## bench: pod-worker sync benchmark, stock vs patched KUBE_VERSION in one run,
+## compared with benchstat (COUNT=8 BENCHTIME=20000x)
+bench:
+	hack/bench.sh
 
 verify-bisect:
 	hack/verify-bisect.sh

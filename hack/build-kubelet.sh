@@ -51,7 +51,7 @@ mkdir -p "${CTXFIX_OUTPUT}/tmp"
 staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/build-${version}-${arch}.XXXXXX")"
 trap 'rm -rf "${staging}"' EXIT
 
-ctxfix::log "Building kubelet ${version} for linux/${arch} from ${base} + series (HEAD ${commit:0:12})"
+ctxfix::log "Building kubelet ${version} for linux/${arch} from ${tree#"${CTXFIX_ROOT}"/} (HEAD ${commit:0:12})"
 GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${which[@]}" "${base}" build \
   -ldflags "${ldflags} -s -w -buildid=" -o "${staging}/kubelet" ./cmd/kubelet ||
   ctxfix::die "building kubelet ${version} for linux/${arch} failed"

@@ -45,6 +45,10 @@ built_version() {
     ctxfix::log "$("${binary}" --version), sha256 verified"
 }
 
+probe_check() {
+  KUBE_VERSION="${default_base}" PODS=20 "${hack}/soak.sh" -probe-check -window 5s -check probes-fixed
+}
+
 short_soak() {
   KUBE_VERSION="${leaking_base}" PODS=50 DURATION=90s INTERVAL=10s "${hack}/soak.sh" -check leak-fixed
 }
@@ -59,6 +63,7 @@ check "every commit of the series is bisectable on ${default_base}" "${hack}/ver
 check "series tests pass on patched ${leaking_base}" "${hack}/test-series.sh" "${leaking_base}"
 check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fails.sh" "${leaking_base}"
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
+check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
 
 echo
 passed=0

@@ -27,20 +27,8 @@ for base in "$@"; do
   done
 
   "${CTXFIX_ROOT}/hack/prepare-tree.sh" --stock "${base}"
-  stock_tree="$(ctxfix::tree_dir --stock "${base}")"
-  restore() { git -C "${stock_tree}" checkout -q -f HEAD && git -C "${stock_tree}" clean -q -f -d; }
-  trap restore EXIT
-
-  # The test half of every patch: test files, and files the patch creates
-  # (test helpers). Changes to existing non-test files are the fix.
-  while read -r patch; do
-    includes=(--include='*_test.go')
-    while read -r created; do
-      includes+=(--include="${created}")
-    done < <(awk '/^diff --git a\// { file = $3; sub(/^a\//, "", file) } /^new file mode/ { print file }' "${patch}")
-    git -C "${stock_tree}" apply "${includes[@]}" "${patch}" ||
-      ctxfix::die "the tests of $(basename "${patch}") do not apply to stock ${base} on their own"
-  done < <(ctxfix::series_patches "${base}")
+  trap 'ctxfix::restore_stock_tree "${base}"' EXIT
+  ctxfix::apply_series_tests "${base}"
 
   log="${CTXFIX_OUTPUT}/logs/stock-fails-${base}.log"
   : > "${log}"
@@ -55,7 +43,7 @@ for base in "$@"; do
       ctxfix::die "${name} did not fail as a test on stock ${base} (build failure?); log: _output/logs/stock-fails-${base}.log"
     grep -B8 -- "^--- FAIL: ${name} " "${log}" | grep -E '_test\.go:[0-9]+:' | head -2 | sed 's/^ */      /' >&2 || true
   done
-  restore
+  ctxfix::restore_stock_tree "${base}"
   trap - EXIT
   ctxfix::log "stock ${base}: ${#expected[@]} regression test(s) fail as they should"
 done

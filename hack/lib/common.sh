@@ -147,3 +147,27 @@ ctxfix::run_regex() {
   local IFS='|'
   echo "^($*)\$"
 }
+
+# ctxfix::apply_series_tests BASE adds the test half of BASE's series to the
+# stock tree of BASE: every *_test.go change and every file the series creates
+# (test helpers). Changes to existing non-test files are the fix, and stay out.
+# The caller restores the tree with ctxfix::restore_stock_tree.
+ctxfix::apply_series_tests() {
+  local base="$1" stock_tree patch created includes
+  stock_tree="$(ctxfix::tree_dir --stock "${base}")"
+  while read -r patch; do
+    includes=(--include='*_test.go')
+    while read -r created; do
+      includes+=(--include="${created}")
+    done < <(awk '/^diff --git a\// { file = $3; sub(/^a\//, "", file) } /^new file mode/ { print file }' "${patch}")
+    git -C "${stock_tree}" apply "${includes[@]}" "${patch}" ||
+      ctxfix::die "the tests of $(basename "${patch}") do not apply to stock ${base} on their own"
+  done < <(ctxfix::series_patches "${base}")
+}
+
+# ctxfix::restore_stock_tree BASE undoes ctxfix::apply_series_tests.
+ctxfix::restore_stock_tree() {
+  local stock_tree
+  stock_tree="$(ctxfix::tree_dir --stock "$1")"
+  git -C "${stock_tree}" checkout -q -f HEAD && git -C "${stock_tree}" clean -q -f -d
+}

@@ -259,3 +259,6 @@ func ReduceToContexts(p *profile.Profile) (*profile.Profile, error) {
 	reduced.Sample = kept
 	return reduced.Compact(), nil
 }
+
+// SiteOfSample returns the site of a sample's allocation.
+func SiteOfSample(s *profile.Sample) Site { return siteOf(stackFunctions(s)) }

@@ -6,8 +6,10 @@ import (
 )
 
 // SyncContextSlack is how many sync contexts a kubelet may hold at a sample
-// above what its pods account for and still count as bounded.
-const SyncContextSlack = 10
+// above what its pods account for and still count as bounded: 10, and one
+// for every 10 pods (contexts of syncs that just ended, held by a goroutine
+// of theirs for a moment).
+func SyncContextSlack(pods int) int { return 10 + pods/10 }
 
 // GoroutineSlack is how many goroutines a kubelet may gain between the middle
 // and the end of a run and still count as not growing.
@@ -19,7 +21,7 @@ const GoroutineSlack = 20
 // running or not), one per probed pod (its probe workers keep the values, and
 // so a reference, of the sync that started them), plus SyncContextSlack.
 func SyncContextBound(r *Result) int64 {
-	return int64(r.Pods + r.ProbedPods + SyncContextSlack)
+	return int64(r.Pods + r.ProbedPods + SyncContextSlack(r.Pods))
 }
 
 // Check asserts what a soak run must show. Every kubelet named "patched"
@@ -60,7 +62,7 @@ func checkBounded(r *Result, s *Series) error {
 	for _, sample := range s.Samples {
 		if sample.SyncContexts() > bound {
 			errs = append(errs, fmt.Errorf("%s: %d sync contexts live at %.0fs; want at most %d (%d pods, %d probed, + %d)",
-				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, r.Pods, r.ProbedPods, SyncContextSlack))
+				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, r.Pods, r.ProbedPods, SyncContextSlack(r.Pods)))
 			break
 		}
 	}

@@ -48,7 +48,7 @@ func TestCheck(t *testing.T) {
 		"patched over the bound": {
 			result:    result(leaking, series("patched", []int64{75, 76, 200, 77, 75}, flatGoroutines)),
 			leakFixed: true,
-			wantErr:   "200 sync contexts live at 20s; want at most 85",
+			wantErr:   "200 sync contexts live at 20s; want at most 90",
 		},
 		"patched leaks goroutines": {
 			result:    result(leaking, series("patched", []int64{75, 75, 75, 75, 75}, []int64{150, 200, 200, 300, 400})),

@@ -10,11 +10,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,14 +46,22 @@ func main() {
 	duration := flag.Duration("duration", 90*time.Second, "how long to run")
 	interval := flag.Duration("interval", 10*time.Second, "time between samples")
 	out := flag.String("out", "_output/soak", "folder for the report (JSON, table, SVG) and kubelet logs")
-	check := flag.String("check", "", "assertions to make on the result: leak-fixed (patched flat, stock grows) or bounded (every kubelet flat)")
+	check := flag.String("check", "", "assertions to make on the result: leak-fixed (patched flat, stock grows) or bounded (every kubelet flat); with -probe-check: probes-fixed (patched keeps probing, stock does not)")
+	probeCheck := flag.Bool("probe-check", false, "instead of the soak, check exec readiness probes once the pods start terminating")
+	window := flag.Duration("window", 5*time.Second, "with -probe-check: how long before and after the pods' removal exec calls are counted")
 	verbosity := flag.Int("kubelet-v", 2, "the kubelets' log verbosity")
 	flag.Var(&kubelets, "kubelet", "NAME=PATH of a kubelet to run; repeat for side by side")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, kubelets, *base, *pods, *duration, *interval, *out, *check, *verbosity); err != nil {
+	var err error
+	if *probeCheck {
+		err = runProbeCheck(ctx, kubelets, *pods, *window, *out, *check, *verbosity)
+	} else {
+		err = run(ctx, kubelets, *base, *pods, *duration, *interval, *out, *check, *verbosity)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "soak: %v\n", err)
 		os.Exit(1)
 	}
@@ -89,4 +99,45 @@ func run(ctx context.Context, kubelets kubeletFlags, base string, pods int, dura
 	default:
 		return fmt.Errorf("unknown -check %q: want leak-fixed or bounded", check)
 	}
+}
+
+func runProbeCheck(ctx context.Context, kubelets kubeletFlags, pods int, window time.Duration, out, check string, verbosity int) error {
+	if len(kubelets) == 0 {
+		return fmt.Errorf("no -kubelet NAME=PATH given")
+	}
+	if check != "" && check != "probes-fixed" {
+		return fmt.Errorf("unknown -check %q with -probe-check: want probes-fixed", check)
+	}
+	results := make([]soak.ProbeCheckResult, len(kubelets))
+	errs := make([]error, len(kubelets))
+	var wg sync.WaitGroup
+	for i, spec := range kubelets {
+		spec.Pods = pods
+		spec.LogDir = out
+		spec.Verbosity = verbosity
+		spec.Name += "-probes"
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = soak.ProbeCheck(ctx, soak.ProbeCheckOptions{Spec: spec, Window: window})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var failures []error
+	for i, r := range results {
+		fmt.Println(r.String())
+		if check == "" {
+			continue
+		}
+		switch name := kubelets[i].Name; {
+		case name == "patched" && !r.KeptProbing():
+			failures = append(failures, fmt.Errorf("patched: exec probes did not keep running once the pods started terminating"))
+		case name == "stock" && r.KeptProbing():
+			failures = append(failures, fmt.Errorf("stock: exec probes kept running once the pods started terminating; the check cannot tell the regression from the fix"))
+		}
+	}
+	return errors.Join(failures...)
 }

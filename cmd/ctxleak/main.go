@@ -1,0 +1,221 @@
+// Command ctxleak tells an operator whether kubelets leak pod sync contexts
+// (kubernetes#139823), from a heap profile or across a cluster.
+//
+//	ctxleak analyze FILE|-              a heap profile (/debug/pprof/heap)
+//	ctxleak nodes [--profile] [-o json]  every node of the cluster
+//
+// Exit codes: 0 clean, 1 a leaking or affected kubelet found, 2 usage or
+// access errors.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
+)
+
+const (
+	exitClean    = 0
+	exitAffected = 1
+	exitError    = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	usage := "usage: ctxleak analyze FILE|-  |  ctxleak nodes [--kubeconfig FILE] [--profile] [-o table|json]"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return exitError
+	}
+	var err error
+	var code int
+	switch args[0] {
+	case "analyze":
+		code, err = analyze(args[1:], stdin, stdout)
+	case "nodes":
+		code, err = nodes(ctx, args[1:], stdout, stderr)
+	default:
+		err = fmt.Errorf("unknown command %q\n%s", args[0], usage)
+		code = exitError
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ctxleak: %v\n", err)
+	}
+	return code
+}
+
+func analyze(args []string, stdin io.Reader, stdout io.Writer) (int, error) {
+	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
+	output := fs.String("o", "text", "output: text or json")
+	if err := fs.Parse(args); err != nil {
+		return exitError, err
+	}
+	if fs.NArg() != 1 {
+		return exitError, errors.New("analyze takes one heap profile: a file, or - for standard input")
+	}
+	name := fs.Arg(0)
+	in := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return exitError, err
+		}
+		defer f.Close()
+		in = f
+	}
+	p, err := heapprofile.Parse(in)
+	if err != nil {
+		return exitError, fmt.Errorf("%s: %w", name, err)
+	}
+	a, err := ctxleak.Analyze(p)
+	if err != nil {
+		return exitError, fmt.Errorf("%s: %w", name, err)
+	}
+	switch *output {
+	case "json":
+		if err := writeJSON(stdout, a); err != nil {
+			return exitError, err
+		}
+	case "text":
+		printAnalysis(stdout, a)
+	default:
+		return exitError, fmt.Errorf("unknown output %q: want text or json", *output)
+	}
+	if a.Verdict == ctxleak.Leaking {
+		return exitAffected, nil
+	}
+	return exitClean, nil
+}
+
+func printAnalysis(w io.Writer, a ctxleak.Analysis) {
+	fmt.Fprintf(w, "verdict: %s\n", a.Verdict)
+	fmt.Fprintf(w, "  %s\n", a.Reason)
+	if a.Exact {
+		fmt.Fprintln(w, "  counts are exact (every allocation sampled)")
+	} else {
+		fmt.Fprintf(w, "  counts are estimates: the profile sampled one allocation per %d bytes\n", a.SamplingRate)
+	}
+	fmt.Fprintf(w, "live contexts by creation site:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  site\tcontexts\tobjects\tbytes")
+	for _, site := range heapprofile.Sites {
+		c := a.Sites[site]
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\n", site, c.Contexts, c.Objects, c.Bytes)
+	}
+	tw.Flush()
+	if len(a.Evidence) > 0 {
+		fmt.Fprintln(w, "stacks holding the most sync contexts:")
+		for _, stack := range a.Evidence {
+			fmt.Fprintf(w, "  %s\n", stack)
+		}
+	}
+}
+
+func nodes(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("nodes", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)")
+	profile := fs.Bool("profile", false, "pull and analyze each node's heap profile through the API server")
+	parallel := fs.Int("parallel", 5, "profiles pulled at once")
+	timeout := fs.Duration("timeout", time.Minute, "time allowed to pull one node's profile")
+	output := fs.String("o", "table", "output: table or json")
+	if err := fs.Parse(args); err != nil {
+		return exitError, err
+	}
+	if *output != "table" && *output != "json" {
+		return exitError, fmt.Errorf("unknown output %q: want table or json", *output)
+	}
+	if *parallel < 1 || *timeout <= 0 {
+		return exitError, errors.New("--parallel and --timeout must be positive")
+	}
+	loading := clientcmd.NewDefaultClientConfigLoadingRules()
+	loading.ExplicitPath = *kubeconfig
+	config, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return exitError, fmt.Errorf("no cluster to talk to: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return exitError, err
+	}
+	var progress io.Writer
+	if *profile {
+		progress = stderr
+	}
+	reports, err := ctxleak.Nodes(ctx, client, ctxleak.NodesOptions{Profile: *profile, Parallelism: *parallel, Timeout: *timeout, Progress: progress})
+	if err != nil {
+		return exitError, err
+	}
+	if *output == "json" {
+		if err := writeJSON(stdout, reports); err != nil {
+			return exitError, err
+		}
+	} else {
+		printNodes(stdout, reports, *profile)
+	}
+	code := exitClean
+	for _, r := range reports {
+		if r.Affected() {
+			return exitAffected, nil
+		}
+		if r.Error != "" {
+			code = exitError
+		}
+	}
+	return code, nil
+}
+
+func printNodes(w io.Writer, reports []ctxleak.NodeReport, profiled bool) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	header := "NODE\tKUBELET\tKNOWN PROBLEM"
+	if profiled {
+		header += "\tVERDICT\tSYNC CONTEXTS\tPOD WORKERS\tDETAIL"
+	}
+	fmt.Fprintln(tw, header)
+	for _, r := range reports {
+		line := fmt.Sprintf("%s\t%s\t%s", r.Name, r.KubeletVersion, r.Problem)
+		if profiled {
+			switch {
+			case r.Error != "":
+				line += fmt.Sprintf("\terror\t-\t-\t%s", r.Error)
+			default:
+				exact := "exact"
+				if !r.Analysis.Exact {
+					exact = "estimated"
+				}
+				line += fmt.Sprintf("\t%s\t%d\t%d\t%s", r.Analysis.Verdict, r.Analysis.SyncContexts, r.Analysis.PodWorkers, exact)
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+	for _, r := range reports {
+		if r.Problem.Affected() {
+			fmt.Fprintf(w, "%s: %s\n", r.Name, strings.TrimSpace(r.ProblemDetail))
+		}
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

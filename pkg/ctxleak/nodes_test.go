@@ -1,0 +1,142 @@
+package ctxleak
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// fakeAPIServer serves a node list and, through the node proxy path, each
+// node's heap profile as handle says.
+func fakeAPIServer(t *testing.T, versions map[string]string, handle map[string]http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
+		list := v1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}}
+		for name, version := range versions {
+			node := v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+			node.Status.NodeInfo.KubeletVersion = version
+			list.Items = append(list.Items, node)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(list)
+	})
+	for name, h := range handle {
+		mux.HandleFunc("/api/v1/nodes/"+name+"/proxy/debug/pprof/heap", h)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func serveFile(t *testing.T, path string) http.HandlerFunc {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("test data: %v (see testdata/README.md to regenerate)", err)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(data)
+	}
+}
+
+func TestNodes(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := fakeAPIServer(t,
+		map[string]string{
+			"leaking":   "v1.36.2",
+			"patched":   "v1.36.2-ctxfix.1",
+			"probe":     "v1.36.5",
+			"slow":      "v1.36.5-ctxfix.1",
+			"forbidden": "v1.36.5-ctxfix.1",
+			"garbage":   "v1.36.5-ctxfix.1",
+		},
+		map[string]http.HandlerFunc{
+			"leaking": serveFile(t, "testdata/stock-v1.36.2-heap-contexts.pb.gz"),
+			"patched": serveFile(t, "testdata/patched-v1.36.2-heap-contexts.pb.gz"),
+			"probe":   serveFile(t, "testdata/stock-v1.36.5-heap-contexts.pb.gz"),
+			"slow": func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			},
+			"forbidden": func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, `nodes "forbidden" is forbidden: User "viewer" cannot get resource "nodes/proxy"`, http.StatusForbidden)
+			},
+			"garbage": func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write([]byte("<html>not a profile</html>"))
+			},
+		})
+	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+
+	var progress strings.Builder
+	reports, err := Nodes(context.Background(), client, NodesOptions{Profile: true, Parallelism: 2, Timeout: 2 * time.Second, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]NodeReport{}
+	for _, r := range reports {
+		byName[r.Name] = r
+	}
+	if len(byName) != 6 {
+		t.Fatalf("got %d nodes, want 6: %+v", len(byName), reports)
+	}
+	for name, want := range map[string]struct {
+		problem  Problem
+		verdict  Verdict
+		errorHas string
+		affected bool
+	}{
+		"leaking":   {problem: ProblemLeak, verdict: Leaking, affected: true},
+		"patched":   {problem: ProblemNone, verdict: Clean},
+		"probe":     {problem: ProblemProbeRegression, verdict: Clean, affected: true},
+		"slow":      {problem: ProblemNone, errorHas: "not received within 2s"},
+		"forbidden": {problem: ProblemNone, errorHas: "forbidden"},
+		"garbage":   {problem: ProblemNone, errorHas: "did not return a heap profile"},
+	} {
+		r := byName[name]
+		if r.Problem != want.problem {
+			t.Errorf("%s: problem %q, want %q", name, r.Problem, want.problem)
+		}
+		if r.Affected() != want.affected {
+			t.Errorf("%s: affected %v, want %v", name, r.Affected(), want.affected)
+		}
+		switch {
+		case want.errorHas != "":
+			if !strings.Contains(r.Error, want.errorHas) || r.Analysis != nil {
+				t.Errorf("%s: error %q, analysis %v; want an error containing %q", name, r.Error, r.Analysis, want.errorHas)
+			}
+		case r.Analysis == nil:
+			t.Errorf("%s: no analysis (error %q)", name, r.Error)
+		case r.Analysis.Verdict != want.verdict:
+			t.Errorf("%s: verdict %q, want %q: %s", name, r.Analysis.Verdict, want.verdict, r.Analysis.Reason)
+		}
+	}
+	if lines := strings.Count(progress.String(), "\n"); lines != 6 {
+		t.Errorf("progress has %d lines, want one per node:\n%s", lines, progress.String())
+	}
+}
+
+func TestNodesWithoutProfiles(t *testing.T) {
+	srv := fakeAPIServer(t, map[string]string{"a": "v1.36.1", "b": "v1.37.2"}, nil)
+	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+	reports, err := Nodes(context.Background(), client, NodesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 2 || reports[0].Problem != ProblemLeak || reports[1].Problem != ProblemNone || reports[0].Analysis != nil {
+		t.Errorf("reports = %+v", reports)
+	}
+}
