@@ -41,5 +41,5 @@ for i in $(seq "${count}"); do
       ctxfix::die "${bench} failed on ${variant} ${base}; run ${out}/${variant}.test -test.bench ${bench} to see why"
   done
 done
-(cd "${out}" && go -C "${CTXFIX_ROOT}" tool benchstat "${out}/stock.txt" "${out}/patched.txt") | tee "${out}/benchstat.txt"
+(cd "${CTXFIX_ROOT}" && go tool benchstat "${out#"${CTXFIX_ROOT}"/}/stock.txt" "${out#"${CTXFIX_ROOT}"/}/patched.txt") | tee "${out}/benchstat.txt"
 ctxfix::log "raw results and comparison: ${out#"${CTXFIX_ROOT}"/}/"

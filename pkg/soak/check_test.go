@@ -85,7 +85,7 @@ func TestReport(t *testing.T) {
 		series("patched", []int64{75, 76, 75, 77, 75}, []int64{1, 1, 1, 1, 1}),
 	}}
 	table := Table(r)
-	for _, want := range []string{"stock", "patched", "1700", "+2497.5"} {
+	for _, want := range []string{"stock", "patched", "1700", "+2700.0"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}

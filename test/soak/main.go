@@ -10,11 +10,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,7 +53,16 @@ func main() {
 	window := flag.Duration("window", 5*time.Second, "with -probe-check: how long before and after the pods' removal exec calls are counted")
 	verbosity := flag.Int("kubelet-v", 2, "the kubelets' log verbosity")
 	flag.Var(&kubelets, "kubelet", "NAME=PATH of a kubelet to run; repeat for side by side")
+	render := flag.String("render", "", "instead of running, rewrite the table and plot of the report in this folder from its result.json")
 	flag.Parse()
+
+	if *render != "" {
+		if err := rerender(*render); err != nil {
+			fmt.Fprintf(os.Stderr, "soak: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -140,4 +151,22 @@ func runProbeCheck(ctx context.Context, kubelets kubeletFlags, pods int, window 
 		}
 	}
 	return errors.Join(failures...)
+}
+
+// rerender rewrites a report from its result.json, after a change to how
+// reports are drawn.
+func rerender(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		return err
+	}
+	var result soak.Result
+	if err := json.Unmarshal(data, &result); err != nil {
+		return fmt.Errorf("%s/result.json: %w", dir, err)
+	}
+	if err := soak.WriteReport(dir, &result); err != nil {
+		return err
+	}
+	fmt.Print(soak.Table(&result))
+	return nil
 }
