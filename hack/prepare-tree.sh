@@ -120,8 +120,10 @@ if ! ${stock}; then
   while read -r patch; do
     if ! out="$(git -C "${work}" am --committer-date-is-author-date --quiet "${patch}" 2>&1)"; then
       git -C "${work}" am --abort >/dev/null 2>&1 || true
+      # Keep git's diagnosis; drop its advice on resuming, as the attempt
+      # has been aborted.
       ctxfix::die "patch $(basename "${patch}") from ${series_dir#"${CTXFIX_ROOT}"/} does not apply to ${base}:
-${out}"
+$(grep -E '^(error|fatal|Patch failed)' <<<"${out}" || echo "${out}")"
     fi
   done < <(ctxfix::series_patches "${base}")
 fi

@@ -46,11 +46,19 @@ built_version() {
 }
 
 probe_check() {
-  KUBE_VERSION="${default_base}" PODS=20 "${hack}/soak.sh" -probe-check -window 5s -check probes-fixed
+  KUBE_VERSION="${default_base}" PODS=20 "${hack}/soak.sh" -probe-check -window 5s -check probes-fixed && nothing_left_behind
+}
+
+# nothing_left_behind checks that a soak stopped every kubelet it started and
+# removed their roots (and with them every mount under them).
+nothing_left_behind() {
+  local left
+  left="$(pgrep -af -- '--root-dir=.*/ctxfix-soak-' || true)$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'ctxfix-soak-*' 2>/dev/null)$(grep ' /[^ ]*/ctxfix-soak-' /proc/self/mountinfo || true)"
+  [[ -z "${left}" ]] || { echo "left behind by the soak: ${left}" >&2; return 1; }
 }
 
 short_soak() {
-  KUBE_VERSION="${leaking_base}" PODS=50 DURATION=90s INTERVAL=10s "${hack}/soak.sh" -check leak-fixed
+  KUBE_VERSION="${leaking_base}" PODS=50 DURATION=90s INTERVAL=10s "${hack}/soak.sh" -check leak-fixed && nothing_left_behind
 }
 
 check "own Go code: vet, unit tests, gofmt" own_tests
