@@ -5,23 +5,23 @@ import (
 	"fmt"
 )
 
-// SyncContextSlack is how many sync contexts a kubelet may hold at a sample
-// above what its pods account for and still count as bounded: 10, and one
-// for every 10 pods (contexts of syncs that just ended, held by a goroutine
-// of theirs for a moment).
-func SyncContextSlack(pods int) int { return 10 + pods/10 }
+// SyncContextSlack is how many sync contexts a kubelet may hold above what
+// its pods account for and still count as bounded.
+const SyncContextSlack = 10
 
 // GoroutineSlack is how many goroutines a kubelet may gain between the middle
 // and the end of a run and still count as not growing.
 const GoroutineSlack = 20
 
 // SyncContextBound is the most live sync contexts a kubelet that does not
-// leak holds: one per pod for its latest sync (reachable through the pod's
-// cancel function until the next sync replaces it, whether it is still
-// running or not), one per probed pod (its probe workers keep the values, and
-// so a reference, of the sync that started them), plus SyncContextSlack.
+// leak holds: per pod, one for its latest sync (reachable through the pod's
+// cancel function until the next sync replaces it) and one for a sync that
+// has just ended but whose goroutines have not let go of its context yet;
+// one per probed pod (its probe workers keep the values, and so a reference,
+// of the sync that started them); plus SyncContextSlack. It does not grow
+// with the number of syncs; a leaking kubelet passes it within seconds.
 func SyncContextBound(r *Result) int64 {
-	return int64(r.Pods + r.ProbedPods + SyncContextSlack(r.Pods))
+	return int64(2*r.Pods + r.ProbedPods + SyncContextSlack)
 }
 
 // Check asserts what a soak run must show. Every kubelet named "patched"
@@ -61,12 +61,20 @@ func checkBounded(r *Result, s *Series) error {
 	bound := SyncContextBound(r)
 	for _, sample := range s.Samples {
 		if sample.SyncContexts() > bound {
-			errs = append(errs, fmt.Errorf("%s: %d sync contexts live at %.0fs; want at most %d (%d pods, %d probed, + %d)",
-				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, r.Pods, r.ProbedPods, SyncContextSlack(r.Pods)))
+			errs = append(errs, fmt.Errorf("%s: %d sync contexts live at %.0fs; want at most %d (2 x %d pods + %d probed + %d)",
+				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, r.Pods, r.ProbedPods, SyncContextSlack))
 			break
 		}
 	}
 	middle, last := s.Samples[len(s.Samples)/2], s.Samples[len(s.Samples)-1]
+	var firstHalfMax int64
+	for _, sample := range s.Samples[:len(s.Samples)/2+1] {
+		firstHalfMax = max(firstHalfMax, sample.SyncContexts())
+	}
+	if last.SyncContexts() > firstHalfMax+SyncContextSlack {
+		errs = append(errs, fmt.Errorf("%s: sync contexts still growing: %d at %.0fs, at most %d in the first half of the run",
+			s.Name, last.SyncContexts(), last.ElapsedSeconds, firstHalfMax))
+	}
 	if last.Goroutines > middle.Goroutines+GoroutineSlack {
 		errs = append(errs, fmt.Errorf("%s: goroutines grew from %d at %.0fs to %d at %.0fs",
 			s.Name, middle.Goroutines, middle.ElapsedSeconds, last.Goroutines, last.ElapsedSeconds))

@@ -41,14 +41,19 @@ func TestCheck(t *testing.T) {
 			wantErr:   "a leaking kubelet gains at least one per pod",
 		},
 		"stock grows within the bound": {
-			result:    result(series("stock", []int64{10, 20, 30, 50, 70}, flatGoroutines), flat),
+			result:    result(series("stock", []int64{10, 70, 70, 70, 70}, flatGoroutines), flat),
 			leakFixed: true,
 			wantErr:   "did not catch the leak",
 		},
 		"patched over the bound": {
 			result:    result(leaking, series("patched", []int64{75, 76, 200, 77, 75}, flatGoroutines)),
 			leakFixed: true,
-			wantErr:   "200 sync contexts live at 20s; want at most 90",
+			wantErr:   "200 sync contexts live at 20s; want at most 135",
+		},
+		"patched growing within the bound": {
+			result:    result(leaking, series("patched", []int64{40, 50, 60, 80, 100}, flatGoroutines)),
+			leakFixed: true,
+			wantErr:   "still growing: 100 at 40s, at most 60 in the first half",
 		},
 		"patched leaks goroutines": {
 			result:    result(leaking, series("patched", []int64{75, 75, 75, 75, 75}, []int64{150, 200, 200, 300, 400})),
@@ -58,6 +63,10 @@ func TestCheck(t *testing.T) {
 		"stock leaks but leak not expected": {
 			result:  result(leaking, flat),
 			wantErr: "stock: 400 sync contexts live",
+		},
+		"patched transient peak within the bound": {
+			result:    result(leaking, series("patched", []int64{0, 107, 75, 80, 75}, flatGoroutines)),
+			leakFixed: true,
 		},
 		"too short": {
 			result:    result(series("stock", []int64{1}, []int64{1}), series("patched", []int64{1}, []int64{1})),
