@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestAnalyzeExitCodes(t *testing.T) {
@@ -47,5 +53,79 @@ func TestNodesWithoutCluster(t *testing.T) {
 	code := run(context.Background(), []string{"nodes", "--kubeconfig", missing}, nil, &stdout, &stderr)
 	if code != exitError || !strings.Contains(stderr.String(), "no cluster to talk to") {
 		t.Errorf("exit code %d, stderr %q; want %d and a clear error", code, stderr.String(), exitError)
+	}
+}
+
+// TestNodesAgainstFakeAPIServer runs ctxleak nodes --profile against a fake
+// API server: a leaking node makes the exit code 1, every node is reported,
+// and a node whose profile cannot be had is reported with its error.
+func TestNodesAgainstFakeAPIServer(t *testing.T) {
+	profiles := map[string]string{
+		"leaking": "../../pkg/ctxleak/testdata/stock-v1.36.2-heap-contexts.pb.gz",
+		"patched": "../../pkg/ctxleak/testdata/patched-v1.36.2-heap-contexts.pb.gz",
+	}
+	versions := map[string]string{"leaking": "v1.36.2", "patched": "v1.36.2-ctxfix.1", "forbidden": "v1.36.5-ctxfix.1"}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
+		list := v1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}}
+		for name, version := range versions {
+			node := v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+			node.Status.NodeInfo.KubeletVersion = version
+			list.Items = append(list.Items, node)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(list)
+	})
+	for name, path := range profiles {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux.HandleFunc("/api/v1/nodes/"+name+"/proxy/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(data) })
+	}
+	mux.HandleFunc("/api/v1/nodes/forbidden/proxy/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	config := "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " + srv.URL +
+		"\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\nusers:\n- name: fake\n  user: {}\ncurrent-context: fake\n"
+	if err := os.WriteFile(kubeconfig, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{args: []string{"nodes", "--kubeconfig", kubeconfig}, code: exitAffected, want: []string{"leaking", "v1.36.2", "leak", "patched", "fixed"}},
+		{args: []string{"nodes", "--kubeconfig", kubeconfig, "--profile"}, code: exitAffected, want: []string{"leaking", "patched", "clean", "forbidden", "error"}},
+		{args: []string{"nodes", "--kubeconfig", kubeconfig, "--profile", "-o", "json"}, code: exitAffected, want: []string{`"verdict": "leaking"`, `"verdict": "clean"`, `"error": "forbidden to read the heap profile`}},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(context.Background(), tc.args, nil, &stdout, &stderr)
+		if code != tc.code {
+			t.Errorf("%v: exit code %d, want %d\n%s%s", tc.args, code, tc.code, stdout.String(), stderr.String())
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, want, stdout.String())
+			}
+		}
+	}
+
+	// Only a patched node and one whose profile is forbidden: no affected
+	// node, but an access error.
+	delete(versions, "leaking")
+	var stdout, stderr strings.Builder
+	if code := run(context.Background(), []string{"nodes", "--kubeconfig", kubeconfig, "--profile"}, nil, &stdout, &stderr); code != exitError {
+		t.Errorf("clean node and forbidden node: exit code %d, want %d\n%s", code, exitError, stdout.String())
+	}
+	delete(versions, "forbidden")
+	stdout.Reset()
+	if code := run(context.Background(), []string{"nodes", "--kubeconfig", kubeconfig, "--profile"}, nil, &stdout, &stderr); code != exitClean {
+		t.Errorf("only a clean node: exit code %d, want %d\n%s", code, exitClean, stdout.String())
 	}
 }
