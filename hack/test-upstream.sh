@@ -23,15 +23,31 @@ grep -E '^(ok|FAIL|---)\s' "${log}" | grep -v '^--- PASS' >&2 || true
 if grep -qE '\[(build|setup) failed\]' "${log}"; then
   ctxfix::die "upstream tests did not build on patched ${base}; log: _output/logs/upstream-${base}.log"
 fi
-mapfile -t failed < <(sed -n 's/^--- FAIL: \([^ ]*\) .*/\1/p' "${log}" | sort -u)
+# Failed top-level tests as "package<TAB>test": go test prints a package's
+# "--- FAIL: Test" lines before its "FAIL<TAB>package" line.
+mapfile -t failed < <(awk '
+  /^--- FAIL: / { names[++n] = $3 }
+  /^FAIL\t/ { for (i = 1; i <= n; i++) print $2 "\t" names[i]; n = 0 }
+' "${log}" | sort -u)
 if ((status != 0)) && ((${#failed[@]} == 0)); then
   ctxfix::die "upstream tests failed on patched ${base} without a failing test (panic or timeout?); log: _output/logs/upstream-${base}.log"
 fi
 unexpected=()
 allowed=()
-for name in "${failed[@]}"; do
+for entry in "${failed[@]}"; do
+  package="${entry%%$'\t'*}"
+  name="${entry##*$'\t'}"
   if awk -F'\t' -v base="${base}" -v name="${name}" '!/^#/ && $1 == base && $3 == name { found = 1 } END { exit !found }' "${known}"; then
     allowed+=("${name}")
+    continue
+  fi
+  # Some upstream tests wait on real time (volume manager: two minutes for a
+  # fake attach) and can time out on a loaded machine. A test that fails
+  # gets one more run on its own; it counts as failed only if it fails again.
+  retry_log="${CTXFIX_OUTPUT}/logs/upstream-${base}-retry-${name}.log"
+  ctxfix::log "${name} (${package}) failed; running it once more on its own"
+  if ctxfix::go_in_tree "${base}" test -count=1 -run "$(ctxfix::run_regex "${name}")" "./${package#k8s.io/kubernetes/}" > "${retry_log}" 2>&1; then
+    ctxfix::log "${name} passed on its own: flaky under load, not failed (logs: _output/logs/upstream-${base}.log, ${retry_log#"${CTXFIX_ROOT}"/})"
   else
     unexpected+=("${name}")
   fi
