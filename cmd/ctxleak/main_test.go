@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak/ctxleaktest"
 )
 
 func TestAnalyzeExitCodes(t *testing.T) {
@@ -65,29 +62,13 @@ func TestNodesAgainstFakeAPIServer(t *testing.T) {
 		"patched": "../../pkg/ctxleak/testdata/patched-v1.36.2-heap-contexts.pb.gz",
 	}
 	versions := map[string]string{"leaking": "v1.36.2", "patched": "v1.36.2-ctxfix.1", "forbidden": "v1.36.5-ctxfix.1"}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
-		list := v1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}}
-		for name, version := range versions {
-			node := v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-			node.Status.NodeInfo.KubeletVersion = version
-			list.Items = append(list.Items, node)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(list)
+	srv := ctxleaktest.NewAPIServer(t, versions, map[string]http.HandlerFunc{
+		"leaking": ctxleaktest.ServeFile(t, profiles["leaking"]),
+		"patched": ctxleaktest.ServeFile(t, profiles["patched"]),
+		"forbidden": func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+		},
 	})
-	for name, path := range profiles {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux.HandleFunc("/api/v1/nodes/"+name+"/proxy/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(data) })
-	}
-	mux.HandleFunc("/api/v1/nodes/forbidden/proxy/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "forbidden", http.StatusForbidden)
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	config := "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " + srv.URL +
 		"\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\nusers:\n- name: fake\n  user: {}\ncurrent-context: fake\n"

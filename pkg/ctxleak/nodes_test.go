@@ -2,58 +2,21 @@ package ctxleak
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak/ctxleaktest"
 )
-
-// fakeAPIServer serves a node list and, through the node proxy path, each
-// node's heap profile as handle says.
-func fakeAPIServer(t *testing.T, versions map[string]string, handle map[string]http.HandlerFunc) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
-		list := v1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}}
-		for name, version := range versions {
-			node := v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-			node.Status.NodeInfo.KubeletVersion = version
-			list.Items = append(list.Items, node)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(list)
-	})
-	for name, h := range handle {
-		mux.HandleFunc("/api/v1/nodes/"+name+"/proxy/debug/pprof/heap", h)
-	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func serveFile(t *testing.T, path string) http.HandlerFunc {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("test data: %v (see testdata/README.md to regenerate)", err)
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		_, _ = w.Write(data)
-	}
-}
 
 func TestNodes(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv := fakeAPIServer(t,
+	srv := ctxleaktest.NewAPIServer(t,
 		map[string]string{
 			"leaking":   "v1.36.2",
 			"patched":   "v1.36.2-ctxfix.1",
@@ -63,9 +26,9 @@ func TestNodes(t *testing.T) {
 			"garbage":   "v1.36.5-ctxfix.1",
 		},
 		map[string]http.HandlerFunc{
-			"leaking": serveFile(t, "testdata/stock-v1.36.2-heap-contexts.pb.gz"),
-			"patched": serveFile(t, "testdata/patched-v1.36.2-heap-contexts.pb.gz"),
-			"probe":   serveFile(t, "testdata/stock-v1.36.5-heap-contexts.pb.gz"),
+			"leaking": ctxleaktest.ServeFile(t, "testdata/stock-v1.36.2-heap-contexts.pb.gz"),
+			"patched": ctxleaktest.ServeFile(t, "testdata/patched-v1.36.2-heap-contexts.pb.gz"),
+			"probe":   ctxleaktest.ServeFile(t, "testdata/stock-v1.36.5-heap-contexts.pb.gz"),
 			"slow": func(w http.ResponseWriter, r *http.Request) {
 				select {
 				case <-release:
@@ -130,7 +93,7 @@ func TestNodes(t *testing.T) {
 }
 
 func TestNodesWithoutProfiles(t *testing.T) {
-	srv := fakeAPIServer(t, map[string]string{"a": "v1.36.1", "b": "v1.37.2"}, nil)
+	srv := ctxleaktest.NewAPIServer(t, map[string]string{"a": "v1.36.1", "b": "v1.37.2"}, nil)
 	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
 	reports, err := Nodes(context.Background(), client, NodesOptions{})
 	if err != nil {
