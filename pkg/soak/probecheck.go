@@ -44,8 +44,8 @@ func (r ProbeCheckResult) KeptProbing() bool {
 }
 
 func (r ProbeCheckResult) String() string {
-	return fmt.Sprintf("%s (%s): %d pods removed, %d syncs cancelled; exec probe calls %d in the %s before, %d after; %d probe errors with \"context canceled\"",
-		r.Name, r.Version, r.Pods, r.Cancellations, r.ExecCallsBefore, "window", r.ExecCallsAfter, r.CanceledProbeErrors)
+	return fmt.Sprintf("%s (%s): %d pods removed, %d syncs cancelled; exec probe calls %d in the window before, %d after; %d probe errors with \"context canceled\"",
+		r.Name, r.Version, r.Pods, r.Cancellations, r.ExecCallsBefore, r.ExecCallsAfter, r.CanceledProbeErrors)
 }
 
 // ProbeCheck runs a kubelet whose pods all have an exec readiness probe

@@ -6,6 +6,10 @@
 //	  -kubelet stock=_output/stock-release/v1.36.2/bin/linux/amd64/kubelet \
 //	  -kubelet patched=_output/release/v1.36.2-ctxfix.1/bin/linux/amd64/kubelet \
 //	  -pods 50 -duration 90s -out _output/soak/v1.36.2
+//
+// With -probe-check it instead checks exec readiness probes of pods that
+// start terminating; with -render DIR it redraws a report from its
+// result.json. hack/soak.sh builds the kubelets and runs it.
 package main
 
 import (
