@@ -2,7 +2,9 @@
 # Runs upstream's own unit tests of the packages the series touches on the
 # patched tree of a base. A test that fails is allowed only if
 # test/known-failures.tsv lists it for that base, with its reason, and it
-# fails on the stock tree of the same base too.
+# fails on the stock tree of the same base too. Tests that test/known-flakes.tsv
+# lists for the base (upstream flakes, with their upstream issue) are skipped,
+# and the log says so.
 #
 # Usage: hack/test-upstream.sh [BASE]   (default: KUBE_VERSION or the default base)
 set -euo pipefail
@@ -12,12 +14,32 @@ ctxfix::require_tools git go
 base="${1:-$(ctxfix::kube_version)}"
 packages=(./pkg/kubelet ./pkg/kubelet/prober/... ./pkg/kubelet/volumemanager/... ./pkg/kubelet/kuberuntime ./pkg/kubelet/util/...)
 known="${CTXFIX_ROOT}/test/known-failures.tsv"
+flakes="${CTXFIX_ROOT}/test/known-flakes.tsv"
+
+# Upstream flakes listed for this base: "test<TAB>upstream<TAB>reason" lines.
+mapfile -t flaky < <(awk -F'\t' '!/^#/ && NF >= 6 { print $1 "\t" $2 "\t" $4 "\t" $5 "\t" $6 }' "${flakes}" |
+  while IFS=$'\t' read -r first last name issue reason; do
+    # first <= base <= last in version order.
+    if [[ "$(printf '%s\n' "${first}" "${base}" "${last}" | sort -V | sed -n 2p)" == "${base}" ]]; then
+      printf '%s\t%s\t%s\n' "${name}" "${issue}" "${reason}"
+    fi
+  done)
+skip_args=()
+if ((${#flaky[@]} > 0)); then
+  names=()
+  for entry in "${flaky[@]}"; do
+    IFS=$'\t' read -r name issue reason <<<"${entry}"
+    names+=("${name}")
+    ctxfix::log "skipping ${name}: upstream flake ${issue}, ${reason} (test/known-flakes.tsv)"
+  done
+  skip_args=(-skip "$(ctxfix::run_regex "${names[@]}")")
+fi
 
 "${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
 log="${CTXFIX_OUTPUT}/logs/upstream-${base}.log"
 ctxfix::log "${base} patched: running upstream's unit tests of ${packages[*]} (log: _output/logs/upstream-${base}.log)"
 status=0
-ctxfix::go_in_tree "${base}" test -count=1 "${packages[@]}" > "${log}" 2>&1 || status=$?
+ctxfix::go_in_tree "${base}" test -count=1 "${skip_args[@]}" "${packages[@]}" > "${log}" 2>&1 || status=$?
 grep -E '^(ok|FAIL|---)\s' "${log}" | grep -v '^--- PASS' >&2 || true
 
 if grep -qE '\[(build|setup) failed\]' "${log}"; then
