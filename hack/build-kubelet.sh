@@ -10,6 +10,13 @@
 # is SOURCE_DATE_EPOCH, or the commit date of the patched tree's HEAD, so the
 # same inputs give the same bytes.
 #
+# A binary that build/CHECKSUMS lists must have the sha256 recorded there, or
+# the build fails and leaves nothing behind (CTXFIX_UPDATE_CHECKSUMS=1, set by
+# hack/update-checksums.sh, skips the check to record new sums).
+#
+# KUBELET_OUT_DIR puts the kubelet and its .sha256 in another folder
+# (hack/release.sh assembles a release in a temporary one).
+#
 # With --stock it builds the unpatched base the same way, stamped with the
 # upstream version, into _output/stock-release/<base>/bin/linux/<arch>/: the
 # baseline that soak runs compare against.
@@ -41,11 +48,9 @@ else
   version="$(ctxfix::distribution_version "${base}")"
   dest="${CTXFIX_OUTPUT}/release/${version}/bin/linux/${arch}"
 fi
+dest="${KUBELET_OUT_DIR:-${dest}}"
 commit="$(git -C "${tree}" rev-parse HEAD)"
-tree_state=clean
-[[ -z "$(git -C "${tree}" status --porcelain)" ]] || tree_state=dirty
-epoch="${SOURCE_DATE_EPOCH:-$(git -C "${tree}" log -1 --format=%ct HEAD)}"
-ldflags="$("$(ctxfix::build_tool)" ldflags -version "${version}" -commit "${commit}" -tree-state "${tree_state}" -source-date-epoch "${epoch}")"
+ldflags="$(ctxfix::stamp_ldflags "${tree}" "${version}")"
 
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/build-${version}-${arch}.XXXXXX")"
@@ -62,6 +67,9 @@ if [[ "${arch}" == "$(go env GOHOSTARCH)" ]]; then
     ctxfix::die "the kubelet built for ${version} reports '${reported}'"
 fi
 (cd "${staging}" && sha256sum kubelet | cut -d' ' -f1 > kubelet.sha256)
+if ((${#which[@]} == 0)) && [[ "${CTXFIX_UPDATE_CHECKSUMS:-}" != 1 ]]; then
+  ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/kubelet" "$(cat "${staging}/kubelet.sha256")"
+fi
 
 mkdir -p "${dest}"
 mv -f "${staging}/kubelet" "${staging}/kubelet.sha256" "${dest}/"

@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ctxfix::require_tools git go gofmt sha256sum
+ctxfix::require_tools git go gofmt sha256sum sha512sum dpkg rpm
 default_base="$(ctxfix::kube_version)"
 leaking_base=v1.36.2
 hack="${CTXFIX_ROOT}/hack"
@@ -57,6 +57,10 @@ nothing_left_behind() {
   [[ -z "${left}" ]] || { echo "left behind by the soak: ${left}" >&2; return 1; }
 }
 
+release_verifies() {
+  ARCHES="amd64 arm64" "${hack}/release.sh" && "${hack}/verify-release.sh" && "${hack}/test-release-failures.sh"
+}
+
 short_soak() {
   KUBE_VERSION="${leaking_base}" PODS=50 DURATION=90s INTERVAL=10s "${hack}/soak.sh" -check leak-fixed && nothing_left_behind
 }
@@ -70,6 +74,7 @@ check "series tests pass on patched ${default_base}" "${hack}/test-series.sh" "$
 check "every commit of the series is bisectable on ${default_base}" "${hack}/verify-bisect.sh" "${default_base}"
 check "series tests pass on patched ${leaking_base}" "${hack}/test-series.sh" "${leaking_base}"
 check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fails.sh" "${leaking_base}"
+check "release of ${default_base} for amd64 and arm64: checksums, layout, packages, SBOM, source; failures leave nothing" release_verifies
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
 

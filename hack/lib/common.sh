@@ -2,7 +2,10 @@
 # Shared helpers for the hack/ scripts. Source it; do not run it.
 
 CTXFIX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-CTXFIX_OUTPUT="${CTXFIX_ROOT}/_output"
+# Everything built goes under CTXFIX_OUTPUT; hack/verify-reproducible.sh
+# points it elsewhere to build from fresh trees.
+CTXFIX_OUTPUT="${CTXFIX_OUTPUT:-${CTXFIX_ROOT}/_output}"
+CTXFIX_CHECKSUMS="${CTXFIX_CHECKSUMS:-${CTXFIX_ROOT}/build/CHECKSUMS}"
 CTXFIX_BASES="${CTXFIX_ROOT}/build/bases.tsv"
 CTXFIX_UPSTREAM_SUM="${CTXFIX_ROOT}/build/upstream.sum"
 mkdir -p "${CTXFIX_OUTPUT}/logs"
@@ -170,4 +173,78 @@ ctxfix::restore_stock_tree() {
   local stock_tree
   stock_tree="$(ctxfix::tree_dir --stock "$1")"
   git -C "${stock_tree}" checkout -q -f HEAD && git -C "${stock_tree}" clean -q -f -d
+}
+
+# ctxfix::verify_recorded_checksum NAME SHA256 fails unless build/CHECKSUMS
+# records SHA256 for NAME (<version>/bin/linux/<arch>/kubelet), or does not
+# list NAME at all. The file records the Go it was made with, since another
+# Go gives other bytes.
+ctxfix::verify_recorded_checksum() {
+  local name="$1" actual="$2" recorded recorded_go go_version
+  [[ -f "${CTXFIX_CHECKSUMS}" ]] || ctxfix::die "build/CHECKSUMS is missing (make update-checksums writes it)"
+  recorded="$(awk -v name="${name}" '!/^#/ && $2 == name { print $1 }' "${CTXFIX_CHECKSUMS}")"
+  if [[ -z "${recorded}" ]]; then
+    ctxfix::log "build/CHECKSUMS does not list ${name}: not verified"
+    return 0
+  fi
+  recorded_go="$(sed -n 's/^# go: //p' "${CTXFIX_CHECKSUMS}")"
+  go_version="$(go env GOVERSION)"
+  [[ "${recorded_go}" == "${go_version}" ]] ||
+    ctxfix::die "build/CHECKSUMS was recorded with ${recorded_go}, but this build uses ${go_version}, which gives other bytes; build with ${recorded_go} (or rerecord with make update-checksums)"
+  [[ "${actual}" == "${recorded}" ]] ||
+    ctxfix::die "checksum mismatch for ${name}: built ${actual}, build/CHECKSUMS records ${recorded}. Same Go, so the inputs differ: a changed patch, VERSION or SOURCE_DATE_EPOCH (${SOURCE_DATE_EPOCH:-unset}); if the change is intended, rerecord with make update-checksums"
+  ctxfix::log "${name}: sha256 matches build/CHECKSUMS"
+}
+
+# ctxfix::source_date_epoch TREE prints SOURCE_DATE_EPOCH, or the commit date
+# of TREE's HEAD: the build date every artifact of a release carries.
+ctxfix::source_date_epoch() {
+  echo "${SOURCE_DATE_EPOCH:-$(git -C "$1" log -1 --format=%ct HEAD)}"
+}
+
+# ctxfix::stamp_ldflags TREE VERSION prints the -X flags that stamp a kubelet
+# built from TREE as VERSION, as upstream's hack/lib/version.sh does.
+ctxfix::stamp_ldflags() {
+  local tree="$1" version="$2" tree_state=clean
+  [[ -z "$(git -C "${tree}" status --porcelain)" ]] || tree_state=dirty
+  "$(ctxfix::build_tool)" ldflags -version "${version}" -commit "$(git -C "${tree}" rev-parse HEAD)" \
+    -tree-state "${tree_state}" -source-date-epoch "$(ctxfix::source_date_epoch "${tree}")"
+}
+
+# ctxfix::release_tool builds cmd/ctxfix-release and prints its path.
+ctxfix::release_tool() {
+  local bin="${CTXFIX_OUTPUT}/bin/ctxfix-release"
+  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" ./cmd/ctxfix-release) ||
+    ctxfix::die "could not build the packaging tool cmd/ctxfix-release (nfpm)"
+  echo "${bin}"
+}
+
+# ctxfix::sbom_tool builds cyclonedx-gomod, a tool of go.mod, and prints its
+# path.
+ctxfix::sbom_tool() {
+  local bin="${CTXFIX_OUTPUT}/bin/cyclonedx-gomod"
+  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod) ||
+    ctxfix::die "could not build the SBOM tool cyclonedx-gomod (a tool of go.mod)"
+  echo "${bin}"
+}
+
+# ctxfix::upstream_packaging prints the folder of upstream's kubelet
+# packaging files (systemd unit, environment file): kubernetes/release's krel
+# templates, from the Go module k8s.io/release at the version
+# build/upstream.sum pins, checked against the sum recorded there.
+ctxfix::upstream_packaging() {
+  local version pinned json dir sum
+  read -r version pinned < <(awk '$1 == "k8s.io/release" && $2 !~ /\/go\.mod$/ { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
+  [[ -n "${version:-}" ]] || ctxfix::die "build/upstream.sum pins no k8s.io/release version"
+  # From outside any module, so that no go.mod or go.sum is touched.
+  json="$(cd / && go mod download -json "k8s.io/release@${version}")" ||
+    ctxfix::die "could not download k8s.io/release@${version} through the Go module proxy: ${json}"
+  dir="$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"${json}")"
+  sum="$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"${json}")"
+  [[ "${sum}" == "${pinned}" ]] ||
+    ctxfix::die "k8s.io/release@${version} has sum ${sum}, build/upstream.sum pins ${pinned}"
+  dir="${dir}/cmd/krel/templates/latest/kubelet"
+  [[ -f "${dir}/kubelet.service" && -f "${dir}/kubelet.env" ]] ||
+    ctxfix::die "k8s.io/release@${version} has no kubelet.service and kubelet.env in cmd/krel/templates/latest/kubelet"
+  echo "${dir}"
 }

@@ -1,0 +1,239 @@
+// Command ctxfix-release assembles the release artifacts that are easier to
+// get right, and reproducible, in Go than in shell. hack/release.sh drives
+// it.
+//
+//	ctxfix-release package-version -base v1.36.5 -revision 1 [-format deb|rpm|upstream-deb|upstream-rpm]
+//	ctxfix-release src-tarball -tree DIR -extra NAME=FILE... -source-date-epoch N -out FILE
+//	ctxfix-release node-tarball -kubelet FILE -licenses DIR -src-tarball FILE -version V -source-date-epoch N -out FILE
+//	ctxfix-release package -format deb|rpm -config FILE -set NAME=VALUE... -arch A -base B -revision N -source-date-epoch N -out-dir DIR
+//	ctxfix-release sbom-pedigree -in FILE -base B -series DIR -out FILE
+//	ctxfix-release check-sbom -in FILE -kubelet FILE -base B -series DIR
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/release"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/upstream"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "ctxfix-release: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+// pairs collects repeated NAME=VALUE flags.
+type pairs map[string]string
+
+func (p pairs) String() string {
+	var names []string
+	for name := range p {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+func (p pairs) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q: want NAME=VALUE", s)
+	}
+	p[name] = value
+	return nil
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|package|sbom-pedigree|check-sbom [flags]")
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	required := func(names ...string) error {
+		var missing []string
+		for _, name := range names {
+			if fs.Lookup(name).Value.String() == "" {
+				missing = append(missing, "-"+name)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%s: %s required", cmd, strings.Join(missing, ", "))
+		}
+		return nil
+	}
+	switch cmd {
+	case "package-version":
+		base := fs.String("base", "", "upstream base, e.g. v1.36.5")
+		revision := fs.Int("revision", 0, "this project's revision")
+		format := fs.String("format", "deb", "deb, rpm, upstream-deb or upstream-rpm")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		v, err := release.PackageVersionFor(*base, *revision)
+		if err != nil {
+			return err
+		}
+		switch *format {
+		case "deb":
+			fmt.Println(v.Deb())
+		case "rpm":
+			fmt.Println(v.RPM())
+		case "upstream-deb":
+			fmt.Println(release.UpstreamDeb(*base))
+		case "upstream-rpm":
+			fmt.Println(release.UpstreamRPM(*base))
+		default:
+			return fmt.Errorf("package-version: unknown -format %q", *format)
+		}
+		return nil
+
+	case "src-tarball":
+		tree := fs.String("tree", "", "patched tree (a clean git repository)")
+		extra := pairs{}
+		fs.Var(extra, "extra", "NAME=FILE: add FILE to the archive as NAME (repeatable)")
+		epoch := fs.String("source-date-epoch", "", "mtime of every member")
+		out := fs.String("out", "", "archive to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("tree", "source-date-epoch", "out"); err != nil {
+			return err
+		}
+		mtime, err := upstream.ParseEpoch(*epoch)
+		if err != nil {
+			return err
+		}
+		var extras []release.Entry
+		for name, file := range extra {
+			info, err := os.Stat(file)
+			if err != nil {
+				return err
+			}
+			// Executable stays executable: .ctxfix/build-kubelet.sh.
+			mode := int64(0o644)
+			if info.Mode().Perm()&0o100 != 0 {
+				mode = 0o755
+			}
+			extras = append(extras, release.Entry{Name: name, Source: file, Mode: mode})
+		}
+		entries, err := release.SourceTarball(*tree, extras)
+		if err != nil {
+			return err
+		}
+		return release.WriteTarGz(*out, entries, mtime)
+
+	case "node-tarball":
+		kubelet := fs.String("kubelet", "", "kubelet binary")
+		licenses := fs.String("licenses", "", "LICENSES folder of the tree")
+		src := fs.String("src-tarball", "", "kubernetes-src.tar.gz")
+		version := fs.String("version", "", "version the release folder is named after")
+		epoch := fs.String("source-date-epoch", "", "mtime of every member")
+		out := fs.String("out", "", "archive to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("kubelet", "licenses", "src-tarball", "version", "source-date-epoch", "out"); err != nil {
+			return err
+		}
+		mtime, err := upstream.ParseEpoch(*epoch)
+		if err != nil {
+			return err
+		}
+		entries, err := release.NodeTarball(*kubelet, *licenses, *src, *version)
+		if err != nil {
+			return err
+		}
+		return release.WriteTarGz(*out, entries, mtime)
+
+	case "package":
+		format := fs.String("format", "", "deb or rpm")
+		config := fs.String("config", "", "nfpm configuration")
+		vars := pairs{}
+		fs.Var(vars, "set", "NAME=VALUE for ${NAME} in the configuration (repeatable)")
+		arch := fs.String("arch", "", "Go architecture")
+		base := fs.String("base", "", "upstream base")
+		revision := fs.Int("revision", 0, "this project's revision")
+		epoch := fs.String("source-date-epoch", "", "mtime of every file in the package")
+		outDir := fs.String("out-dir", "", "folder to write the package to")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("format", "config", "arch", "base", "source-date-epoch", "out-dir"); err != nil {
+			return err
+		}
+		version, err := release.PackageVersionFor(*base, *revision)
+		if err != nil {
+			return err
+		}
+		mtime, err := upstream.ParseEpoch(*epoch)
+		if err != nil {
+			return err
+		}
+		out, err := release.BuildPackage(release.PackageOptions{
+			Format: *format, Config: *config, Vars: vars, Arch: *arch,
+			Version: version, MTime: mtime, OutDir: *outDir,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Println(out)
+		return nil
+
+	case "sbom-pedigree":
+		in := fs.String("in", "", "CycloneDX JSON SBOM from cyclonedx-gomod")
+		base := fs.String("base", "", "upstream base")
+		seriesDir := fs.String("series", "", "folder of the series applied to base")
+		out := fs.String("out", "", "SBOM to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("in", "base", "series", "out"); err != nil {
+			return err
+		}
+		sbom, err := os.ReadFile(*in)
+		if err != nil {
+			return err
+		}
+		series, err := release.ReadSeries(*seriesDir)
+		if err != nil {
+			return err
+		}
+		withPedigree, err := release.AddPedigree(sbom, *base, series)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *in, err)
+		}
+		return os.WriteFile(*out, withPedigree, 0o644)
+
+	case "check-sbom":
+		in := fs.String("in", "", "SBOM of the release")
+		kubelet := fs.String("kubelet", "", "the kubelet it describes")
+		base := fs.String("base", "", "upstream base")
+		seriesDir := fs.String("series", "", "folder of the series applied to base")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("in", "kubelet", "base", "series"); err != nil {
+			return err
+		}
+		sbom, err := os.ReadFile(*in)
+		if err != nil {
+			return err
+		}
+		series, err := release.ReadSeries(*seriesDir)
+		if err != nil {
+			return err
+		}
+		if err := release.CheckSBOM(sbom, *kubelet, *base, len(series)); err != nil {
+			return fmt.Errorf("%s: %w", *in, err)
+		}
+		fmt.Printf("%s: %s with %d patches; every module of %s listed at its version\n", *in, *base, len(series), *kubelet)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q", cmd)
+}

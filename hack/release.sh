@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds the release of one base for node images and fleets, in the layout
+# dl.k8s.io and upstream's release tarballs use:
+#
+#   _output/release/<version>/
+#     bin/linux/<arch>/kubelet                 + kubelet.sha256, kubelet.sha512
+#     kubernetes-node-linux-<arch>.tar.gz      kubernetes/node/bin/kubelet, LICENSES, version
+#     kubernetes-src.tar.gz                    the patched tree; builds to the same version
+#     kubelet_<deb version>_<arch>.deb         drop-in for upstream's kubelet package
+#     kubelet-<rpm version>.<rpm arch>.rpm
+#     kubelet-linux-<arch>.cdx.json            CycloneDX SBOM: base, series, every module
+#     SHA256SUMS                               over every other file
+#
+# Everything is assembled in a temporary folder and replaces the release
+# folder only once complete and verified: a failure leaves the previous
+# release folder as it was, or none.
+#
+# Usage: hack/release.sh   (KUBE_VERSION: base, default from VERSION;
+#                           ARCHES: default "amd64 arm64")
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ctxfix::require_tools git go sha256sum sha512sum
+base="$(ctxfix::kube_version)"
+version="$(ctxfix::distribution_version "${base}")"
+revision="$(ctxfix::version_default CTXFIX_REVISION)"
+read -r -a arches <<<"${ARCHES:-amd64 arm64}"
+((${#arches[@]} > 0)) || ctxfix::die "ARCHES is empty: name at least one of amd64 arm64"
+for arch in "${arches[@]}"; do
+  case "${arch}" in
+    amd64 | arm64) ;;
+    *) ctxfix::die "unsupported architecture '${arch}' in ARCHES: want amd64 and/or arm64" ;;
+  esac
+done
+
+# Every tool first: a missing one fails before anything is built.
+release_tool="$(ctxfix::release_tool)"
+sbom_tool="$(ctxfix::sbom_tool)"
+packaging="$(ctxfix::upstream_packaging)"
+
+"${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
+tree="$(ctxfix::tree_dir "${base}")"
+modfile="$(ctxfix::modfile "${base}")"
+epoch="$(ctxfix::source_date_epoch "${tree}")"
+series_dir="$(ctxfix::series_dir "${base}")"
+
+release_dir="${CTXFIX_OUTPUT}/release/${version}"
+mkdir -p "${CTXFIX_OUTPUT}/tmp" "${CTXFIX_OUTPUT}/release"
+staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-${version}.XXXXXX")"
+work="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-work.XXXXXX")"
+trap 'rm -rf "${staging}" "${work}"' EXIT
+ctxfix::log "Release ${version} (base ${base}, ${series_dir#"${CTXFIX_ROOT}"/}) for ${arches[*]}, SOURCE_DATE_EPOCH=${epoch}"
+
+# The source archive: the patched tree, and what building it as the release
+# was built takes.
+mkdir -p "${work}/ctxfix"
+ctxfix::stamp_ldflags "${tree}" "${version}" > "${work}/ctxfix/ldflags"
+minor="$(cut -d. -f2 <<<"${base}")+"
+cat > "${work}/ctxfix/version.env" <<VARS
+KUBE_GIT_COMMIT='$(git -C "${tree}" rev-parse HEAD)'
+KUBE_GIT_TREE_STATE='clean'
+KUBE_GIT_VERSION='${version}'
+KUBE_GIT_MAJOR='$(cut -d. -f1 <<<"${base#v}")'
+KUBE_GIT_MINOR='${minor}'
+SOURCE_DATE_EPOCH='${epoch}'
+GO_VERSION='$(go env GOVERSION)'
+VARS
+ctxfix::log "kubernetes-src.tar.gz"
+"${release_tool}" src-tarball -tree "${tree}" -source-date-epoch "${epoch}" \
+  -extra ".ctxfix/kubernetes.mod=${modfile}" \
+  -extra ".ctxfix/kubernetes.sum=${modfile%.mod}.sum" \
+  -extra ".ctxfix/ldflags=${work}/ctxfix/ldflags" \
+  -extra ".ctxfix/version.env=${work}/ctxfix/version.env" \
+  -extra ".ctxfix/build-kubelet.sh=${CTXFIX_ROOT}/build/src-tarball/build-kubelet.sh" \
+  -out "${staging}/kubernetes-src.tar.gz"
+
+for arch in "${arches[@]}"; do
+  bin="${staging}/bin/linux/${arch}"
+  KUBELET_OUT_DIR="${bin}" "${CTXFIX_ROOT}/hack/build-kubelet.sh" "${base}" "${arch}"
+  (cd "${bin}" && sha512sum kubelet | cut -d' ' -f1 > kubelet.sha512)
+
+  ctxfix::log "kubernetes-node-linux-${arch}.tar.gz"
+  "${release_tool}" node-tarball -kubelet "${bin}/kubelet" -licenses "${tree}/LICENSES" \
+    -src-tarball "${staging}/kubernetes-src.tar.gz" -version "${version}" \
+    -source-date-epoch "${epoch}" -out "${staging}/kubernetes-node-linux-${arch}.tar.gz"
+
+  for format in deb rpm; do
+    package="$("${release_tool}" package -format "${format}" -config "${CTXFIX_ROOT}/build/packaging/kubelet.nfpm.yaml" \
+      -set "KUBELET_BINARY=${bin}/kubelet" -set "KUBELET_UNIT=${packaging}/kubelet.service" \
+      -set "KUBELET_ENV=${packaging}/kubelet.env" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
+      -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}")"
+    ctxfix::log "${package#"${staging}"/}"
+  done
+
+  ctxfix::log "kubelet-linux-${arch}.cdx.json"
+  "${sbom_tool}" bin -json -std -noserial -notimestamp -version "${version}" \
+    -output "${work}/kubelet-linux-${arch}.cdx.json" "${bin}/kubelet" ||
+    ctxfix::die "cyclonedx-gomod could not read the kubelet for ${arch}"
+  "${release_tool}" sbom-pedigree -in "${work}/kubelet-linux-${arch}.cdx.json" -base "${base}" \
+    -series "${series_dir}" -out "${staging}/kubelet-linux-${arch}.cdx.json"
+done
+
+(cd "${staging}" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
+(cd "${staging}" && sha256sum --check --strict --quiet SHA256SUMS) ||
+  ctxfix::die "SHA256SUMS of the assembled release does not verify"
+
+# Publish: swap the complete folder in.
+chmod 755 "${staging}"
+if [[ -e "${release_dir}" ]]; then
+  mv "${release_dir}" "${work}/previous"
+fi
+mv "${staging}" "${release_dir}"
+ctxfix::log "release ${version}: _output/release/${version}/ ($(du -sh "${release_dir}" | cut -f1))"
+(cd "${release_dir}" && find . -type f -printf '%P\n' | LC_ALL=C sort | sed 's/^/    /' >&2)

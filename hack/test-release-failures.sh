@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A release that cannot be made must say why and leave the release folder as
+# it was. Checks three ways to fail: an unknown base, a missing tool, and a
+# kubelet whose sha256 is not the one build/CHECKSUMS records (simulated with
+# a copy of build/CHECKSUMS that records another sum).
+#
+# Usage: hack/test-release-failures.sh   (expects a release of the default
+#        base, from hack/release.sh, to compare against)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+base="$(ctxfix::version_default KUBE_VERSION)"
+version="$(ctxfix::distribution_version "${base}")"
+release_dir="${CTXFIX_OUTPUT}/release/${version}"
+[[ -f "${release_dir}/SHA256SUMS" ]] || ctxfix::die "no release of ${base} to compare against: run hack/release.sh first"
+mkdir -p "${CTXFIX_OUTPUT}/tmp"
+scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-failures.XXXXXX")"
+trap 'rm -rf "${scratch}"' EXIT
+cp "${release_dir}/SHA256SUMS" "${scratch}/before"
+
+failures=0
+# expect_failure NAME MESSAGE COMMAND... runs COMMAND, which must fail with
+# MESSAGE in its output.
+expect_failure() {
+  local name="$1" message="$2"
+  shift 2
+  if "$@" > "${scratch}/out" 2>&1; then
+    echo "FAIL ${name}: succeeded" >&2
+    failures=$((failures + 1))
+  elif ! grep -qF -- "${message}" "${scratch}/out"; then
+    echo "FAIL ${name}: failed without saying '${message}':" >&2
+    tail -5 "${scratch}/out" >&2
+    failures=$((failures + 1))
+  else
+    echo "ok   ${name}: $(grep -F -- "${message}" "${scratch}/out" | head -1)" >&2
+  fi
+}
+
+expect_failure "unknown base" "unknown base 'v1.36.9'" env KUBE_VERSION=v1.36.9 "${CTXFIX_ROOT}/hack/release.sh"
+[[ ! -e "${CTXFIX_OUTPUT}/release/v1.36.9-ctxfix.1" ]] || { echo "FAIL unknown base: left a release folder" >&2; failures=$((failures + 1)); }
+
+# A PATH with every tool the release needs except sha512sum.
+mkdir -p "${scratch}/path"
+for tool in bash env git go gofmt sha256sum awk sed cut sort find xargs du mktemp mv rm cp cat dirname basename mkdir chmod date tr head tail grep; do
+  ln -s "$(command -v "${tool}")" "${scratch}/path/${tool}"
+done
+expect_failure "missing tool" "missing required tool(s): sha512sum" env PATH="${scratch}/path" "${CTXFIX_ROOT}/hack/release.sh"
+
+awk '!/^#/ && $2 ~ /amd64/ { $1 = "0000000000000000000000000000000000000000000000000000000000000000" } { print }' \
+  "${CTXFIX_CHECKSUMS}" > "${scratch}/CHECKSUMS"
+expect_failure "checksum mismatch" "checksum mismatch for ${version}/bin/linux/amd64/kubelet" \
+  env CTXFIX_CHECKSUMS="${scratch}/CHECKSUMS" ARCHES=amd64 "${CTXFIX_ROOT}/hack/release.sh"
+
+cmp -s "${scratch}/before" "${release_dir}/SHA256SUMS" || { echo "FAIL: the release folder changed" >&2; failures=$((failures + 1)); }
+leftovers="$(find "${CTXFIX_OUTPUT}/tmp" -maxdepth 1 -name 'release-*' ! -path "${scratch}" | head -5)"
+[[ -z "${leftovers}" ]] || { echo "FAIL: temporary release folders left: ${leftovers}" >&2; failures=$((failures + 1)); }
+((failures == 0)) || ctxfix::die "${failures} release failure check(s) failed"
+ctxfix::log "failed releases say why and leave ${release_dir#"${CTXFIX_ROOT}"/} as it was"

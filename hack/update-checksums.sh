@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Records in build/CHECKSUMS the sha256 of the kubelet binaries of the default
+# base (VERSION) for amd64 and arm64, and the Go that built them. Every later
+# build of those binaries is checked against it (hack/build-kubelet.sh). Run
+# it after a change to the series, VERSION or the Go version, and commit the
+# result with that change.
+#
+# Usage: hack/update-checksums.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ctxfix::require_tools git go sha256sum
+base="$(ctxfix::version_default KUBE_VERSION)"
+version="$(ctxfix::distribution_version "${base}")"
+mkdir -p "${CTXFIX_OUTPUT}/tmp"
+scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/checksums.XXXXXX")"
+trap 'rm -rf "${scratch}"' EXIT
+
+{
+  echo "# sha256 of the kubelet binaries of the default base, as hack/build-kubelet.sh"
+  echo "# builds them (SOURCE_DATE_EPOCH unset: the patched tree's commit date) with"
+  echo "# the Go below. Every build of a listed binary is checked against it."
+  echo "# Rerecord with make update-checksums after a change to the series, VERSION"
+  echo "# or Go."
+  echo "# go: $(go env GOVERSION)"
+} > "${scratch}/CHECKSUMS"
+for arch in amd64 arm64; do
+  (unset SOURCE_DATE_EPOCH; CTXFIX_UPDATE_CHECKSUMS=1 KUBELET_OUT_DIR="${scratch}/${arch}" \
+    "${CTXFIX_ROOT}/hack/build-kubelet.sh" "${base}" "${arch}")
+  echo "$(cat "${scratch}/${arch}/kubelet.sha256")  ${version}/bin/linux/${arch}/kubelet" >> "${scratch}/CHECKSUMS"
+done
+cp "${scratch}/CHECKSUMS" "${CTXFIX_CHECKSUMS}"
+ctxfix::log "build/CHECKSUMS:"
+cat "${CTXFIX_CHECKSUMS}" >&2

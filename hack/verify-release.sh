@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Checks a release folder the way its consumers use it:
+#   - SHA256SUMS, every kubelet.sha256/.sha512, and build/CHECKSUMS verify;
+#   - each node tarball has upstream's layout, its kubelet is the released
+#     one and its version file names the release;
+#   - image-builder's goss check: `kubelet --version | awk '{print $2}'`
+#     without the "v" equals the folder's version without the "v";
+#   - each SBOM names the base and the series and lists every module of its
+#     kubelet at the version the binary used;
+#   - the deb: name, version above upstream's package of the same base and
+#     below the next base (dpkg --compare-versions), installed with dpkg into
+#     a scratch root (the host is not touched) where the installed kubelet
+#     reports the release's version;
+#   - the rpm: its metadata read back with rpm, and rpm's own version
+#     comparison (rpm must be installed: apt-get install rpm);
+#   - the source archive builds the host's kubelet to the same bytes.
+#
+# Usage: hack/verify-release.sh [RELEASE_DIR]   (default: the release of
+#        KUBE_VERSION or the default base)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ctxfix::require_tools git go sha256sum sha512sum tar dpkg dpkg-deb rpm awk
+base="$(ctxfix::kube_version)"
+version="$(ctxfix::distribution_version "${base}")"
+dir="${1:-${CTXFIX_OUTPUT}/release/${version}}"
+[[ -d "${dir}" ]] || ctxfix::die "no release folder ${dir}: run make release first"
+folder="$(basename "${dir}")"
+[[ "${folder}" == "${version}" ]] || ctxfix::die "${dir} is not the release of ${base} (${version})"
+revision="$(ctxfix::version_default CTXFIX_REVISION)"
+release_tool="$(ctxfix::release_tool)"
+series_dir="$(ctxfix::series_dir "${base}")"
+host_arch="$(go env GOHOSTARCH)"
+mkdir -p "${CTXFIX_OUTPUT}/tmp"
+scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/verify-release.XXXXXX")"
+trap 'rm -rf "${scratch}"' EXIT
+
+fail() { ctxfix::die "release ${version}: $*"; }
+
+# --- checksums
+(cd "${dir}" && sha256sum --check --strict --quiet SHA256SUMS) || fail "SHA256SUMS does not verify"
+diff <(cd "${dir}" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort) \
+  <(awk '{ print $2 }' "${dir}/SHA256SUMS" | LC_ALL=C sort) >&2 ||
+  fail "SHA256SUMS does not list exactly the files of the release"
+mapfile -t arches < <(find "${dir}/bin/linux" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
+((${#arches[@]} > 0)) || fail "no bin/linux/<arch> folders"
+for arch in "${arches[@]}"; do
+  bin="${dir}/bin/linux/${arch}"
+  [[ "$(sha256sum < "${bin}/kubelet" | cut -d' ' -f1)" == "$(cat "${bin}/kubelet.sha256")" ]] || fail "${arch}: kubelet.sha256 does not match"
+  [[ "$(sha512sum < "${bin}/kubelet" | cut -d' ' -f1)" == "$(cat "${bin}/kubelet.sha512")" ]] || fail "${arch}: kubelet.sha512 does not match"
+  ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/kubelet" "$(cat "${bin}/kubelet.sha256")"
+done
+ctxfix::log "checksums verify: SHA256SUMS, kubelet.sha256 and .sha512 for ${arches[*]}"
+
+# --- node tarballs
+for arch in "${arches[@]}"; do
+  tarball="${dir}/kubernetes-node-linux-${arch}.tar.gz"
+  [[ -f "${tarball}" ]] || fail "missing kubernetes-node-linux-${arch}.tar.gz"
+  tar -tzf "${tarball}" > "${scratch}/members"
+  for member in kubernetes/node/bin/kubelet kubernetes/version kubernetes/kubernetes-src.tar.gz kubernetes/LICENSES/LICENSE; do
+    grep -qx "${member}" "${scratch}/members" || fail "${tarball##*/} has no ${member}"
+  done
+  if grep -vE '^kubernetes/(|node/|node/bin/|node/bin/kubelet|version|kubernetes-src\.tar\.gz|LICENSES/.*)$' "${scratch}/members" >&2; then
+    fail "${tarball##*/} has members outside upstream's node layout (above)"
+  fi
+  [[ "$(tar -xzOf "${tarball}" kubernetes/version)" == "${version}" ]] || fail "${tarball##*/}: kubernetes/version is not ${version}"
+  cmp -s <(tar -xzOf "${tarball}" kubernetes/node/bin/kubelet) "${dir}/bin/linux/${arch}/kubelet" ||
+    fail "${tarball##*/}: its kubelet is not bin/linux/${arch}/kubelet"
+  cmp -s <(tar -xzOf "${tarball}" kubernetes/kubernetes-src.tar.gz) "${dir}/kubernetes-src.tar.gz" ||
+    fail "${tarball##*/}: its kubernetes-src.tar.gz is not the release's"
+done
+ctxfix::log "node tarballs have upstream's layout and the released kubelet"
+
+# --- image-builder's goss check (kubernetes_version is the folder name without "v")
+if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
+  reported="$("${dir}/bin/linux/${host_arch}/kubelet" --version | awk '{print $2}')"
+  [[ "${reported#v}" == "${folder#v}" ]] ||
+    fail "goss check: kubelet --version | awk '{print \$2}' is ${reported}, the folder says ${folder}"
+  ctxfix::log "goss check: kubelet reports ${reported}, folder ${folder}"
+fi
+
+# --- SBOMs
+for arch in "${arches[@]}"; do
+  "${release_tool}" check-sbom -in "${dir}/kubelet-linux-${arch}.cdx.json" -kubelet "${dir}/bin/linux/${arch}/kubelet" \
+    -base "${base}" -series "${series_dir}" >&2 || fail "SBOM for ${arch} does not match its kubelet"
+done
+
+# --- deb
+deb_version="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format deb)"
+upstream_deb="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format upstream-deb)"
+next_patch="$(awk -F. '{ print $1 "." $2 "." $3 + 1 }' <<<"${base#v}")"
+next_base_deb="${next_patch}-1.1"
+dpkg --compare-versions "${deb_version}" gt "${upstream_deb}" || fail "deb ${deb_version} does not sort above upstream's ${upstream_deb}"
+dpkg --compare-versions "${deb_version}" lt "${next_base_deb}" || fail "deb ${deb_version} does not sort below the next base ${next_base_deb}"
+ctxfix::log "dpkg --compare-versions: ${upstream_deb} < ${deb_version} < ${next_base_deb}"
+for arch in "${arches[@]}"; do
+  deb="${dir}/kubelet_${deb_version}_${arch}.deb"
+  [[ -f "${deb}" ]] || fail "missing ${deb##*/}"
+  [[ "$(dpkg-deb --field "${deb}" Package)" == kubelet ]] || fail "${deb##*/}: package is not named kubelet"
+  [[ "$(dpkg-deb --field "${deb}" Version)" == "${deb_version}" ]] || fail "${deb##*/}: version is not ${deb_version}"
+  [[ "$(dpkg-deb --field "${deb}" Architecture)" == "${arch}" ]] || fail "${deb##*/}: architecture is not ${arch}"
+done
+deb="${dir}/kubelet_${deb_version}_${host_arch}.deb"
+if [[ -f "${deb}" ]]; then
+  # A scratch root of dpkg's own: dependencies are not there (--force-depends),
+  # and maintainer scripts run unchrooted with DPKG_ROOT set, so they leave
+  # the host alone.
+  root="${scratch}/root"
+  mkdir -p "${root}/var/lib/dpkg/info" "${root}/var/lib/dpkg/updates"
+  : > "${root}/var/lib/dpkg/status"
+  dpkg --root="${root}" --log=/dev/null --force-depends --force-script-chrootless --install "${deb}" > "${scratch}/dpkg.log" 2>&1 ||
+    { cat "${scratch}/dpkg.log" >&2; fail "dpkg could not install ${deb##*/} into a scratch root"; }
+  [[ "$(dpkg-query --admindir="${root}/var/lib/dpkg" --show --showformat='${Status} ${Version}' kubelet)" == "install ok installed ${deb_version}" ]] ||
+    fail "dpkg does not list kubelet ${deb_version} as installed in the scratch root"
+  for file in usr/bin/kubelet usr/lib/systemd/system/kubelet.service etc/default/kubelet; do
+    [[ -f "${root}/${file}" ]] || fail "${deb##*/} did not install /${file}"
+  done
+  reported="$("${root}/usr/bin/kubelet" --version)"
+  [[ "${reported}" == "Kubernetes ${version}" ]] || fail "the kubelet installed from ${deb##*/} reports '${reported}'"
+  ctxfix::log "${deb##*/} installs into a scratch root; the installed kubelet reports ${reported}"
+fi
+
+# --- rpm
+rpm_version="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format rpm)"
+upstream_rpm="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format upstream-rpm)"
+rpmvercmp() { rpm --eval "%{lua: print(rpm.vercmp('$1', '$2'))}"; }
+[[ "$(rpmvercmp "${rpm_version}" "${upstream_rpm}")" == 1 ]] || fail "rpm ${rpm_version} does not sort above upstream's ${upstream_rpm}"
+[[ "$(rpmvercmp "${rpm_version}" "${next_patch}-150500.1.1")" == -1 ]] || fail "rpm ${rpm_version} does not sort below the next base"
+for arch in "${arches[@]}"; do
+  case "${arch}" in amd64) rpm_arch=x86_64 ;; arm64) rpm_arch=aarch64 ;; esac
+  package="${dir}/kubelet-${rpm_version}.${rpm_arch}.rpm"
+  [[ -f "${package}" ]] || fail "missing ${package##*/}"
+  got="$(rpm -qp --queryformat '%{NAME} %{VERSION}-%{RELEASE} %{ARCH}' "${package}" 2>/dev/null)"
+  [[ "${got}" == "kubelet ${rpm_version} ${rpm_arch}" ]] || fail "${package##*/} reads back as '${got}'"
+  rpm -qp --requires "${package}" 2>/dev/null | grep -qx 'kubernetes-cni >= 1.2.0' || fail "${package##*/} does not require kubernetes-cni >= 1.2.0"
+  rpm -qlp "${package}" 2>/dev/null | grep -qx /usr/lib/systemd/system/kubelet.service || fail "${package##*/} has no kubelet.service"
+done
+ctxfix::log "rpm metadata reads back: kubelet ${rpm_version}; rpm sorts ${upstream_rpm} < ${rpm_version} < ${next_patch}-150500.1.1"
+
+# --- the source archive builds the same kubelet
+if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
+  mkdir -p "${scratch}/src"
+  tar -xzf "${dir}/kubernetes-src.tar.gz" -C "${scratch}/src"
+  built="$(cd "${scratch}/src" && .ctxfix/build-kubelet.sh "${host_arch}" 2>&1)" ||
+    { echo "${built}" >&2; fail "kubernetes-src.tar.gz does not build"; }
+  cmp -s "${scratch}/src/_output/bin/linux/${host_arch}/kubelet" "${dir}/bin/linux/${host_arch}/kubelet" ||
+    fail "the kubelet built from kubernetes-src.tar.gz differs from bin/linux/${host_arch}/kubelet"
+  ctxfix::log "kubernetes-src.tar.gz builds bin/linux/${host_arch}/kubelet byte for byte"
+fi
+ctxfix::log "release ${version} verifies"
