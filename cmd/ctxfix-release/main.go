@@ -196,11 +196,7 @@ func run(args []string) error {
 		if err := required("in", "base", "series", "out"); err != nil {
 			return err
 		}
-		sbom, err := os.ReadFile(*in)
-		if err != nil {
-			return err
-		}
-		series, err := release.ReadSeries(*seriesDir)
+		sbom, series, err := readSBOMAndSeries(*in, *seriesDir)
 		if err != nil {
 			return err
 		}
@@ -221,11 +217,7 @@ func run(args []string) error {
 		if err := required("in", "kubelet", "base", "series"); err != nil {
 			return err
 		}
-		sbom, err := os.ReadFile(*in)
-		if err != nil {
-			return err
-		}
-		series, err := release.ReadSeries(*seriesDir)
+		sbom, series, err := readSBOMAndSeries(*in, *seriesDir)
 		if err != nil {
 			return err
 		}
@@ -236,4 +228,17 @@ func run(args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// readSBOMAndSeries reads an SBOM and the series it is about.
+func readSBOMAndSeries(sbomFile, seriesDir string) ([]byte, []release.Patch, error) {
+	sbom, err := os.ReadFile(sbomFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	series, err := release.ReadSeries(seriesDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sbom, series, nil
 }

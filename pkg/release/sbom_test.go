@@ -1,7 +1,10 @@
 package release
 
 import (
+	"debug/buildinfo"
 	"encoding/json"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -69,5 +72,70 @@ func TestAddPedigree(t *testing.T) {
 	}
 	if _, err := AddPedigree([]byte(`not json`), "v1.36.5", series); err == nil {
 		t.Error("a non-JSON SBOM was accepted")
+	}
+}
+
+// TestCheckSBOM checks SBOMs made from the build info of a binary of this
+// module (test binaries record no modules): complete, then naming another
+// base or fewer patches, then with modules left out or a wrong version.
+func TestCheckSBOM(t *testing.T) {
+	self := filepath.Join(t.TempDir(), "ctxfix-build")
+	if out, err := exec.Command("go", "build", "-mod=readonly", "-o", self, "../../cmd/ctxfix-build").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	info, err := buildinfo.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Deps) == 0 {
+		t.Fatal("the test binary has no dependencies to check")
+	}
+	type component struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	}
+	build := func(edit func([]component) []component) []byte {
+		components := []component{{Name: "std", Version: info.GoVersion}}
+		for _, dep := range info.Deps {
+			version := dep.Version
+			if dep.Replace != nil {
+				version = dep.Replace.Version
+			}
+			components = append(components, component{dep.Path, version})
+		}
+		doc := map[string]any{
+			"metadata": map[string]any{"component": map[string]any{
+				"name": "k8s.io/kubernetes",
+				"pedigree": map[string]any{
+					"ancestors": []any{map[string]any{"name": "k8s.io/kubernetes", "version": "v1.36.5"}},
+					"patches":   []any{map[string]any{"type": "backport"}},
+				},
+			}},
+			"components": edit(components),
+		}
+		out, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	if err := CheckSBOM(build(func(c []component) []component { return c }), self, "v1.36.5", 1); err != nil {
+		t.Errorf("complete SBOM: %v", err)
+	}
+	if err := CheckSBOM(build(func(c []component) []component { return c }), self, "v1.36.4", 1); err == nil {
+		t.Error("an SBOM naming another base was accepted")
+	}
+	if err := CheckSBOM(build(func(c []component) []component { return c }), self, "v1.36.5", 4); err == nil {
+		t.Error("an SBOM with fewer patches than the series was accepted")
+	}
+	missing := info.Deps[0].Path
+	err = CheckSBOM(build(func(c []component) []component { return c[:1] }), self, "v1.36.5", 1)
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("SBOM without modules: error %v, want one naming %s", err, missing)
+	}
+	err = CheckSBOM(build(func(c []component) []component { c[1].Version = "v0.0.0-wrong"; return c }), self, "v1.36.5", 1)
+	if err == nil || !strings.Contains(err.Error(), "v0.0.0-wrong") {
+		t.Errorf("SBOM with a wrong version: error %v, want one naming it", err)
 	}
 }
