@@ -50,7 +50,7 @@ else
 fi
 dest="${KUBELET_OUT_DIR:-${dest}}"
 commit="$(git -C "${tree}" rev-parse HEAD)"
-ldflags="$(ctxfix::stamp_ldflags "${tree}" "${version}")"
+ldflags="$(ctxfix::stamp ldflags "${tree}" "${version}")"
 
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/build-${version}-${arch}.XXXXXX")"

@@ -34,8 +34,8 @@ for arch in "${arches[@]}"; do
 done
 
 # Every tool first: a missing one fails before anything is built.
-release_tool="$(ctxfix::release_tool)"
-sbom_tool="$(ctxfix::sbom_tool)"
+release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
+sbom_tool="$(ctxfix::go_tool github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod)"
 packaging="$(ctxfix::upstream_packaging)"
 
 "${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
@@ -54,17 +54,11 @@ ctxfix::log "Release ${version} (base ${base}, ${series_dir#"${CTXFIX_ROOT}"/}) 
 # The source archive: the patched tree, and what building it as the release
 # was built takes.
 mkdir -p "${work}/ctxfix"
-ctxfix::stamp_ldflags "${tree}" "${version}" > "${work}/ctxfix/ldflags"
-minor="$(cut -d. -f2 <<<"${base}")+"
-cat > "${work}/ctxfix/version.env" <<VARS
-KUBE_GIT_COMMIT='$(git -C "${tree}" rev-parse HEAD)'
-KUBE_GIT_TREE_STATE='clean'
-KUBE_GIT_VERSION='${version}'
-KUBE_GIT_MAJOR='$(cut -d. -f1 <<<"${base#v}")'
-KUBE_GIT_MINOR='${minor}'
-SOURCE_DATE_EPOCH='${epoch}'
-GO_VERSION='$(go env GOVERSION)'
-VARS
+ctxfix::stamp ldflags "${tree}" "${version}" > "${work}/ctxfix/ldflags"
+{
+  ctxfix::stamp version-vars "${tree}" "${version}"
+  echo "GO_VERSION='$(go env GOVERSION)'"
+} > "${work}/ctxfix/version.env"
 ctxfix::log "kubernetes-src.tar.gz"
 "${release_tool}" src-tarball -tree "${tree}" -source-date-epoch "${epoch}" \
   -extra ".ctxfix/kubernetes.mod=${modfile}" \

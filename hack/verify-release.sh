@@ -28,7 +28,7 @@ dir="${1:-${CTXFIX_OUTPUT}/release/${version}}"
 folder="$(basename "${dir}")"
 [[ "${folder}" == "${version}" ]] || ctxfix::die "${dir} is not the release of ${base} (${version})"
 revision="$(ctxfix::version_default CTXFIX_REVISION)"
-release_tool="$(ctxfix::release_tool)"
+release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 series_dir="$(ctxfix::series_dir "${base}")"
 host_arch="$(go env GOHOSTARCH)"
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
@@ -86,10 +86,11 @@ for arch in "${arches[@]}"; do
 done
 
 # --- deb
-deb_version="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format deb)"
-upstream_deb="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format upstream-deb)"
-next_patch="$(awk -F. '{ print $1 "." $2 "." $3 + 1 }' <<<"${base#v}")"
-next_base_deb="${next_patch}-1.1"
+package_version() { "${release_tool}" package-version -revision "${revision}" "$@"; }
+next_base="$(awk -F. '{ print $1 "." $2 "." $3 + 1 }' <<<"${base}")"
+deb_version="$(package_version -base "${base}" -format deb)"
+upstream_deb="$(package_version -base "${base}" -format upstream-deb)"
+next_base_deb="$(package_version -base "${next_base}" -format upstream-deb)"
 dpkg --compare-versions "${deb_version}" gt "${upstream_deb}" || fail "deb ${deb_version} does not sort above upstream's ${upstream_deb}"
 dpkg --compare-versions "${deb_version}" lt "${next_base_deb}" || fail "deb ${deb_version} does not sort below the next base ${next_base_deb}"
 ctxfix::log "dpkg --compare-versions: ${upstream_deb} < ${deb_version} < ${next_base_deb}"
@@ -121,11 +122,12 @@ if [[ -f "${deb}" ]]; then
 fi
 
 # --- rpm
-rpm_version="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format rpm)"
-upstream_rpm="$("${release_tool}" package-version -base "${base}" -revision "${revision}" -format upstream-rpm)"
+rpm_version="$(package_version -base "${base}" -format rpm)"
+upstream_rpm="$(package_version -base "${base}" -format upstream-rpm)"
+next_base_rpm="$(package_version -base "${next_base}" -format upstream-rpm)"
 rpmvercmp() { rpm --eval "%{lua: print(rpm.vercmp('$1', '$2'))}"; }
 [[ "$(rpmvercmp "${rpm_version}" "${upstream_rpm}")" == 1 ]] || fail "rpm ${rpm_version} does not sort above upstream's ${upstream_rpm}"
-[[ "$(rpmvercmp "${rpm_version}" "${next_patch}-150500.1.1")" == -1 ]] || fail "rpm ${rpm_version} does not sort below the next base"
+[[ "$(rpmvercmp "${rpm_version}" "${next_base_rpm}")" == -1 ]] || fail "rpm ${rpm_version} does not sort below the next base's ${next_base_rpm}"
 for arch in "${arches[@]}"; do
   case "${arch}" in amd64) rpm_arch=x86_64 ;; arm64) rpm_arch=aarch64 ;; esac
   package="${dir}/kubelet-${rpm_version}.${rpm_arch}.rpm"
@@ -135,7 +137,7 @@ for arch in "${arches[@]}"; do
   rpm -qp --requires "${package}" 2>/dev/null | grep -qx 'kubernetes-cni >= 1.2.0' || fail "${package##*/} does not require kubernetes-cni >= 1.2.0"
   rpm -qlp "${package}" 2>/dev/null | grep -qx /usr/lib/systemd/system/kubelet.service || fail "${package##*/} has no kubelet.service"
 done
-ctxfix::log "rpm metadata reads back: kubelet ${rpm_version}; rpm sorts ${upstream_rpm} < ${rpm_version} < ${next_patch}-150500.1.1"
+ctxfix::log "rpm metadata reads back: kubelet ${rpm_version}; rpm sorts ${upstream_rpm} < ${rpm_version} < ${next_base_rpm}"
 
 # --- the source archive builds the same kubelet
 if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then

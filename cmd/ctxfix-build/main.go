@@ -5,6 +5,7 @@
 //	ctxfix-build modfile -staging-version v0.36.5 -in go.mod -out kubernetes.mod
 //	ctxfix-build version -base v1.36.5 -revision 1
 //	ctxfix-build ldflags -version v1.36.5-ctxfix.1 -commit SHA -tree-state clean -source-date-epoch N
+//	ctxfix-build version-vars (same flags): the same stamps as upstream's KUBE_GIT_VERSION_FILE
 package main
 
 import (
@@ -75,7 +76,7 @@ func run(args []string) error {
 		fmt.Println(v)
 		return nil
 
-	case "ldflags":
+	case "ldflags", "version-vars":
 		version := fs.String("version", "", "full version to stamp")
 		commit := fs.String("commit", "", "commit of the patched tree")
 		treeState := fs.String("tree-state", "", "clean or dirty")
@@ -87,12 +88,21 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		flags, err := upstream.Stamp{GitVersion: *version, GitCommit: *commit, GitTreeState: *treeState, BuildDate: date}.LDFlags()
+		stamp := upstream.Stamp{GitVersion: *version, GitCommit: *commit, GitTreeState: *treeState, BuildDate: date}
+		if cmd == "version-vars" {
+			vars, err := stamp.VersionVars()
+			if err != nil {
+				return err
+			}
+			fmt.Print(vars)
+			return nil
+		}
+		flags, err := stamp.LDFlags()
 		if err != nil {
 			return err
 		}
 		fmt.Println(strings.Join(flags, " "))
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: want modfile, version, staging-version or ldflags", cmd)
+	return fmt.Errorf("unknown command %q: want modfile, version, staging-version, ldflags or version-vars", cmd)
 }

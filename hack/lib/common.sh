@@ -80,12 +80,18 @@ ctxfix::series_patches() {
   find "${dir}" -maxdepth 1 -name '*.patch' | LC_ALL=C sort
 }
 
-# ctxfix::build_tool prints the path of the ctxfix-build helper, building it
-# first if needed.
-ctxfix::build_tool() {
-  local bin="${CTXFIX_OUTPUT}/bin/ctxfix-build"
-  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" ./cmd/ctxfix-build) || ctxfix::die "could not build cmd/ctxfix-build"
+# ctxfix::go_tool PACKAGE builds a command of this module's go.mod (its own
+# or a tool it requires) into _output/bin and prints its path. The go command
+# makes this cheap when nothing changed.
+ctxfix::go_tool() {
+  local package="$1" bin="${CTXFIX_OUTPUT}/bin/${1##*/}"
+  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" "${package}") || ctxfix::die "could not build ${package}"
   echo "${bin}"
+}
+
+# ctxfix::build_tool prints the path of the ctxfix-build helper.
+ctxfix::build_tool() {
+  ctxfix::go_tool ./cmd/ctxfix-build
 }
 
 # ctxfix::distribution_version BASE prints the version a build of BASE is
@@ -202,30 +208,15 @@ ctxfix::source_date_epoch() {
   echo "${SOURCE_DATE_EPOCH:-$(git -C "$1" log -1 --format=%ct HEAD)}"
 }
 
-# ctxfix::stamp_ldflags TREE VERSION prints the -X flags that stamp a kubelet
-# built from TREE as VERSION, as upstream's hack/lib/version.sh does.
-ctxfix::stamp_ldflags() {
-  local tree="$1" version="$2" tree_state=clean
+# ctxfix::stamp FORMAT TREE VERSION prints how a kubelet built from TREE is
+# stamped as VERSION, as upstream's hack/lib/version.sh stamps it: FORMAT
+# ldflags gives the -X flags, version-vars the same values in upstream's
+# KUBE_GIT_VERSION_FILE format.
+ctxfix::stamp() {
+  local format="$1" tree="$2" version="$3" tree_state=clean
   [[ -z "$(git -C "${tree}" status --porcelain)" ]] || tree_state=dirty
-  "$(ctxfix::build_tool)" ldflags -version "${version}" -commit "$(git -C "${tree}" rev-parse HEAD)" \
+  "$(ctxfix::build_tool)" "${format}" -version "${version}" -commit "$(git -C "${tree}" rev-parse HEAD)" \
     -tree-state "${tree_state}" -source-date-epoch "$(ctxfix::source_date_epoch "${tree}")"
-}
-
-# ctxfix::release_tool builds cmd/ctxfix-release and prints its path.
-ctxfix::release_tool() {
-  local bin="${CTXFIX_OUTPUT}/bin/ctxfix-release"
-  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" ./cmd/ctxfix-release) ||
-    ctxfix::die "could not build the packaging tool cmd/ctxfix-release (nfpm)"
-  echo "${bin}"
-}
-
-# ctxfix::sbom_tool builds cyclonedx-gomod, a tool of go.mod, and prints its
-# path.
-ctxfix::sbom_tool() {
-  local bin="${CTXFIX_OUTPUT}/bin/cyclonedx-gomod"
-  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod) ||
-    ctxfix::die "could not build the SBOM tool cyclonedx-gomod (a tool of go.mod)"
-  echo "${bin}"
 }
 
 # ctxfix::upstream_packaging prints the folder of upstream's kubelet

@@ -52,9 +52,15 @@ type Stamp struct {
 	BuildDate time.Time
 }
 
-// LDFlags returns the -X flags that stamp s the way upstream's
-// hack/lib/version.sh does, in both version packages.
-func (s Stamp) LDFlags() ([]string, error) {
+// stampValue is one variable upstream's hack/lib/version.sh sets.
+type stampValue struct {
+	ldflagName string // the Go variable in versionPackages
+	envName    string // the KUBE_GIT_* name in a version-vars file
+	value      string
+}
+
+// values checks s and returns what it stamps, in upstream's order.
+func (s Stamp) values() ([]stampValue, error) {
 	m := upstreamVersionPattern.FindStringSubmatch(s.GitVersion)
 	if m == nil || !semver.IsValid(s.GitVersion) {
 		return nil, fmt.Errorf("version %q is not a semantic version of the form vX.Y.Z[-pre][+build]", s.GitVersion)
@@ -74,21 +80,49 @@ func (s Stamp) LDFlags() ([]string, error) {
 		// that clients do not mistake it for the plain release.
 		minor += "+"
 	}
-	values := []struct{ name, value string }{
-		{"gitVersion", s.GitVersion},
-		{"gitCommit", s.GitCommit},
-		{"gitTreeState", s.GitTreeState},
-		{"buildDate", s.BuildDate.UTC().Format("2006-01-02T15:04:05Z")},
-		{"gitMajor", major},
-		{"gitMinor", minor},
+	return []stampValue{
+		{"gitVersion", "KUBE_GIT_VERSION", s.GitVersion},
+		{"gitCommit", "KUBE_GIT_COMMIT", s.GitCommit},
+		{"gitTreeState", "KUBE_GIT_TREE_STATE", s.GitTreeState},
+		{"buildDate", "", s.BuildDate.UTC().Format("2006-01-02T15:04:05Z")},
+		{"gitMajor", "KUBE_GIT_MAJOR", major},
+		{"gitMinor", "KUBE_GIT_MINOR", minor},
+	}, nil
+}
+
+// LDFlags returns the -X flags that stamp s the way upstream's
+// hack/lib/version.sh does, in both version packages.
+func (s Stamp) LDFlags() ([]string, error) {
+	values, err := s.values()
+	if err != nil {
+		return nil, err
 	}
 	var flags []string
 	for _, pkg := range versionPackages {
 		for _, v := range values {
-			flags = append(flags, fmt.Sprintf("-X '%s.%s=%s'", pkg, v.name, v.value))
+			flags = append(flags, fmt.Sprintf("-X '%s.%s=%s'", pkg, v.ldflagName, v.value))
 		}
 	}
 	return flags, nil
+}
+
+// VersionVars returns s as the file upstream's
+// kube::version::save_version_vars writes and KUBE_GIT_VERSION_FILE reads,
+// with the build date as SOURCE_DATE_EPOCH, which hack/lib/version.sh turns
+// into buildDate.
+func (s Stamp) VersionVars() (string, error) {
+	values, err := s.values()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, v := range values {
+		if v.envName != "" {
+			fmt.Fprintf(&b, "%s='%s'\n", v.envName, v.value)
+		}
+	}
+	fmt.Fprintf(&b, "SOURCE_DATE_EPOCH='%d'\n", s.BuildDate.Unix())
+	return b.String(), nil
 }
 
 // ParseEpoch reads a SOURCE_DATE_EPOCH value.

@@ -57,6 +57,33 @@ func TestLDFlags(t *testing.T) {
 	}
 }
 
+func TestVersionVars(t *testing.T) {
+	stamp := Stamp{
+		GitVersion:   "v1.36.5-ctxfix.1",
+		GitCommit:    "0123456789abcdef0123456789abcdef01234567",
+		GitTreeState: "dirty",
+		BuildDate:    time.Unix(1764201600, 0),
+	}
+	vars, err := stamp.VersionVars()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `KUBE_GIT_VERSION='v1.36.5-ctxfix.1'
+KUBE_GIT_COMMIT='0123456789abcdef0123456789abcdef01234567'
+KUBE_GIT_TREE_STATE='dirty'
+KUBE_GIT_MAJOR='1'
+KUBE_GIT_MINOR='36+'
+SOURCE_DATE_EPOCH='1764201600'
+`
+	if vars != want {
+		t.Errorf("VersionVars:\n%s\nwant:\n%s", vars, want)
+	}
+	stamp.GitCommit = "HEAD"
+	if _, err := stamp.VersionVars(); err == nil {
+		t.Error("a commit that is not a full id was accepted")
+	}
+}
+
 func TestLDFlagsRejects(t *testing.T) {
 	good := Stamp{GitVersion: "v1.36.5-ctxfix.1", GitCommit: "0123456789abcdef0123456789abcdef01234567", GitTreeState: "clean", BuildDate: time.Unix(1, 0)}
 	for name, mutate := range map[string]func(*Stamp){
