@@ -12,15 +12,24 @@ hack="${CTXFIX_ROOT}/hack"
 
 names=()
 results=()
+logs=()
+log_dir="${CTXFIX_OUTPUT}/logs/test"
+rm -rf "${log_dir}"
+mkdir -p "${log_dir}"
+# check runs one check, its output both shown and kept in a log, so that the
+# summary can repeat the end of a failed check's output: that is where its
+# reason is, and the summary is what a truncated CI log still shows.
 check() {
   local name="$1"
   shift
-  local start=${SECONDS} result=PASS
+  local start=${SECONDS} result=PASS log
+  log="${log_dir}/$(printf '%02d' $((${#names[@]} + 1))).log"
   echo
   ctxfix::log "=== ${name}"
-  "$@" || result=FAIL
+  "$@" 2>&1 | tee "${log}" || result=FAIL
   names+=("${name}")
   results+=("${result} $((SECONDS - start))s")
+  logs+=("${log}")
 }
 
 own_tests() {
@@ -80,6 +89,13 @@ check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fai
 check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, packages, SBOM, source; failures leave nothing" release_verifies
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
+
+for i in "${!names[@]}"; do
+  [[ "${results[$i]}" == FAIL* ]] || continue
+  echo
+  echo "--- FAIL ${names[$i]}: the end of its output (all of it in ${logs[$i]#"${CTXFIX_ROOT}"/})"
+  { grep -v '^[IW][0-9]\{4\} ' "${logs[$i]}" || true; } | tail -n 25
+done
 
 echo
 passed=0

@@ -59,10 +59,23 @@ func TestCheck(t *testing.T) {
 			result:    result(series("stock", []int64{35, 400, 800, 1200, 1700}, []int64{150, 150, 150, 200, 200}), series("patched", []int64{0, 75, 75, 92, 75}, []int64{150, 150, 150, 203, 208})),
 			leakFixed: true,
 		},
+		// The two kubelets cross the same start-up step on either side of
+		// the middle sample.
+		"patched gains goroutines a sample after stock": {
+			result:    result(series("stock", []int64{35, 400, 800, 1200, 1700}, []int64{150, 150, 200, 200, 200}), series("patched", []int64{0, 75, 75, 92, 75}, []int64{150, 150, 150, 200, 205})),
+			leakFixed: true,
+		},
 		"patched leaks goroutines": {
 			result:    result(leaking, series("patched", []int64{75, 75, 75, 75, 75}, []int64{150, 200, 200, 300, 400})),
 			leakFixed: true,
-			wantErr:   "goroutines grew from 200 at 20s to 400 at 40s (a kubelet that does not leak gained 0)",
+			wantErr:   "patched: 400 goroutines at 40s, 200 more than the stock kubelet of the same run (200 at 40s)",
+		},
+		"patched leaks goroutines, no stock": {
+			result:  result(series("patched", []int64{75, 75, 75, 75, 75}, []int64{150, 200, 200, 300, 400})),
+			wantErr: "patched: goroutines grew from 200 at 20s to 400 at 40s",
+		},
+		"patched ends with stock's goroutines, no stock": {
+			result: result(series("patched", []int64{75, 75, 75, 75, 75}, []int64{150, 200, 200, 210, 205})),
 		},
 		"stock leaks but leak not expected": {
 			result:  result(leaking, flat),
