@@ -93,7 +93,8 @@ func checkGoroutines(s, stock *Series) error {
 func syncContextGrowthSlack(pods int) int64 { return int64(SyncContextSlack + pods/2) }
 
 // checkBounded checks that a kubelet neither leaks sync contexts nor
-// goroutines (see checkGoroutines for stock), and kept syncing pods.
+// goroutines (against stock, the stock kubelet of the same run, when there
+// is one: see checkGoroutines), and kept syncing pods.
 func checkBounded(r *Result, s, stock *Series) error {
 	var errs []error
 	bound := SyncContextBound(r)
