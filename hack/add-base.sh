@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Adds a supported upstream base: records the checksums of k8s.io/kubernetes at
 # that version and of the staging modules it requires in build/upstream.sum,
-# and maps the base to a patch series in build/bases.tsv.
+# and maps the base to a patch series in build/bases.tsv, with the module's
+# publication time (the date of every pristine commit made from it).
 #
 # The go command checks every module it downloads here against the checksum
 # database, so what is recorded is what the whole Go ecosystem sees.
@@ -49,7 +50,10 @@ for staging in $(awk -v v="${staging_version}" '$3 == "=>" && $5 == v { print $4
   download "${staging}@${staging_version}" >> "${scratch}/sums"
 done
 
+published="$(cd "${scratch}" && GOFLAGS=-mod=mod go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "k8s.io/kubernetes@${base}")" ||
+  ctxfix::die "no publication time for k8s.io/kubernetes@${base}"
+
 LC_ALL=C sort -u "${CTXFIX_UPSTREAM_SUM}" "${scratch}/sums" > "${scratch}/upstream.sum"
 cp "${scratch}/upstream.sum" "${CTXFIX_UPSTREAM_SUM}"
-printf '%s\t%s\n' "${base}" "${series}" >> "${CTXFIX_BASES}"
+printf '%s\t%s\t%s\n' "${base}" "${series}" "${published}" >> "${CTXFIX_BASES}"
 ctxfix::log "Added ${base} (series ${series}); run 'make test-matrix' to check the series on it"

@@ -5,7 +5,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ctxfix::require_tools git go gofmt sha256sum sha512sum dpkg rpm
+ctxfix::require_tools git go gofmt sha256sum sha512sum
+# The release checks read the packages back with dpkg and rpm.
+ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm
 default_base="$(ctxfix::kube_version)"
 leaking_base=v1.36.2
 hack="${CTXFIX_ROOT}/hack"
@@ -80,6 +82,7 @@ short_soak() {
 check "own Go code: vet, unit tests, gofmt" own_tests
 check "patch series are well-formed" "${hack}/verify-patches.sh"
 check "series applies to every supported base" applies_everywhere
+check "a changed module folder stops the tree, a changed tree is made anew" "${hack}/test-tree-failures.sh"
 check "kubelet ${default_base} builds and reports its stamped version" built_version
 check "upstream unit tests pass on patched ${default_base}" "${hack}/test-upstream.sh" "${default_base}"
 check "series tests pass on patched ${default_base}" "${hack}/test-series.sh" "${default_base}"

@@ -12,7 +12,7 @@
 #     a scratch root (the host is not touched) where the installed kubelet
 #     reports the release's version;
 #   - the rpm: its metadata read back with rpm, and rpm's own version
-#     comparison (rpm must be installed: apt-get install rpm);
+#     comparison (rpm, which it installs when run as root);
 #   - the source archive builds the host's kubelet to the same bytes.
 #
 # Usage: hack/verify-release.sh [RELEASE_DIR]   (default: the release of
@@ -20,7 +20,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ctxfix::require_tools git go sha256sum sha512sum tar dpkg dpkg-deb rpm awk
+ctxfix::require_tools git go sha256sum sha512sum tar awk
+ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm
 base="$(ctxfix::kube_version)"
 version="$(ctxfix::distribution_version "${base}")"
 dir="${1:-${CTXFIX_OUTPUT}/release/${version}}"

@@ -6,9 +6,11 @@
 //	ctxfix-build version -base v1.36.5 -revision 1
 //	ctxfix-build ldflags -version v1.36.5-ctxfix.1 -commit SHA -tree-state clean -source-date-epoch N
 //	ctxfix-build version-vars (same flags): the same stamps as upstream's KUBE_GIT_VERSION_FILE
+//	ctxfix-build tree-hash -repo DIR -rev v1.36.5 -module k8s.io/kubernetes@v1.36.5
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -26,7 +28,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-build modfile|version|ldflags [flags]")
+		return fmt.Errorf("usage: ctxfix-build modfile|version|staging-version|ldflags|version-vars|tree-hash [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -103,6 +105,23 @@ func run(args []string) error {
 		}
 		fmt.Println(strings.Join(flags, " "))
 		return nil
+
+	case "tree-hash":
+		repo := fs.String("repo", "", "git repository holding a module tree")
+		rev := fs.String("rev", "", "revision whose files are hashed")
+		module := fs.String("module", "", "module path@version the files are named by, e.g. k8s.io/kubernetes@v1.36.5")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if *repo == "" || *rev == "" || *module == "" {
+			return fmt.Errorf("tree-hash: -repo, -rev and -module are required")
+		}
+		h, err := upstream.HashGitRevision(context.Background(), *repo, *rev, *module)
+		if err != nil {
+			return err
+		}
+		fmt.Println(h)
+		return nil
 	}
-	return fmt.Errorf("unknown command %q: want modfile, version, staging-version, ldflags or version-vars", cmd)
+	return fmt.Errorf("unknown command %q: want modfile, version, staging-version, ldflags, version-vars or tree-hash", cmd)
 }

@@ -19,6 +19,23 @@ export GOTOOLCHAIN=local
 # configuration, so tests and builds share one build cache.
 export CGO_ENABLED=0
 
+# Nothing of the machine's own configuration reaches a tree, a binary or a
+# release: the inputs are the module, the series, VERSION, the Go on PATH, the
+# flags the scripts pass and SOURCE_DATE_EPOCH, and nothing else.
+# - git reads no global or system configuration: an apply.whitespace=fix, a
+#   clean filter, an eol setting or a commit template would change what git am
+#   and git commit record.
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+# - no locale or time zone in messages parsed, dates formatted or files sorted;
+export LC_ALL=C TZ=UTC
+# - files are created with the same modes everywhere;
+umask 022
+# - the go command takes no build setting from the environment or a go env
+#   file (GOFLAGS=-tags=..., GOAMD64=v3, GOEXPERIMENT=... would give other
+#   bytes). No VCS stamp either: the trees are git repositories, and the
+#   version stamp already names the commit.
+export GOFLAGS=-buildvcs=false GOAMD64=v1 GOARM64=v8.0 GOEXPERIMENT= GOFIPS140=off
+
 ctxfix::log() {
   echo "+++ $*" >&2
 }
@@ -38,6 +55,28 @@ ctxfix::require_tools() {
   if ((${#missing[@]} > 0)); then
     ctxfix::die "missing required tool(s): ${missing[*]} (install them and put them on PATH)"
   fi
+}
+
+# ctxfix::require_packages TOOL:DEBIAN_PACKAGE... makes sure every TOOL is on
+# PATH. Run as root, it installs the Debian packages of the missing ones, as a
+# fresh machine needs; otherwise it fails with the apt-get line that would.
+ctxfix::require_packages() {
+  local pair missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  ((${#missing[@]} > 0)) || return 0
+  if [[ "$(id -u)" != 0 ]]; then
+    ctxfix::die "missing Debian package(s): ${missing[*]}; install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}"
+  fi
+  ctxfix::log "Installing Debian package(s): ${missing[*]}"
+  # apt-get needs its package lists once on a fresh machine.
+  apt-get update -qq >&2 || ctxfix::die "apt-get update failed; cannot install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+    ctxfix::die "could not install Debian package(s): ${missing[*]}"
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || ctxfix::die "${pair#*:} is installed but ${pair%%:*} is still not on PATH"
+  done
 }
 
 # ctxfix::version_default KEY prints KEY's value from the VERSION file.
