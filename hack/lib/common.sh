@@ -26,6 +26,10 @@ export CGO_ENABLED=0
 #   clean filter, an eol setting or a commit template would change what git am
 #   and git commit record.
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+# No automatic gc or maintenance: a commit of a whole tree leaves thousands of
+# loose objects, and git would pack them in a detached background process
+# while the tree is moved into place or removed.
+export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=gc.auto GIT_CONFIG_VALUE_0=0 GIT_CONFIG_KEY_1=maintenance.auto GIT_CONFIG_VALUE_1=false
 # - no locale or time zone in messages parsed, dates formatted or files sorted;
 export LC_ALL=C TZ=UTC
 # - files are created with the same modes everywhere;
