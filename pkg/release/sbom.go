@@ -53,6 +53,11 @@ func ReadSeries(dir string) ([]Patch, error) {
 		for scanner.Scan() {
 			if m := subjectPattern.FindStringSubmatch(scanner.Text()); m != nil {
 				p.Subject = m[1]
+				// git format-patch folds long subjects onto continuation
+				// lines that start with a space (RFC 5322 folding).
+				for scanner.Scan() && strings.HasPrefix(scanner.Text(), " ") {
+					p.Subject += scanner.Text()
+				}
 				break
 			}
 		}
