@@ -1,5 +1,5 @@
-# kubelet-ctxfix: patched upstream kubelet 1.36 with a fixed sync-context
-# lifecycle. See README.md.
+# kubelet-ctxfix: patched upstream kubelet 1.36 (and the same change on 1.37)
+# with a fixed sync-context lifecycle. See README.md.
 #
 #   make                       build the kubelet of the default base (VERSION)
 #   make build KUBE_VERSION=v1.36.2 ARCH=arm64
