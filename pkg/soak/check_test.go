@@ -46,14 +46,14 @@ func TestCheck(t *testing.T) {
 			wantErr:   "did not catch the leak",
 		},
 		"patched over the bound": {
-			result:    result(leaking, series("patched", []int64{75, 76, 200, 77, 75}, flatGoroutines)),
+			result:    result(leaking, series("patched", []int64{75, 76, 300, 77, 75}, flatGoroutines)),
 			leakFixed: true,
-			wantErr:   "200 sync contexts live at 20s; want at most 135",
+			wantErr:   "300 sync contexts live at 20s; want at most 260 (2 x (2 x 50 pods + 25 probed) + 10)",
 		},
 		"patched growing within the bound": {
-			result:    result(leaking, series("patched", []int64{40, 50, 60, 80, 100}, flatGoroutines)),
+			result:    result(leaking, series("patched", []int64{40, 60, 80, 120, 160}, flatGoroutines)),
 			leakFixed: true,
-			wantErr:   "still growing: 100 at 40s, at most 60 in the first half",
+			wantErr:   "still growing: 160 at 40s, at most 80 in the first half",
 		},
 		"patched gains goroutines as stock does": {
 			result:    result(series("stock", []int64{35, 400, 800, 1200, 1700}, []int64{150, 150, 150, 200, 200}), series("patched", []int64{0, 75, 75, 92, 75}, []int64{150, 150, 150, 203, 208})),
@@ -82,7 +82,7 @@ func TestCheck(t *testing.T) {
 			wantErr: "stock: 400 sync contexts live",
 		},
 		"patched transient peak within the bound": {
-			result:    result(leaking, series("patched", []int64{0, 107, 75, 80, 75}, flatGoroutines)),
+			result:    result(leaking, series("patched", []int64{0, 207, 150, 160, 150}, flatGoroutines)),
 			leakFixed: true,
 		},
 		"too short": {
