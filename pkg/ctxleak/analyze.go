@@ -46,9 +46,11 @@ type Analysis struct {
 	// of its latest sync.
 	PodWorkers int64 `json:"podWorkers"`
 	// Expected is the most live sync contexts a kubelet that does not leak
-	// holds with that many pod workers: one for each worker's latest sync,
-	// one for each worker whose probe workers keep the values of the sync
-	// that started them, plus syncs in flight.
+	// holds with that many pod workers, as the soak bounds them: for each
+	// worker, the context of its latest sync, of a sync that has just ended
+	// but whose goroutines have not let go of it yet, and of the sync its
+	// probe workers keep the values of, each up to
+	// heapprofile.ValuesPerSyncContext context values; plus slack.
 	Expected int64 `json:"expected"`
 	// LeakedEstimate is SyncContexts beyond Expected.
 	LeakedEstimate int64 `json:"leakedEstimate"`
@@ -79,7 +81,7 @@ func Analyze(p *profile.Profile) (Analysis, error) {
 		Sites:        counts.Sites,
 		Evidence:     heapprofile.TopStacks(p, heapprofile.SitePodSync, 3, 6),
 	}
-	a.Expected = 2*a.PodWorkers + slack
+	a.Expected = heapprofile.ValuesPerSyncContext*3*a.PodWorkers + slack
 	a.LeakedEstimate = max(0, a.SyncContexts-a.Expected)
 
 	switch {
@@ -91,7 +93,7 @@ func Analyze(p *profile.Profile) (Analysis, error) {
 		a.Reason = fmt.Sprintf("%d live sync contexts, within the %d that %d pod workers account for", a.SyncContexts, a.Expected, a.PodWorkers)
 	case a.SyncContexts >= sampledLeakThreshold:
 		a.Verdict = Leaking
-		a.Reason = fmt.Sprintf("an estimated %d live sync contexts (profile sampled every %d bytes); a kubelet that does not leak holds about one or two per pod", a.SyncContexts, a.SamplingRate)
+		a.Reason = fmt.Sprintf("an estimated %d live sync contexts (profile sampled every %d bytes); a kubelet that does not leak holds at most six per pod", a.SyncContexts, a.SamplingRate)
 	case a.SyncContexts == 0:
 		a.Verdict = Clean
 		a.Reason = fmt.Sprintf("no sampled sync context (profile sampled every %d bytes: fewer than about %d leaked contexts would not show; take the profile with GODEBUG=memprofilerate=1 for exact counts)", a.SamplingRate, sampledLeakThreshold)

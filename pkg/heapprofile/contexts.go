@@ -184,6 +184,13 @@ var contextValueAllocators = map[string]bool{
 	"context.AfterFunc":         true,
 }
 
+// ValuesPerSyncContext is the most context values the context of one pod sync
+// is made of: context.WithCancel(context.WithoutCancel(parentCtx)), as
+// v1.36.3 and later and -ctxfix builds derive it, allocates the WithoutCancel
+// wrapper and the cancelCtx under it; v1.36.0-v1.36.2 allocate only the
+// cancelCtx. Bounds on live sync contexts are in context values.
+const ValuesPerSyncContext = 2
+
 // isContextConstructor reports whether fn allocates context values.
 func isContextConstructor(fn string) bool { return contextValueAllocators[fn] }
 

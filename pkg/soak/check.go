@@ -3,6 +3,8 @@ package soak
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
 )
 
 // SyncContextSlack is how many sync contexts a kubelet may hold above what
@@ -14,22 +16,16 @@ const SyncContextSlack = 10
 // of a run without one, and still count as not growing.
 const GoroutineSlack = 20
 
-// ContextsPerSync is how many context values one sync's context is made of
-// in the heap profile: context.WithCancel(context.WithoutCancel(parentCtx))
-// allocates the WithoutCancel wrapper and the cancelCtx under it. Stock
-// v1.36.0-v1.36.2 allocate one per sync, and leak it.
-const ContextsPerSync = 2
-
 // SyncContextBound is the most live sync contexts a kubelet that does not
 // leak holds: per pod, the context of its latest sync (reachable through the
 // pod's cancel function until the next sync replaces it) and of a sync that
 // has just ended but whose goroutines have not let go of its context yet;
 // per probed pod, the context of the sync that started its probe workers
-// (they keep its values, and so a reference); each ContextsPerSync context
-// values; plus SyncContextSlack. It does not grow with the number of syncs;
+// (they keep its values, and so a reference); each up to
+// heapprofile.ValuesPerSyncContext context values; plus SyncContextSlack. It does not grow with the number of syncs;
 // a leaking kubelet passes it within seconds.
 func SyncContextBound(r *Result) int64 {
-	return int64(ContextsPerSync*(2*r.Pods+r.ProbedPods) + SyncContextSlack)
+	return int64(heapprofile.ValuesPerSyncContext*(2*r.Pods+r.ProbedPods) + SyncContextSlack)
 }
 
 // Check asserts what a soak run must show. Every kubelet named "patched"
@@ -98,7 +94,7 @@ func checkGoroutines(s, stock *Series) error {
 // syncContextGrowthSlack is how far a kubelet's sync contexts may end above
 // their peak in the first half of the run: syncs in flight come and go.
 func syncContextGrowthSlack(pods int) int64 {
-	return int64(SyncContextSlack + ContextsPerSync*pods/2)
+	return int64(SyncContextSlack + heapprofile.ValuesPerSyncContext*pods/2)
 }
 
 // checkBounded checks that a kubelet neither leaks sync contexts nor
@@ -110,7 +106,7 @@ func checkBounded(r *Result, s, stock *Series) error {
 	for _, sample := range s.Samples {
 		if sample.SyncContexts() > bound {
 			errs = append(errs, fmt.Errorf("%s: %d sync contexts live at %.0fs; want at most %d (%d x (2 x %d pods + %d probed) + %d)",
-				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, ContextsPerSync, r.Pods, r.ProbedPods, SyncContextSlack))
+				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, heapprofile.ValuesPerSyncContext, r.Pods, r.ProbedPods, SyncContextSlack))
 			break
 		}
 	}
