@@ -42,7 +42,10 @@ func TestAnalyzeSoakProfiles(t *testing.T) {
 			if !a.Exact {
 				t.Errorf("soak profiles are exact (memprofilerate=1); analysis says sampled every %d bytes", a.SamplingRate)
 			}
-			if a.PodWorkers != 100 {
+			// Each worker keeps the cancel function of its latest sync; a
+			// profile taken while syncs are in flight can also hold a few of
+			// the syncs just replaced (5 in the stock v1.36.2 profile).
+			if a.PodWorkers < 100 || a.PodWorkers > 100+slack {
 				t.Errorf("estimated %d pod workers; the soak ran 100 pods", a.PodWorkers)
 			}
 			if want == Leaking && (a.LeakedEstimate < 1000 || len(a.Evidence) == 0) {
