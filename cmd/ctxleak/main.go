@@ -3,6 +3,7 @@
 //
 //	ctxleak analyze FILE|-              a heap profile (/debug/pprof/heap)
 //	ctxleak nodes [--profile] [-o json]  every node of the cluster
+//	ctxleak versions [-o json]           the version facts, from the sources
 //
 // Exit codes: 0 clean, 1 a leaking or affected kubelet found, 2 usage or
 // access errors.
@@ -40,8 +41,23 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+const usage = `usage:
+  ctxleak analyze FILE|-              verdict on a kubelet heap profile (/debug/pprof/heap)
+  ctxleak nodes [--kubeconfig FILE] [--profile] [-o table|json]
+                                      every node's kubelet version, its known problem,
+                                      and with --profile a verdict on its heap
+  ctxleak versions [-o table|json]    the facts about kubelet versions that nodes uses
+
+Version facts are read from the sources of every upstream release from v1.35.0
+to v1.37.2 that the Go module proxy serves: startPodSync in
+pkg/kubelet/pod_workers.go and AddPod in pkg/kubelet/prober/prober_manager.go
+of k8s.io/kubernetes at that version. A release the proxy does not serve, or
+a later one, is unknown. Another vendor's build (v1.36.2-eks-1-36-5) gets the
+facts of its base, with its own patches unknown: confirm with --profile.
+
+Exit codes: 0 clean, 1 a leaking or affected kubelet found, 2 usage or access errors.`
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	usage := "usage: ctxleak analyze FILE|-  |  ctxleak nodes [--kubeconfig FILE] [--profile] [-o table|json]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return exitError
@@ -53,6 +69,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		code, err = analyze(args[1:], stdin, stdout)
 	case "nodes":
 		code, err = nodes(ctx, args[1:], stdout, stderr)
+	case "versions":
+		code, err = versions(args[1:], stdout)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
 	default:
 		err = fmt.Errorf("unknown command %q\n%s", args[0], usage)
 		code = exitError
@@ -218,4 +238,33 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func versions(args []string, stdout io.Writer) (int, error) {
+	fs := flag.NewFlagSet("versions", flag.ContinueOnError)
+	output := fs.String("o", "table", "output: table or json")
+	if err := fs.Parse(args); err != nil {
+		return exitError, err
+	}
+	if fs.NArg() != 0 {
+		return exitError, fmt.Errorf("versions takes no arguments")
+	}
+	facts, err := ctxleak.VersionFacts()
+	if err != nil {
+		return exitError, err
+	}
+	switch *output {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return exitClean, enc.Encode(facts)
+	case "table":
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "VERSION\tPROBLEM\tSYNC CONTEXT (startPodSync)\tPROBE CONTEXT (prober AddPod)")
+		for _, f := range facts {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", f.Version, f.Problem, f.SyncContext, f.ProbeContext)
+		}
+		return exitClean, w.Flush()
+	}
+	return exitError, fmt.Errorf("unknown output %q: want table or json", *output)
 }

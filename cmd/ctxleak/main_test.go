@@ -30,6 +30,10 @@ func TestAnalyzeExitCodes(t *testing.T) {
 		"no file":       {args: []string{"analyze"}, code: exitError, stderrIs: "one heap profile"},
 		"no command":    {args: nil, code: exitError, stderrIs: "usage"},
 		"bad command":   {args: []string{"frobnicate"}, code: exitError, stderrIs: "unknown command"},
+		"help":          {args: []string{"--help"}, code: exitClean, stdoutIs: "Version facts are read from the sources"},
+		"versions":      {args: []string{"versions"}, code: exitClean, stdoutIs: "v1.36.2  leak"},
+		"versions json": {args: []string{"versions", "-o", "json"}, code: exitClean, stdoutIs: `"problem": "probe-regression"`},
+		"versions yaml": {args: []string{"versions", "-o", "yaml"}, code: exitError, stderrIs: `unknown output "yaml"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr strings.Builder

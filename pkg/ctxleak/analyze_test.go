@@ -2,6 +2,7 @@ package ctxleak
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
@@ -58,20 +59,30 @@ func TestAnalyzeSoakProfiles(t *testing.T) {
 
 func TestClassifyVersion(t *testing.T) {
 	for version, want := range map[string]Problem{
-		"v1.36.0":          ProblemLeak,
-		"v1.36.2":          ProblemLeak,
-		"v1.36.3":          ProblemProbeRegression,
-		"v1.36.5":          ProblemProbeRegression,
-		"v1.36.5-ctxfix.1": ProblemNone,
-		"v1.36.0-ctxfix.3": ProblemNone,
-		"v1.37.2":          ProblemNone,
-		"v1.36.6":          ProblemUnknown,
-		"v1.36.2-eks-1-36": ProblemUnknown,
-		"v1.35.4":          ProblemUnknown,
-		"garbage":          ProblemUnknown,
+		"v1.35.0":                    ProblemProbeRegression,
+		"v1.35.8":                    ProblemProbeRegression,
+		"v1.35.7":                    ProblemUnknown, // not served
+		"v1.36.0":                    ProblemLeak,
+		"v1.36.2":                    ProblemLeak,
+		"v1.36.3":                    ProblemProbeRegression,
+		"v1.36.5":                    ProblemProbeRegression,
+		"v1.36.5-ctxfix.1":           ProblemNone,
+		"v1.36.0-ctxfix.3":           ProblemNone,
+		"v1.37.0":                    ProblemNone,
+		"v1.37.2":                    ProblemNone,
+		"v1.36.6":                    ProblemUnknown,
+		"v1.34.4":                    ProblemUnknown,
+		"v1.36.2-eks-1-36-5":         ProblemLeak,
+		"v1.36.5+vendor.1":           ProblemProbeRegression,
+		"v1.36.9-eks-1-36-1":         ProblemUnknown,
+		"garbage":                    ProblemUnknown,
+		"v1.37.2-bottlerocket.0.1.2": ProblemNone,
 	} {
 		if got, detail := ClassifyVersion(version); got != want {
 			t.Errorf("ClassifyVersion(%q) = %q (%s), want %q", version, got, detail, want)
 		}
+	}
+	if _, detail := ClassifyVersion("v1.36.2-eks-1-36-5"); !strings.Contains(detail, "patches unknown: confirm with --profile") {
+		t.Errorf("a vendor build's detail %q does not say that its patches are unknown", detail)
 	}
 }
