@@ -22,8 +22,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
@@ -151,24 +153,33 @@ func printAnalysis(w io.Writer, a ctxleak.Analysis) {
 }
 
 func nodes(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	fs := flag.NewFlagSet("nodes", flag.ContinueOnError)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs := pflag.NewFlagSet("nodes", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	// kubectl's own flags (--kubeconfig, --context, --cluster, --user,
+	// --server, ...), so that ctxleak works as kubectl-ctxleak, a kubectl
+	// plugin, and takes what kubectl passes it.
+	configFlags := genericclioptions.NewConfigFlags(false)
+	configFlags.AddFlags(fs)
+	selector := fs.StringP("selector", "l", "", "label selector of the nodes (e.g. -l kubernetes.io/hostname=NODE)")
 	profile := fs.Bool("profile", false, "pull and analyze each node's heap profile through the API server")
 	parallel := fs.Int("parallel", 5, "profiles pulled at once")
 	timeout := fs.Duration("timeout", time.Minute, "time allowed to pull one node's profile")
-	output := fs.String("o", "table", "output: table or json")
+	output := fs.StringP("output", "o", "", "output: (table), wide, json or yaml")
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
 	}
-	if *output != "table" && *output != "json" {
-		return exitError, fmt.Errorf("unknown output %q: want table or json", *output)
+	if fs.NArg() != 0 {
+		return exitError, fmt.Errorf("nodes takes no arguments, got %q (select nodes with -l)", fs.Args())
+	}
+	switch *output {
+	case "", "table", "wide", "json", "yaml":
+	default:
+		return exitError, fmt.Errorf("unknown output %q: want wide, json or yaml", *output)
 	}
 	if *parallel < 1 || *timeout <= 0 {
 		return exitError, errors.New("--parallel and --timeout must be positive")
 	}
-	loading := clientcmd.NewDefaultClientConfigLoadingRules()
-	loading.ExplicitPath = *kubeconfig
-	config, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, &clientcmd.ConfigOverrides{}).ClientConfig()
+	config, err := configFlags.ToRESTConfig()
 	if err != nil {
 		return exitError, fmt.Errorf("no cluster to talk to: %w", err)
 	}
@@ -180,16 +191,23 @@ func nodes(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	if *profile {
 		progress = stderr
 	}
-	reports, err := ctxleak.Nodes(ctx, client, ctxleak.NodesOptions{Profile: *profile, Parallelism: *parallel, Timeout: *timeout, Progress: progress})
+	reports, err := ctxleak.Nodes(ctx, client, ctxleak.NodesOptions{Selector: *selector, Profile: *profile, Parallelism: *parallel, Timeout: *timeout, Progress: progress})
 	if err != nil {
 		return exitError, err
 	}
-	if *output == "json" {
-		if err := writeJSON(stdout, reports); err != nil {
-			return exitError, err
-		}
-	} else {
-		printNodes(stdout, reports, *profile)
+	if len(reports) == 0 && *selector != "" {
+		fmt.Fprintf(stderr, "no node matches %q\n", *selector)
+	}
+	switch *output {
+	case "json":
+		err = writeJSON(stdout, reports)
+	case "yaml":
+		err = writeYAML(stdout, reports)
+	default:
+		printNodes(stdout, reports, *profile, *output == "wide")
+	}
+	if err != nil {
+		return exitError, err
 	}
 	code := exitClean
 	for _, r := range reports {
@@ -203,11 +221,14 @@ func nodes(ctx context.Context, args []string, stdout, stderr io.Writer) (int, e
 	return code, nil
 }
 
-func printNodes(w io.Writer, reports []ctxleak.NodeReport, profiled bool) {
+func printNodes(w io.Writer, reports []ctxleak.NodeReport, profiled, wide bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := "NODE\tKUBELET\tKNOWN PROBLEM"
 	if profiled {
 		header += "\tVERDICT\tSYNC CONTEXTS\tPOD WORKERS\tDETAIL"
+	}
+	if wide {
+		header += "\tWHY"
 	}
 	fmt.Fprintln(tw, header)
 	for _, r := range reports {
@@ -224,11 +245,14 @@ func printNodes(w io.Writer, reports []ctxleak.NodeReport, profiled bool) {
 				line += fmt.Sprintf("\t%s\t%d\t%d\t%s", r.Analysis.Verdict, r.Analysis.SyncContexts, r.Analysis.PodWorkers, exact)
 			}
 		}
+		if wide {
+			line += "\t" + r.ProblemDetail
+		}
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
 	for _, r := range reports {
-		if r.Problem.Affected() {
+		if r.Problem.Affected() && !wide {
 			fmt.Fprintf(w, "%s: %s\n", r.Name, strings.TrimSpace(r.ProblemDetail))
 		}
 	}
@@ -238,6 +262,17 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeYAML writes v as kubectl -o yaml would: through its JSON form, so that
+// the field names are the JSON ones.
+func writeYAML(w io.Writer, v any) error {
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(out)
+	return err
 }
 
 func versions(args []string, stdout io.Writer) (int, error) {

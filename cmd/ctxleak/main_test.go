@@ -114,3 +114,63 @@ func TestNodesAgainstFakeAPIServer(t *testing.T) {
 		t.Errorf("only a clean node: exit code %d, want %d\n%s", code, exitClean, stdout.String())
 	}
 }
+
+// TestNodesAsKubectlPlugin runs ctxleak nodes with kubectl's flags against a
+// kubeconfig with two contexts, each a cluster of its own: --context picks the
+// cluster, -l the nodes, -o the output as kubectl prints it.
+func TestNodesAsKubectlPlugin(t *testing.T) {
+	one := ctxleaktest.NewAPIServer(t, map[string]string{"a": "v1.36.2", "b": "v1.36.5"}, nil)
+	two := ctxleaktest.NewAPIServer(t, map[string]string{"a": "v1.37.2", "b": "v1.36.5-ctxfix.2", "c": "v1.35.4"}, nil)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	config := `apiVersion: v1
+kind: Config
+clusters:
+- {name: one, cluster: {server: "` + one.URL + `"}}
+- {name: two, cluster: {server: "` + two.URL + `"}}
+contexts:
+- {name: one, context: {cluster: one, user: me}}
+- {name: two, context: {cluster: two, user: me}}
+users:
+- {name: me, user: {}}
+current-context: one
+`
+	if err := os.WriteFile(kubeconfig, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args       []string
+		code       int
+		want, not  []string
+		wantStderr string
+	}{
+		{args: []string{"--kubeconfig", kubeconfig}, code: exitAffected, want: []string{"v1.36.2", "leak", "v1.36.5"}, not: []string{"v1.37.2"}},
+		{args: []string{"--kubeconfig", kubeconfig, "--context", "two"}, code: exitAffected, want: []string{"v1.37.2", "v1.36.5-ctxfix.2", "v1.35.4"}, not: []string{"v1.36.2"}},
+		{args: []string{"--kubeconfig", kubeconfig, "--context", "two", "-l", "kubernetes.io/hostname=b"}, code: exitClean, want: []string{"b  ", "v1.36.5-ctxfix.2", "fixed"}, not: []string{"v1.37.2", "v1.35.4"}},
+		{args: []string{"--kubeconfig", kubeconfig, "--context=two", "--selector=kubernetes.io/hostname=c", "-o", "wide"}, code: exitAffected, want: []string{"WHY", "probe-regression", "kubernetes#140881"}},
+		{args: []string{"--kubeconfig", kubeconfig, "--context", "two", "-l", "kubernetes.io/hostname=a", "-o", "yaml"}, code: exitClean, want: []string{"- kubeletVersion: v1.37.2", "  name: a", "  problem: fixed"}},
+		{args: []string{"--kubeconfig", kubeconfig, "-l", "kubernetes.io/hostname=z"}, code: exitClean, wantStderr: `no node matches "kubernetes.io/hostname=z"`},
+		{args: []string{"--kubeconfig", kubeconfig, "--context", "three"}, code: exitError, wantStderr: `context "three" does not exist`},
+		{args: []string{"--kubeconfig", kubeconfig, "-o", "xml"}, code: exitError, wantStderr: `unknown output "xml"`},
+		{args: []string{"--kubeconfig", kubeconfig, "b"}, code: exitError, wantStderr: "select nodes with -l"},
+	} {
+		var stdout, stderr strings.Builder
+		args := append([]string{"nodes"}, tc.args...)
+		code := run(context.Background(), args, nil, &stdout, &stderr)
+		if code != tc.code {
+			t.Errorf("%v: exit code %d, want %d\n%s%s", args, code, tc.code, stdout.String(), stderr.String())
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%v: output lacks %q:\n%s", args, want, stdout.String())
+			}
+		}
+		for _, not := range tc.not {
+			if strings.Contains(stdout.String(), not) {
+				t.Errorf("%v: output has %q, from a node it should not report:\n%s", args, not, stdout.String())
+			}
+		}
+		if !strings.Contains(stderr.String(), tc.wantStderr) {
+			t.Errorf("%v: stderr %q lacks %q", args, stderr.String(), tc.wantStderr)
+		}
+	}
+}

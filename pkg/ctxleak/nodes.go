@@ -36,6 +36,9 @@ func (r NodeReport) Affected() bool {
 
 // NodesOptions controls Nodes.
 type NodesOptions struct {
+	// Selector is a label selector of the nodes to report; empty selects
+	// every node.
+	Selector string
 	// Profile pulls and analyzes each node's heap profile.
 	Profile bool
 	// Parallelism bounds how many profiles are pulled at once.
@@ -52,7 +55,7 @@ type NodesOptions struct {
 // does) and analyzes it. A node whose profile cannot be had is reported with
 // its error; the others are still reported.
 func Nodes(ctx context.Context, client kubernetes.Interface, opts NodesOptions) ([]NodeReport, error) {
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: opts.Selector})
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
