@@ -2,7 +2,8 @@
 // (kubernetes#139823), from a heap profile or across a cluster.
 //
 //	ctxleak analyze FILE|-              a heap profile (/debug/pprof/heap)
-//	ctxleak nodes [--profile] [-o json]  every node of the cluster
+//	ctxleak nodes [-l SELECTOR] [--profile] [-o wide|json|yaml]
+//	                                    every node of the cluster (or kubectl ctxleak nodes)
 //	ctxleak versions [-o json]           the version facts, from the sources
 //
 // Exit codes: 0 clean, 1 a leaking or affected kubelet found, 2 usage or
@@ -45,9 +46,10 @@ func main() {
 
 const usage = `usage:
   ctxleak analyze FILE|-              verdict on a kubelet heap profile (/debug/pprof/heap)
-  ctxleak nodes [--kubeconfig FILE] [--profile] [-o table|json]
+  ctxleak nodes [--kubeconfig FILE] [--context NAME] [-l SELECTOR] [--profile] [-o wide|json|yaml]
                                       every node's kubelet version, its known problem,
-                                      and with --profile a verdict on its heap
+                                      and with --profile a verdict on its heap; takes
+                                      kubectl's flags, and runs as kubectl-ctxleak too
   ctxleak versions [-o table|json]    the facts about kubelet versions that nodes uses
 
 Version facts are read from the sources of every upstream release from v1.35.0
