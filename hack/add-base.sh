@@ -32,10 +32,10 @@ download() {
   json="$(cd "${scratch}" && GOFLAGS=-mod=mod go mod download -json "$1" 2>&1)" ||
     ctxfix::die "$1 is not served by the Go module proxy: ${json}"
   local path version sum gomodsum
-  path="$(sed -n 's/^\t"Path": "\(.*\)",$/\1/p' <<<"${json}")"
-  version="$(sed -n 's/^\t"Version": "\(.*\)",$/\1/p' <<<"${json}")"
-  sum="$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"${json}")"
-  gomodsum="$(sed -n 's/^\t"GoModSum": "\(.*\)",\{0,1\}$/\1/p' <<<"${json}")"
+  path="$(ctxfix::json_field Path <<<"${json}")"
+  version="$(ctxfix::json_field Version <<<"${json}")"
+  sum="$(ctxfix::json_field Sum <<<"${json}")"
+  gomodsum="$(ctxfix::json_field GoModSum <<<"${json}")"
   [[ -n "${sum}" && -n "${gomodsum}" ]] || ctxfix::die "no checksums for $1 in: ${json}"
   echo "${path} ${version} ${sum}"
   echo "${path} ${version}/go.mod ${gomodsum}"
@@ -43,7 +43,7 @@ download() {
 
 ctxfix::log "Recording k8s.io/kubernetes@${base}"
 download "k8s.io/kubernetes@${base}" > "${scratch}/sums"
-module_dir="$(cd "${scratch}" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@${base}" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+module_dir="$(cd "${scratch}" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@${base}" | ctxfix::json_field Dir)"
 "${tool}" modfile -staging-version "${staging_version}" -in "${module_dir}/go.mod" -out "${scratch}/kubernetes.mod"
 for staging in $(awk -v v="${staging_version}" '$3 == "=>" && $5 == v { print $4 }' "${scratch}/kubernetes.mod"); do
   ctxfix::log "Recording ${staging}@${staging_version}"

@@ -42,7 +42,7 @@ ${stock} && which=(--stock)
 tree="$(ctxfix::tree_dir "${which[@]}" "${base}")"
 modfile="$(ctxfix::modfile "${which[@]}" "${base}")"
 
-pinned_sum="$(awk -v base="${base}" '$1 == "k8s.io/kubernetes" && $2 == base { print $3 }' "${CTXFIX_UPSTREAM_SUM}")"
+pinned_sum="$(ctxfix::pinned_sum "${base}")"
 [[ -n "${pinned_sum}" ]] || ctxfix::die "build/upstream.sum has no checksum for k8s.io/kubernetes ${base}"
 pristine_date="$(awk -v base="${base}" '!/^#/ && $1 == base { print $3 }' "${CTXFIX_BASES}")"
 [[ -n "${pristine_date}" ]] || ctxfix::die "build/bases.tsv has no publication time for ${base}"
@@ -105,8 +105,8 @@ fi
 ctxfix::log "Fetching k8s.io/kubernetes@${base} through the Go module proxy"
 download_json="$(cd / && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@${base}" 2>&1)" ||
   ctxfix::die "k8s.io/kubernetes@${base} could not be downloaded: ${download_json}"
-module_dir="$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"${download_json}")"
-module_sum="$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"${download_json}")"
+module_dir="$(ctxfix::json_field Dir <<<"${download_json}")"
+module_sum="$(ctxfix::json_field Sum <<<"${download_json}")"
 [[ -d "${module_dir}" ]] || ctxfix::die "go mod download reported no folder for k8s.io/kubernetes@${base}"
 if [[ "${module_sum}" != "${pinned_sum}" ]]; then
   ctxfix::die "checksum mismatch for k8s.io/kubernetes@${base}: the module cache has ${module_sum}, build/upstream.sum pins ${pinned_sum}"

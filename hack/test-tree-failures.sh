@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 ctxfix::require_tools git go
 base="${1:-$(ctxfix::version_default KUBE_VERSION)}"
 module="k8s.io/kubernetes@${base}"
-pinned="$(awk -v base="${base}" '$1 == "k8s.io/kubernetes" && $2 == base { print $3 }' "${CTXFIX_UPSTREAM_SUM}")"
+pinned="$(ctxfix::pinned_sum "${base}")"
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/tree-failures.XXXXXX")"
 cleanup() {

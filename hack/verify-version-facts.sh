@@ -34,7 +34,7 @@ last_patch="$(cut -d. -f3 <<<"${LAST}")"
 module_dir() {
   local json
   if json="$(cd "${scratch}" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$1" 2>&1)"; then
-    sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"${json}"
+    ctxfix::json_field Dir <<<"${json}"
     return
   fi
   # The proxy answers 403, 404 or 410 for a version it does not serve.

@@ -292,9 +292,7 @@ func versions(args []string, stdout io.Writer) (int, error) {
 	}
 	switch *output {
 	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return exitClean, enc.Encode(facts)
+		return exitClean, writeJSON(stdout, facts)
 	case "table":
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "VERSION\tPROBLEM\tSYNC CONTEXT (startPodSync)\tPROBE CONTEXT (prober AddPod)")

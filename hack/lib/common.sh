@@ -83,6 +83,19 @@ ctxfix::require_packages() {
   done
 }
 
+# ctxfix::json_field FIELD prints the value of a top-level string FIELD of the
+# JSON that `go mod download -json` writes on stdin (one field a line, tab
+# indented; the last one without a comma).
+ctxfix::json_field() {
+  sed -n "s/^\t\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p"
+}
+
+# ctxfix::pinned_sum BASE prints the h1 checksum build/upstream.sum pins for
+# k8s.io/kubernetes at BASE, or nothing.
+ctxfix::pinned_sum() {
+  awk -v base="$1" '$1 == "k8s.io/kubernetes" && $2 == base { print $3 }' "${CTXFIX_UPSTREAM_SUM}"
+}
+
 # ctxfix::version_default KEY prints KEY's value from the VERSION file.
 ctxfix::version_default() {
   local key="$1" value
@@ -273,8 +286,8 @@ ctxfix::upstream_packaging() {
   # From outside any module, so that no go.mod or go.sum is touched.
   json="$(cd / && go mod download -json "k8s.io/release@${version}")" ||
     ctxfix::die "could not download k8s.io/release@${version} through the Go module proxy: ${json}"
-  dir="$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"${json}")"
-  sum="$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"${json}")"
+  dir="$(ctxfix::json_field Dir <<<"${json}")"
+  sum="$(ctxfix::json_field Sum <<<"${json}")"
   [[ "${sum}" == "${pinned}" ]] ||
     ctxfix::die "k8s.io/release@${version} has sum ${sum}, build/upstream.sum pins ${pinned}"
   dir="${dir}/cmd/krel/templates/latest/kubelet"

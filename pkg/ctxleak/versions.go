@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/semver"
 )
@@ -67,9 +68,9 @@ type VersionFact struct {
 var versionFactsTSV string
 
 // VersionFacts returns the facts of every release in the table.
-func VersionFacts() ([]VersionFact, error) {
+var VersionFacts = sync.OnceValues(func() ([]VersionFact, error) {
 	return parseVersionFacts(versionFactsTSV)
-}
+})
 
 func parseVersionFacts(text string) ([]VersionFact, error) {
 	var facts []VersionFact

@@ -22,8 +22,9 @@ const GoroutineSlack = 20
 // has just ended but whose goroutines have not let go of its context yet;
 // per probed pod, the context of the sync that started its probe workers
 // (they keep its values, and so a reference); each up to
-// heapprofile.ValuesPerSyncContext context values; plus SyncContextSlack. It does not grow with the number of syncs;
-// a leaking kubelet passes it within seconds.
+// heapprofile.ValuesPerSyncContext context values; plus SyncContextSlack. It
+// does not grow with the number of syncs; a leaking kubelet passes it within
+// seconds.
 func SyncContextBound(r *Result) int64 {
 	return int64(heapprofile.ValuesPerSyncContext*(2*r.Pods+r.ProbedPods) + SyncContextSlack)
 }

@@ -16,9 +16,8 @@ import (
 // NewAPIServer serves a node list with the kubelet versions of versions (read
 // at every request: a test may change it between requests), each node
 // labelled kubernetes.io/hostname=NAME and filtered by the request's label
-// selector, and each node's
-// heap profile through the node proxy path as heap says. It is closed when
-// the test ends.
+// selector, and each node's heap profile through the node proxy path as heap
+// says. It is closed when the test ends.
 func NewAPIServer(t testing.TB, versions map[string]string, heap map[string]http.HandlerFunc) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
