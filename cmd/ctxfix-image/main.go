@@ -1,0 +1,83 @@
+// Command ctxfix-image writes a container image, assembled from files on this
+// machine, as a docker-save tarball for `ctr -n k8s.io images import`.
+//
+//	ctxfix-image -ref registry.k8s.io/pause:3.10.2 -arch amd64 -entrypoint /pause \
+//	    -file /pause=_output/e2e/pause -link /bin/sh=/bin/busybox -dir /tmp -out pause.tar
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeimage"
+)
+
+// pairs collects repeated PATH=VALUE flags.
+type pairs [][2]string
+
+func (p *pairs) String() string { return fmt.Sprint(*p) }
+
+func (p *pairs) Set(v string) error {
+	dst, src, ok := strings.Cut(v, "=")
+	if !ok || dst == "" || src == "" {
+		return fmt.Errorf("%q: want PATH-IN-IMAGE=VALUE", v)
+	}
+	*p = append(*p, [2]string{dst, src})
+	return nil
+}
+
+// dirList collects repeated -dir flags.
+type dirList []string
+
+func (d *dirList) String() string     { return strings.Join(*d, ",") }
+func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "ctxfix-image: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("ctxfix-image", flag.ContinueOnError)
+	ref := fs.String("ref", "", "image name with tag, e.g. registry.k8s.io/pause:3.10.2")
+	arch := fs.String("arch", "", "architecture, e.g. amd64")
+	entrypoint := fs.String("entrypoint", "", "entrypoint, words separated by spaces")
+	out := fs.String("out", "", "tarball to write")
+	var files, links pairs
+	var dirs dirList
+	fs.Var(&dirs, "dir", "PATH-IN-IMAGE of an empty folder everyone may write to (/tmp), repeatable")
+	fs.Var(&files, "file", "PATH-IN-IMAGE=SOURCE-FILE, repeatable")
+	fs.Var(&links, "link", "PATH-IN-IMAGE=LINK-TARGET, repeatable")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *ref == "" || *arch == "" || *out == "" {
+		return fmt.Errorf("-ref, -arch and -out are required")
+	}
+	// Every file and the config carry SOURCE_DATE_EPOCH, or the epoch.
+	created := time.Unix(0, 0).UTC()
+	if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+		seconds, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil {
+			return fmt.Errorf("SOURCE_DATE_EPOCH=%q: %w", epoch, err)
+		}
+		created = time.Unix(seconds, 0).UTC()
+	}
+	spec := nodeimage.Spec{Ref: *ref, Arch: *arch, Entrypoint: strings.Fields(*entrypoint), Created: created}
+	for _, f := range files {
+		spec.Entries = append(spec.Entries, nodeimage.Entry{Path: f[0], Source: f[1]})
+	}
+	for _, l := range links {
+		spec.Entries = append(spec.Entries, nodeimage.Entry{Path: l[0], Link: l[1]})
+	}
+	for _, d := range dirs {
+		spec.Entries = append(spec.Entries, nodeimage.Entry{Path: d, Dir: true})
+	}
+	return nodeimage.Write(*out, spec)
+}

@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# Brings up one real node on this machine and runs the stock and the patched
+# kubelet of one base on it, one after the other, judged by the scenarios of
+# pkg/nodee2e (test/e2e): etcd, kube-apiserver and kube-controller-manager of
+# the base, containerd and runc, the bridge CNI, and images built here.
+#
+# Network: two network namespaces that this run makes, joined by a veth pair:
+# the control plane in one, the node (containerd, kubelet, pods) in the other.
+# kube-apiserver will not proxy to a loopback node address, and the host's
+# own interfaces get no address and no iptables rule: everything the node
+# does to the network stays in namespaces that are deleted at the end.
+#
+# Paths: everything lives under _output/e2e/<base>/run, removed at the end.
+# What the kubelet and containerd write elsewhere whatever they are told
+# (/var/lib/kubelet/device-plugins, /var/log/containers, /run/containerd,
+# /var/lib/cni, cgroups named kubepods) is removed if this run made it. The
+# run then checks that nothing is left: no process, mount, namespace, cgroup,
+# iptables rule of the host or path outside _output/. Also on failure and on
+# Ctrl-C.
+#
+# Results, kubelet logs and heap profiles stay in _output/e2e/<base>/.
+#
+# Usage: hack/e2e.sh [--short]
+#   KUBE_VERSION   base (default from VERSION)
+#   --short        what make test runs: readiness during termination and
+#                  SYNC_DURATION (default 90s) of sustained sync
+#   SYNC_PODS      pods of the sustained sync (default 100; 20 with --short)
+#   SYNC_DURATION  its length (default 10m; 90s with --short)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+[[ "$(id -u)" == 0 ]] || ctxfix::die "the node e2e runs containerd, runc and a kubelet, which needs root"
+short=false
+case "${1:-}" in
+  "") ;;
+  --short) short=true ;;
+  *) ctxfix::die "unknown argument '$1' (usage: hack/e2e.sh [--short])" ;;
+esac
+ctxfix::require_tools go gcc openssl ip nsenter curl
+ctxfix::require_packages runc:runc etcd:etcd-server busybox:busybox-static bash-static:bash-static iptables:iptables
+[[ -x /usr/lib/cni/bridge ]] || ctxfix::require_packages /usr/lib/cni/bridge:containernetworking-plugins
+[[ -d /sys/fs/cgroup/memory ]] || ctxfix::die "the node e2e expects cgroup v1 hierarchies under /sys/fs/cgroup (this machine's kind); found none"
+
+base="$(ctxfix::kube_version)"
+arch="$(go env GOHOSTARCH)"
+version="$(ctxfix::distribution_version "${base}")"
+out="${CTXFIX_OUTPUT}/e2e/${base}"
+run="${out}/run"
+bin="${CTXFIX_OUTPUT}/e2e/bin"
+node=ctxfix-node
+cp_ns=ctxfix-e2e-cp
+node_ns=ctxfix-e2e-node
+# The two ends of the veth pair; both addresses exist only inside the run's
+# namespaces.
+cp_ip=10.213.0.1
+node_ip=10.213.0.2
+pod_cidr=10.214.0.0/24
+service_cidr=10.215.0.0/24
+if ${short}; then
+  sync_pods="${SYNC_PODS:-20}" sync_duration="${SYNC_DURATION:-90s}" sync_interval=30s
+  scenarios=readiness-during-termination,sustained-sync
+else
+  sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
+  scenarios=""
+fi
+
+# Paths outside _output/ that the kubelet, containerd or the CNI plugins
+# create whatever they are told: removed at the end if this run made them.
+outside=(/var/lib/kubelet /var/log/containers /var/log/pods /run/containerd /var/lib/cni)
+declare -A existed=()
+for path in "${outside[@]}"; do
+  [[ -e "${path}" ]] && existed["${path}"]=1
+done
+
+# Another run, or a run that was killed with SIGKILL, would share names and
+# cgroups with this one: refuse rather than take them over.
+for ns in "${cp_ns}" "${node_ns}"; do
+  [[ ! -e "/run/netns/${ns}" ]] || ctxfix::die "network namespace ${ns} exists: another node e2e is running, or one was killed (ip netns del ${ns})"
+done
+for hierarchy in /sys/fs/cgroup/*/; do
+  [[ ! -d "${hierarchy}kubepods" ]] || ctxfix::die "${hierarchy}kubepods exists: another kubelet runs pods on this machine; the node e2e needs the kubepods cgroups to itself"
+done
+iptables_before="$(iptables-save 2>/dev/null | grep -v '^[#:]' || true)"
+
+# ---- build what the node runs ------------------------------------------------
+ctxfix::log "node e2e of ${base}: building the stock and patched kubelets, the control plane, containerd and images"
+"${CTXFIX_ROOT}/hack/build-kubelet.sh" --stock "${base}" "${arch}"
+"${CTXFIX_ROOT}/hack/build-kubelet.sh" "${base}" "${arch}"
+stock_kubelet="${CTXFIX_OUTPUT}/stock-release/${base}/bin/linux/${arch}/kubelet"
+patched_kubelet="${CTXFIX_OUTPUT}/release/${version}/bin/linux/${arch}/kubelet"
+mkdir -p "${bin}/${base}"
+# kube-apiserver and kube-controller-manager from the same stock tree: the
+# series does not touch them. Without the controller manager, namespaces
+# never finish terminating, the not-ready taint stays and there is no default
+# ServiceAccount.
+ctxfix::go_in_tree --stock "${base}" build -o "${bin}/${base}/" ./cmd/kube-apiserver ./cmd/kube-controller-manager ||
+  ctxfix::die "could not build kube-apiserver and kube-controller-manager of ${base}"
+# containerd from its Go module at the version build/upstream.sum pins,
+# static and without the snapshotters this machine's kernel lacks.
+read -r containerd_version containerd_sum < <(awk '$1 == "github.com/containerd/containerd/v2" { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
+[[ -n "${containerd_version:-}" ]] || ctxfix::die "build/upstream.sum pins no github.com/containerd/containerd/v2"
+json="$(cd / && go mod download -json "github.com/containerd/containerd/v2@${containerd_version}")" ||
+  ctxfix::die "could not download containerd ${containerd_version}: ${json}"
+[[ "$(ctxfix::json_field Sum <<<"${json}")" == "${containerd_sum}" ]] ||
+  ctxfix::die "github.com/containerd/containerd/v2@${containerd_version} has sum $(ctxfix::json_field Sum <<<"${json}"), build/upstream.sum pins ${containerd_sum}"
+(cd / && GOBIN="${bin}" go install -trimpath -tags "no_btrfs no_devmapper no_zfs" \
+  "github.com/containerd/containerd/v2/cmd/containerd@${containerd_version}" \
+  "github.com/containerd/containerd/v2/cmd/ctr@${containerd_version}" \
+  "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@${containerd_version}") ||
+  ctxfix::die "could not build containerd ${containerd_version}"
+e2e="$(ctxfix::go_tool ./test/e2e)"
+ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
+image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
+
+# Images: there is no registry. pause from the module's own source, busybox
+# from Debian's busybox-static, with bash-static as /bin/sh: busybox's sh
+# drops environment variables whose names have a '-', which upstream's tests
+# set.
+images="${CTXFIX_OUTPUT}/e2e/images"
+mkdir -p "${images}"
+stock_tree="$(ctxfix::tree_dir --stock "${base}")"
+pause_version="$(sed -n 's/.*configs\[Pause\] = Config{list.GcRegistry, "pause", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
+busybox_version="$(sed -n 's/.*configs\[BusyBox\] = Config{list.PromoterE2eRegistry, "busybox", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
+[[ -n "${pause_version}" && -n "${busybox_version}" ]] || ctxfix::die "could not read the pause and busybox versions from ${base}'s test/utils/image/manifest.go"
+pause_image="registry.k8s.io/pause:${pause_version}"
+busybox_image="registry.k8s.io/e2e-test-images/busybox:${busybox_version}"
+gcc -Os -static -DVERSION="v${pause_version}-ctxfix" -o "${images}/pause" "${stock_tree}/build/pause/linux/pause.c" ||
+  ctxfix::die "could not build pause from ${base}'s build/pause/linux/pause.c"
+"${image_tool}" -ref "${pause_image}" -arch "${arch}" -entrypoint /pause -file "/pause=${images}/pause" -out "${images}/pause.tar"
+busybox_links=()
+for applet in $(busybox --list); do
+  [[ "${applet}" == sh || "${applet}" == busybox ]] || busybox_links+=(-link "/bin/${applet}=/bin/busybox")
+done
+"${image_tool}" -ref "${busybox_image}" -arch "${arch}" -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -dir /tmp \
+  "${busybox_links[@]}" -out "${images}/busybox.tar"
+
+# ---- bring the node up, and take it down whatever happens --------------------
+rm -rf "${out}"
+mkdir -p "${run}"
+logs="${out}/logs"
+mkdir -p "${logs}"
+pids=()
+
+# kill_kubepods kills every process in the kubepods cgroups: the containers,
+# whose runtime is going away.
+kill_kubepods() {
+  local procs
+  [[ -d /sys/fs/cgroup/pids/kubepods ]] || return 0
+  # Cgroups come and go while containers die: errors here are expected.
+  procs="$(find /sys/fs/cgroup/pids/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u || true)"
+  [[ -z "${procs}" ]] || kill -9 ${procs} 2>/dev/null || true
+}
+
+# stop_pid PID NAME: SIGTERM, then SIGKILL after 20 s. One kube-apiserver
+# once hung on SIGTERM here.
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "${pid}" 2>/dev/null || return 0
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "${pid}" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  ctxfix::log "$2 (pid ${pid}) did not stop on SIGTERM in 20 s: SIGKILL"
+  kill -KILL "${pid}" 2>/dev/null || true
+}
+
+left_behind() {
+  local left=() path hierarchy
+  [[ -z "$(pgrep -f -- "${run}" || true)" ]] || left+=("processes: $(pgrep -af -- "${run}" | cut -c1-160 | paste -sd';')")
+  ! grep -q " ${run}" /proc/self/mountinfo || left+=("mounts under ${run}")
+  for path in "/run/netns/${cp_ns}" "/run/netns/${node_ns}" "${run}"; do
+    [[ ! -e "${path}" ]] || left+=("${path}")
+  done
+  for hierarchy in /sys/fs/cgroup/*/; do
+    [[ ! -d "${hierarchy}kubepods" ]] || left+=("${hierarchy}kubepods")
+  done
+  for path in "${outside[@]}"; do
+    [[ -n "${existed[${path}]:-}" || ! -e "${path}" ]] || left+=("${path}")
+  done
+  [[ "$(iptables-save 2>/dev/null | grep -v '^[#:]' || true)" == "${iptables_before}" ]] || left+=("changed host iptables rules")
+  ((${#left[@]} == 0)) || { printf 'left behind by the node e2e: %s\n' "${left[@]}" >&2; return 1; }
+}
+
+cleanup() {
+  local status=$? pid m hierarchy path
+  trap - EXIT INT TERM
+  # Take down everything, even when one step fails: a cleanup that stopped at
+  # its first error would leave the rest behind.
+  set +e
+  ctxfix::log "node e2e: taking the node down"
+  # Kubelets first (test/e2e stops its own; a killed run may leave one),
+  # then the containers, the runtime, and the control plane.
+  pkill -KILL -f -- "--root-dir=${run}/" 2>/dev/null || true
+  kill_kubepods
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    stop_pid "${pids[i]%%:*}" "${pids[i]#*:}"
+  done
+  pkill -KILL -f -- "containerd-shim-runc-v2 .*${run}" 2>/dev/null || true
+  kill_kubepods
+  pkill -KILL -f -- "${run}" 2>/dev/null || true
+  sleep 0.5
+  # Deepest mounts first: pod volumes, network namespaces of pods, overlay
+  # root filesystems.
+  while read -r m; do
+    umount -l "${m}" 2>/dev/null || true
+  done < <(awk -v run="${run}" 'index($5, run) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+  for hierarchy in /sys/fs/cgroup/*/; do
+    [[ -d "${hierarchy}kubepods" ]] || continue
+    find "${hierarchy}kubepods" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+  ip netns del "${node_ns}" 2>/dev/null || true
+  ip netns del "${cp_ns}" 2>/dev/null || true
+  rm -rf "${run}"
+  for path in "${outside[@]}"; do
+    [[ -n "${existed[${path}]:-}" ]] || rm -rf "${path}"
+  done
+  if ! left_behind; then
+    status=1
+  else
+    ctxfix::log "node e2e: nothing left behind (processes, mounts, namespaces, cgroups, iptables, paths outside _output/)"
+  fi
+  exit "${status}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME NETNS COMMAND... runs COMMAND in the background inside NETNS,
+# its output in logs/NAME.log.
+start() {
+  local name="$1" netns="$2"
+  shift 2
+  nsenter --net="/run/netns/${netns}" -- "$@" >"${logs}/${name}.log" 2>&1 &
+  pids+=("$!:${name}")
+}
+
+# wait_for NAME SECONDS COMMAND... retries COMMAND until it succeeds.
+wait_for() {
+  local name="$1" seconds="$2" i
+  shift 2
+  for ((i = 0; i < seconds * 2; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  tail -n 20 "${logs}/${name}.log" >&2 || true
+  ctxfix::die "${name} did not come up in ${seconds} s (its log: ${logs#"${CTXFIX_ROOT}"/}/${name}.log)"
+}
+
+ctxfix::log "network: namespaces ${cp_ns} (${cp_ip}) and ${node_ns} (${node_ip}), joined by a veth pair"
+ip netns add "${cp_ns}"
+ip netns add "${node_ns}"
+ip -n "${cp_ns}" link set lo up
+ip -n "${node_ns}" link set lo up
+ip -n "${cp_ns}" link add eth0 type veth peer name eth0 netns "${node_ns}"
+ip -n "${cp_ns}" addr add "${cp_ip}/24" dev eth0
+ip -n "${node_ns}" addr add "${node_ip}/24" dev eth0
+ip -n "${cp_ns}" link set eth0 up
+ip -n "${node_ns}" link set eth0 up
+ip -n "${node_ns}" route add default via "${cp_ip}"
+
+ctxfix::log "certificates for this run"
+pki="${run}/pki"
+mkdir -p "${pki}"
+(
+  cd "${pki}"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ctxfix-e2e-ca -keyout ca.key -out ca.crt
+  # cert NAME SUBJECT [SAN]: a key and a certificate signed by the run's CA.
+  cert() {
+    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$1.key" -out "$1.csr"
+    if [[ -n "${3:-}" ]]; then
+      printf 'subjectAltName=%s\n' "$3" >"$1.ext"
+    else
+      : >"$1.ext"
+    fi
+    openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile "$1.ext" -out "$1.crt"
+  }
+  cert apiserver /CN=kube-apiserver "IP:${cp_ip},IP:127.0.0.1,IP:${service_cidr%.0/24}.1,DNS:kubernetes,DNS:kubernetes.default.svc"
+  cert admin "/O=system:masters/CN=ctxfix-e2e-admin"
+  cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  cert controller-manager /CN=system:kube-controller-manager
+  cert kubelet "/O=system:nodes/CN=system:node:${node}"
+  openssl genrsa -out sa.key 2048
+  openssl rsa -in sa.key -pubout -out sa.pub
+) >"${logs}/pki.log" 2>&1 || ctxfix::die "could not make the run's certificates (${logs}/pki.log)"
+
+# kubeconfig NAME USER SERVER writes a kubeconfig with USER's certificate.
+kubeconfig() {
+  cat >"${run}/$1.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: ctxfix-e2e
+  cluster: {server: "$3", certificate-authority: "${pki}/ca.crt"}
+users:
+- name: $2
+  user: {client-certificate: "${pki}/$2.crt", client-key: "${pki}/$2.key"}
+contexts:
+- name: ctxfix-e2e
+  context: {cluster: ctxfix-e2e, user: $2}
+current-context: ctxfix-e2e
+EOF
+}
+kubeconfig admin admin "https://${cp_ip}:6443"
+kubeconfig controller-manager controller-manager "https://127.0.0.1:6443"
+kubeconfig kubelet kubelet "https://${cp_ip}:6443"
+
+ctxfix::log "control plane: etcd $(etcd --version | sed -n 's/^etcd Version: //p'), kube-apiserver and kube-controller-manager ${base}"
+start etcd "${cp_ns}" etcd --name ctxfix-e2e --data-dir "${run}/etcd" \
+  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+  --initial-cluster ctxfix-e2e=http://127.0.0.1:2380
+wait_for etcd 30 nsenter --net="/run/netns/${cp_ns}" -- bash -c 'exec 3<>/dev/tcp/127.0.0.1/2379'
+start kube-apiserver "${cp_ns}" "${bin}/${base}/kube-apiserver" \
+  --etcd-servers=http://127.0.0.1:2379 --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="${cp_ip}" \
+  --service-cluster-ip-range="${service_cidr}" --client-ca-file="${pki}/ca.crt" \
+  --tls-cert-file="${pki}/apiserver.crt" --tls-private-key-file="${pki}/apiserver.key" \
+  --kubelet-client-certificate="${pki}/apiserver-kubelet-client.crt" --kubelet-client-key="${pki}/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP \
+  --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="${pki}/sa.pub" \
+  --service-account-signing-key-file="${pki}/sa.key" --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=NodeRestriction --allow-privileged=true --cert-dir="${run}/apiserver-certs"
+# Ready, not only serving: the controller manager exits if it starts before
+# the RBAC bootstrap policy is in place.
+wait_for kube-apiserver 90 nsenter --net="/run/netns/${cp_ns}" -- curl -sf --cacert "${pki}/ca.crt" \
+  --cert "${pki}/admin.crt" --key "${pki}/admin.key" "https://${cp_ip}:6443/readyz"
+start kube-controller-manager "${cp_ns}" "${bin}/${base}/kube-controller-manager" \
+  --kubeconfig="${run}/controller-manager.kubeconfig" --authentication-kubeconfig="${run}/controller-manager.kubeconfig" \
+  --authorization-kubeconfig="${run}/controller-manager.kubeconfig" --leader-elect=false \
+  --service-account-private-key-file="${pki}/sa.key" --root-ca-file="${pki}/ca.crt" --use-service-account-credentials=true \
+  --cluster-signing-cert-file="${pki}/ca.crt" --cluster-signing-key-file="${pki}/ca.key" --bind-address=127.0.0.1
+wait_for kube-controller-manager 60 nsenter --net="/run/netns/${cp_ns}" -- curl -sfk https://127.0.0.1:10257/healthz
+
+ctxfix::log "runtime: containerd ${containerd_version}, $(runc --version | head -n1), Debian's CNI plugins"
+mkdir -p "${run}/cni/net.d" "${run}/containerd"
+cat >"${run}/cni/net.d/10-bridge.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "ctxfix-e2e",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${pod_cidr}"}]], "dataDir": "${run}/cni/ipam"}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+cat >"${run}/containerd/config.toml" <<EOF
+version = 3
+root = "${run}/containerd/root"
+state = "${run}/containerd/state"
+# No NRI socket under /var/run/nri, no /opt/containerd.
+disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
+[grpc]
+  address = "${run}/containerd.sock"
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "${pause_image}"
+[plugins.'io.containerd.cri.v1.runtime']
+  # Root here lacks CAP_SYS_RESOURCE: runc cannot set oom_score_adj -998,
+  # and every sandbox would fail with "can't get final child's PID from
+  # pipe: EOF".
+  restrict_oom_score_adj = true
+  # Pod network namespaces under the state folder, not /run/netns.
+  netns_mounts_under_state_dir = true
+  cdi_spec_dirs = ["${run}/cdi"]
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  Root = "${run}/runc"
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["/usr/lib/cni"]
+  conf_dir = "${run}/cni/net.d"
+EOF
+start containerd "${node_ns}" env PATH="${bin}:${PATH}" "${bin}/containerd" --config "${run}/containerd/config.toml"
+wait_for containerd 30 "${bin}/ctr" --address "${run}/containerd.sock" version
+for image in pause busybox; do
+  "${bin}/ctr" --address "${run}/containerd.sock" -n k8s.io images import --all-platforms "${images}/${image}.tar" >>"${logs}/images.log" 2>&1 ||
+    ctxfix::die "ctr could not import ${images}/${image}.tar (${logs}/images.log)"
+done
+
+# The kubelet: cgroup v1 with the cgroupfs driver on this machine's kind,
+# everything it writes under the run folder where it can be told so.
+cat >"${run}/kubelet-config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+failSwapOn: false
+containerRuntimeEndpoint: unix://${run}/containerd.sock
+podLogsDir: ${run}/pod-logs
+syncFrequency: 1s
+address: ${node_ip}
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+clusterDNS: []
+resolvConf: ""
+# No image on this node can be pulled again: never collect them, and never
+# evict for a disk that is merely full of other things.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: "${pki}/ca.crt"}
+authorization: {mode: Webhook}
+EOF
+
+ctxfix::log "kubelets: stock $("${stock_kubelet}" --version), patched $("${patched_kubelet}" --version); scenarios: ${scenarios:-all}"
+set +e
+# nsenter, not ip netns exec: that would give test/e2e, and so the kubelets
+# it starts, a mount namespace of their own, and containerd would not see
+# the volumes they mount.
+nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${base}" \
+  -kubelet "stock=${stock_kubelet}" -kubelet "patched=${patched_kubelet}" \
+  -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}" \
+  -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
+  -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -out "${out}" -scenarios "${scenarios}" \
+  -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" 2>&1 | tee "${logs}/e2e.log"
+status="${PIPESTATUS[0]}"
+set -e
+((status == 0)) || ctxfix::die "node e2e of ${base}: a kubelet did not do what it must (table above; logs in ${out#"${CTXFIX_ROOT}"/})"
+ctxfix::log "node e2e of ${base}: every kubelet did what it must (results: ${out#"${CTXFIX_ROOT}"/}/results.json)"

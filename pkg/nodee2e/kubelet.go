@@ -1,0 +1,141 @@
+// Package nodee2e runs a real kubelet, connected to a real API server and
+// container runtime, inside a network namespace, and judges it by scenarios
+// written with client-go: what our users see on their nodes, on the stock and
+// the patched kubelet of one base.
+package nodee2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+)
+
+// KubeletSpec is how to run one kubelet of the node.
+type KubeletSpec struct {
+	// Name tells the kubelets of a run apart: "stock", "patched".
+	Name   string
+	Binary string
+	// NetNS is the network namespace the node lives in (/run/netns/...).
+	NetNS string
+	// Args are the kubelet's flags.
+	Args []string
+	// LogPath receives the kubelet's output; it is appended to across
+	// restarts.
+	LogPath string
+}
+
+// Kubelet is a running kubelet.
+type Kubelet struct {
+	Spec    KubeletSpec
+	Version string
+
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+}
+
+// StartKubelet starts spec's kubelet in its network namespace. Only the
+// network namespace is entered: the kubelet and containerd must share the
+// host's mount namespace, or the volumes the kubelet mounts would not be seen
+// by the containers.
+func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
+	version, err := exec.CommandContext(ctx, spec.Binary, "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s kubelet %s does not run: %w", spec.Name, spec.Binary, err)
+	}
+	logFile, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	args := append([]string{"--net=" + spec.NetNS, "--", spec.Binary}, spec.Args...)
+	cmd := exec.Command("nsenter", args...)
+	// Every allocation sampled, so that heap profiles count sync contexts
+	// exactly: with the default sampling, a few hundred small contexts are
+	// seen as zero or as thousands.
+	cmd.Env = append(os.Environ(), "GODEBUG=memprofilerate=1")
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	// nsenter execs the kubelet in place, so the kubelet is this process, in
+	// its own group, and dies with the harness if the harness is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
+	}
+	k := &Kubelet{Spec: spec, Version: strings.TrimPrefix(strings.TrimSpace(string(version)), "Kubernetes "), cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		k.exitErr = cmd.Wait()
+		close(k.exited)
+	}()
+	klog.FromContext(ctx).Info("Started kubelet", "kubelet", spec.Name, "version", k.Version, "pid", cmd.Process.Pid)
+	return k, nil
+}
+
+// Exited reports whether the kubelet has exited, and how.
+func (k *Kubelet) Exited() (bool, error) {
+	select {
+	case <-k.exited:
+		return true, k.exitErr
+	default:
+		return false, nil
+	}
+}
+
+// Stop stops the kubelet as its service manager would: SIGTERM, then SIGKILL
+// if it has not exited within 30 seconds.
+func (k *Kubelet) Stop(ctx context.Context) {
+	if exited, _ := k.Exited(); exited {
+		return
+	}
+	_ = k.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-k.exited:
+	case <-time.After(30 * time.Second):
+		klog.FromContext(ctx).Info("Kubelet did not stop on SIGTERM, killing it", "kubelet", k.Spec.Name)
+		_ = k.cmd.Process.Kill()
+		<-k.exited
+	}
+}
+
+// WaitNodeReady waits until node is registered by this kubelet (its version)
+// and Ready.
+func (k *Kubelet) WaitNodeReady(ctx context.Context, client kubernetes.Interface, node string, timeout time.Duration) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		if exited, err := k.Exited(); exited {
+			return false, fmt.Errorf("%s kubelet exited: %v (its log: %s)", k.Spec.Name, err, k.Spec.LogPath)
+		}
+		n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		if n.Status.NodeInfo.KubeletVersion != k.Version {
+			last = fmt.Sprintf("node reports kubelet %q", n.Status.NodeInfo.KubeletVersion)
+			return false, nil
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == v1.NodeReady {
+				last = fmt.Sprintf("Ready=%s: %s", c.Status, c.Message)
+				return c.Status == v1.ConditionTrue, nil
+			}
+		}
+		last = "no Ready condition"
+		return false, nil
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("node %s did not become Ready with the %s kubelet in %s (last: %s): %w", node, k.Spec.Name, timeout, last, err)
+	}
+	return err
+}

@@ -1,0 +1,411 @@
+package nodee2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
+)
+
+// Outcomes a scenario reports.
+const (
+	Pass = "pass"
+	Fail = "fail"
+)
+
+// Env is what a scenario runs against: one kubelet of the node.
+type Env struct {
+	Cluster *Cluster
+	Kubelet *Kubelet
+	// Restart stops the kubelet and starts it again with the same flags and
+	// root folder, and waits for the node to be Ready.
+	Restart func(ctx context.Context) error
+	// OutDir keeps what a scenario saves (heap profiles).
+	OutDir string
+	// CRISocket is containerd's endpoint, to see containers the API no
+	// longer shows.
+	CRISocket string
+	// Ctxleak is the ctxleak binary; Kubeconfig what it talks to the API
+	// server with.
+	Ctxleak    string
+	Kubeconfig string
+	Sync       SyncOptions
+}
+
+// SyncOptions shapes the sustained-sync scenario.
+type SyncOptions struct {
+	Pods     int
+	Duration time.Duration
+	Interval time.Duration
+}
+
+// Scenario is one thing a node must do right.
+type Scenario struct {
+	Name string
+	// Run reports the outcome and what was measured.
+	Run func(ctx context.Context, env *Env) (outcome, measured string, err error)
+	// Expect gives the outcome the kubelet must have: "patched" or "stock",
+	// on a base with the given known problem.
+	Expect func(kubelet string, base ctxleak.Problem) string
+}
+
+// Scenarios are every scenario, by name, in the order they run.
+var Scenarios = []Scenario{
+	{Name: "readiness-during-termination", Run: readinessDuringTermination, Expect: func(kubelet string, base ctxleak.Problem) string {
+		if kubelet == "stock" && base == ctxleak.ProblemProbeRegression {
+			return Fail
+		}
+		return Pass
+	}},
+	{Name: "kubelet-restart", Run: kubeletRestart, Expect: always(Pass)},
+	{Name: "sustained-sync", Run: sustainedSync, Expect: func(kubelet string, base ctxleak.Problem) string {
+		if kubelet == "stock" && base == ctxleak.ProblemLeak {
+			return string(ctxleak.Leaking)
+		}
+		return string(ctxleak.Clean)
+	}},
+	{Name: "force-delete-during-prestop", Run: forceDeleteDuringPreStop, Expect: always(hookCompleted)},
+}
+
+func always(outcome string) func(string, ctxleak.Problem) string {
+	return func(string, ctxleak.Problem) string { return outcome }
+}
+
+// probeErrorLines counts the kubelet's log lines since offset that report a
+// probe failing with "context canceled".
+func probeErrorLines(logPath string, offset int64) int {
+	data, err := os.ReadFile(logPath)
+	if err != nil || int64(len(data)) < offset {
+		return 0
+	}
+	n := 0
+	for _, line := range strings.Split(string(data[offset:]), "\n") {
+		if strings.Contains(line, "robe") && strings.Contains(line, "context canceled") {
+			n++
+		}
+	}
+	return n
+}
+
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
+// readinessDuringTermination deletes a pod whose preStop hook removes the
+// file its exec readiness probe (period 1 s) reads and then sleeps, and
+// measures how long the API keeps reporting it Ready while its container
+// still runs. kubernetes#140881: on v1.36.3-v1.36.5 every probe of a
+// terminating pod fails with "context canceled", and the pod stays Ready for
+// its whole grace period.
+func readinessDuringTermination(ctx context.Context, env *Env) (string, string, error) {
+	c := env.Cluster
+	ns, err := c.createNamespace(ctx, "readiness")
+	if err != nil {
+		return "", "", err
+	}
+	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	pod := probedPod("terminating", 1)
+	pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{PreStop: &v1.LifecycleHandler{
+		Exec: &v1.ExecAction{Command: []string{"sh", "-c", "rm -f " + readyFile + "; sleep 20"}},
+	}}
+	if _, err := c.createPod(ctx, ns, pod); err != nil {
+		return "", "", err
+	}
+	if err := c.waitPodsReady(ctx, ns, 1, 2*time.Minute); err != nil {
+		return "", "", err
+	}
+	logOffset := fileSize(env.Kubelet.Spec.LogPath)
+	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](30)}); err != nil {
+		return "", "", err
+	}
+	deleted := time.Now()
+	// Five probe periods: the probe that sees the file gone runs within one
+	// period, and the status reaches the API within a second or two more.
+	const bound = 5 * time.Second
+	const watchFor = 15 * time.Second
+	var notReadyAfter time.Duration
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, watchFor, true, func(ctx context.Context) (bool, error) {
+		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		if !containerRunning(p) {
+			return false, fmt.Errorf("the container stopped %s after deletion, before the preStop hook's 20 s", time.Since(deleted).Round(100*time.Millisecond))
+		}
+		if !podReady(p) {
+			notReadyAfter = time.Since(deleted)
+			return true, nil
+		}
+		return false, nil
+	})
+	errorsSeen := probeErrorLines(env.Kubelet.Spec.LogPath, logOffset)
+	switch {
+	case err == nil && notReadyAfter <= bound:
+		return Pass, fmt.Sprintf("not Ready %.1fs after deletion, container running; %d probe errors \"context canceled\"", notReadyAfter.Seconds(), errorsSeen), nil
+	case err == nil:
+		return Fail, fmt.Sprintf("not Ready only %.1fs after deletion (bound %s); %d probe errors \"context canceled\"", notReadyAfter.Seconds(), bound, errorsSeen), nil
+	case wait.Interrupted(err):
+		return Fail, fmt.Sprintf("still Ready %s into termination; %d probe errors \"context canceled\"", watchFor, errorsSeen), nil
+	default:
+		return "", "", err
+	}
+}
+
+// kubeletRestart restarts the kubelet under running pods: they keep their
+// containers, nothing restarts, and probes resume.
+func kubeletRestart(ctx context.Context, env *Env) (string, string, error) {
+	c := env.Cluster
+	ns, err := c.createNamespace(ctx, "restart")
+	if err != nil {
+		return "", "", err
+	}
+	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	const pods = 3
+	for i := 0; i < pods; i++ {
+		if _, err := c.createPod(ctx, ns, probedPod(fmt.Sprintf("survivor-%d", i), 1)); err != nil {
+			return "", "", err
+		}
+	}
+	if err := c.waitPodsReady(ctx, ns, pods, 2*time.Minute); err != nil {
+		return "", "", err
+	}
+	before, err := containerIDs(ctx, c, ns)
+	if err != nil {
+		return "", "", err
+	}
+	if err := env.Restart(ctx); err != nil {
+		return "", "", err
+	}
+	if err := c.waitPodsReady(ctx, ns, pods, time.Minute); err != nil {
+		return Fail, "pods not Ready again after the restart: " + err.Error(), nil
+	}
+	// Probes resume: removing the file turns the pod not Ready.
+	if _, err := c.exec(ctx, ns, "survivor-0", "rm", readyFile); err != nil {
+		return "", "", err
+	}
+	removed := time.Now()
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, "survivor-0", metav1.GetOptions{})
+		return err == nil && !podReady(p), nil
+	})
+	if err != nil {
+		return Fail, "probes did not resume: still Ready 10s after its ready file was removed", nil
+	}
+	probed := time.Since(removed)
+	after, err := containerIDs(ctx, c, ns)
+	if err != nil {
+		return "", "", err
+	}
+	for pod, id := range before {
+		if after[pod] != id {
+			return Fail, fmt.Sprintf("%s: container %s before the restart, %s after", pod, id, after[pod]), nil
+		}
+	}
+	return Pass, fmt.Sprintf("%d pods kept their containers with 0 restarts; probes resumed (not Ready %.1fs after the file went)", pods, probed.Seconds()), nil
+}
+
+// containerIDs maps each pod of ns to its container's ID and restart count.
+func containerIDs(ctx context.Context, c *Cluster, ns string) (map[string]string, error) {
+	list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]string{}
+	for _, p := range list.Items {
+		for _, s := range p.Status.ContainerStatuses {
+			ids[p.Name] = fmt.Sprintf("%s restarts=%d", s.ContainerID, s.RestartCount)
+		}
+	}
+	return ids, nil
+}
+
+// sustainedSync runs pods with configmap, secret and projected-token volumes
+// and exec probes under the kubelet's syncFrequency of 1 s, and takes the
+// kubelet's heap profile through the API server's node proxy with
+// `ctxleak nodes --profile` at every interval: kubernetes#139823's leak is one
+// sync context per pod sync. The outcome is ctxleak's last verdict; any
+// sample over the bound is "leaking" too.
+func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
+	logger := klog.FromContext(ctx)
+	c := env.Cluster
+	opts := env.Sync
+	ns, err := c.createNamespace(ctx, "sync")
+	if err != nil {
+		return "", "", err
+	}
+	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Data: map[string]string{"key": "value"}}, metav1.CreateOptions{}); err != nil {
+		return "", "", err
+	}
+	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &v1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "data"}, StringData: map[string]string{"key": "value"}}, metav1.CreateOptions{}); err != nil {
+		return "", "", err
+	}
+	for i := 0; i < opts.Pods; i++ {
+		// A 10 s probe period: a hundred exec probes a second would be the
+		// load of this 2-core machine, not the kubelet's.
+		pod := probedPod(fmt.Sprintf("sync-%03d", i), 10)
+		pod.Spec.Volumes = []v1.Volume{
+			{Name: "config", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{LocalObjectReference: v1.LocalObjectReference{Name: "data"}}}},
+			{Name: "secret", VolumeSource: v1.VolumeSource{Secret: &v1.SecretVolumeSource{SecretName: "data"}}},
+			{Name: "token", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{Sources: []v1.VolumeProjection{
+				{ServiceAccountToken: &v1.ServiceAccountTokenProjection{Audience: "ctxfix-e2e", ExpirationSeconds: ptr.To[int64](3600), Path: "token"}},
+			}}}},
+		}
+		pod.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{
+			{Name: "config", MountPath: "/config"}, {Name: "secret", MountPath: "/secret"}, {Name: "token", MountPath: "/token"},
+		}
+		if _, err := c.createPod(ctx, ns, pod); err != nil {
+			return "", "", err
+		}
+	}
+	if err := c.waitPodsReady(ctx, ns, opts.Pods, time.Duration(opts.Pods)*3*time.Second+time.Minute); err != nil {
+		return "", "", err
+	}
+	var samples []string
+	verdict := ctxleak.Inconclusive
+	overBound := false
+	start := time.Now()
+	for {
+		report, err := ctxleakNode(ctx, env)
+		if err != nil {
+			return "", "", err
+		}
+		a := report.Analysis
+		logger.Info("Sample", "kubelet", env.Kubelet.Spec.Name, "after", time.Since(start).Round(time.Second), "verdict", a.Verdict, "syncContexts", a.SyncContexts, "expected", a.Expected, "podWorkers", a.PodWorkers)
+		samples = append(samples, fmt.Sprint(a.SyncContexts))
+		verdict = a.Verdict
+		if a.SyncContexts > a.Expected {
+			overBound = true
+		}
+		if time.Since(start) >= opts.Duration {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", ctx.Err()
+		case <-time.After(opts.Interval):
+		}
+	}
+	if err := saveHeapProfile(ctx, env, filepath.Join(env.OutDir, env.Kubelet.Spec.Name+"-heap.pb.gz")); err != nil {
+		return "", "", err
+	}
+	if overBound && verdict == ctxleak.Clean {
+		verdict = ctxleak.Leaking
+	}
+	return string(verdict), fmt.Sprintf("%d pods, %s: live sync contexts %s", opts.Pods, opts.Duration, strings.Join(samples, " → ")), nil
+}
+
+// ctxleakNode runs `ctxleak nodes --profile` for the node, as an operator
+// would, and returns its report.
+func ctxleakNode(ctx context.Context, env *Env) (ctxleak.NodeReport, error) {
+	cmd := exec.CommandContext(ctx, env.Ctxleak, "nodes", "--kubeconfig", env.Kubeconfig,
+		"-l", "kubernetes.io/hostname="+env.Cluster.Node, "--profile", "--timeout", "3m", "-o", "json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	// Exit 1 says a node is affected; the report says how.
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+		return ctxleak.NodeReport{}, fmt.Errorf("ctxleak nodes: %w: %s", err, stderr.String())
+	}
+	var reports []ctxleak.NodeReport
+	if err := json.Unmarshal(out, &reports); err != nil {
+		return ctxleak.NodeReport{}, fmt.Errorf("ctxleak nodes -o json: %w", err)
+	}
+	if len(reports) != 1 || reports[0].Analysis == nil {
+		return ctxleak.NodeReport{}, fmt.Errorf("ctxleak nodes gave no analysis of %s: %s %s", env.Cluster.Node, out, stderr.String())
+	}
+	return reports[0], nil
+}
+
+// saveHeapProfile keeps the kubelet's heap profile, taken through the API
+// server's node proxy, for `ctxleak analyze` or pprof later.
+func saveHeapProfile(ctx context.Context, env *Env, path string) error {
+	data, err := env.Cluster.Client.CoreV1().RESTClient().Get().
+		AbsPath("/api/v1/nodes", env.Cluster.Node, "proxy/debug/pprof/heap").Timeout(3 * time.Minute).DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("heap profile of %s through the API server: %w", env.Cluster.Node, err)
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+// hookCompleted is the outcome of force-delete-during-prestop when the
+// container ran until its preStop hook ended, as stock kubelets do.
+const hookCompleted = "hook-completed"
+
+// forceDeleteDuringPreStop deletes a pod with a 120 s preStop hook, and
+// force-deletes it 3 s later. The running hook is not cut short: the
+// container runs until the hook ends. The series must not change that.
+func forceDeleteDuringPreStop(ctx context.Context, env *Env) (string, string, error) {
+	c := env.Cluster
+	ns, err := c.createNamespace(ctx, "prestop")
+	if err != nil {
+		return "", "", err
+	}
+	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	const hook = 120 * time.Second
+	pod := probedPod("hooked", 1)
+	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](300)
+	pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{PreStop: &v1.LifecycleHandler{
+		Exec: &v1.ExecAction{Command: []string{"sleep", fmt.Sprint(int(hook.Seconds()))}},
+	}}
+	created, err := c.createPod(ctx, ns, pod)
+	if err != nil {
+		return "", "", err
+	}
+	if err := c.waitPodsReady(ctx, ns, 1, 2*time.Minute); err != nil {
+		return "", "", err
+	}
+	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	if err != nil {
+		return "", "", err
+	}
+	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		return "", "", err
+	}
+	deleted := time.Now()
+	time.Sleep(3 * time.Second)
+	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		return "", "", err
+	}
+	var ranFor time.Duration
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, hook+time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := runtime.ListContainers(ctx, &criv1.ContainerFilter{
+			State:         &criv1.ContainerStateValue{State: criv1.ContainerState_CONTAINER_RUNNING},
+			LabelSelector: map[string]string{"io.kubernetes.pod.uid": string(created.UID)},
+		})
+		if err != nil {
+			return false, nil
+		}
+		ranFor = time.Since(deleted)
+		return len(list) == 0, nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("the container still runs %s after deletion: %w", hook+time.Minute, err)
+	}
+	outcome := "hook-cut-short"
+	if ranFor >= hook-5*time.Second {
+		outcome = hookCompleted
+	}
+	return outcome, fmt.Sprintf("container ran %.0fs after deletion (hook %s, force-deleted at 3s)", ranFor.Seconds(), hook), nil
+}
