@@ -7,6 +7,7 @@
 #   make release ARCHES="amd64 arm64"
 #   make test-matrix           the series on every supported base
 #   make soak KUBE_VERSION=v1.36.2 PODS=100 DURATION=10m
+#   make e2e KUBE_VERSION=v1.36.5   a real node: API server, containerd, runc, CNI
 #   make clean
 
 SHELL := /usr/bin/env bash
@@ -23,9 +24,12 @@ COUNT ?=
 BENCHTIME ?=
 # Release architectures; empty means amd64 and arm64.
 ARCHES ?=
-export KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES
+# Node e2e's sustained sync; empty means hack/e2e.sh's defaults.
+SYNC_PODS ?=
+SYNC_DURATION ?=
+export KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION
 
-.PHONY: all build release verify-release verify-reproducible update-checksums test test-matrix soak probe-check bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release verify-reproducible update-checksums test test-matrix soak probe-check e2e bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -72,6 +76,13 @@ soak:
 ## probes, pods removed: does probing go on while they terminate? needs root
 probe-check:
 	PODS=$${PODS:-20} hack/soak.sh -probe-check -window 5s -check probes-fixed
+
+## e2e: a real node on this machine (etcd, kube-apiserver, kube-controller-manager,
+## containerd, runc, CNI, in network namespaces of its own) running the stock and
+## the patched kubelet of KUBE_VERSION one after the other, judged by scenarios
+## written with client-go (SYNC_PODS=100 SYNC_DURATION=10m); needs root
+e2e:
+	hack/e2e.sh
 
 ## bench: pod-worker sync benchmark, stock vs patched KUBE_VERSION in one run,
 ## compared with benchstat (COUNT=8 BENCHTIME=20000x)

@@ -93,6 +93,7 @@ check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fai
 check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, packages, SBOM, source; failures leave nothing" release_verifies
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
+check "real node of ${default_base} (API server, containerd, runc): readiness during termination and 90 s of profiled sync, stock and patched" "${hack}/e2e.sh" --short
 
 for i in "${!names[@]}"; do
   [[ "${results[$i]}" == FAIL* ]] || continue

@@ -40,6 +40,9 @@ type Kubelet struct {
 	Spec    KubeletSpec
 	Version string
 
+	// Started is when the kubelet was started.
+	Started time.Time
+
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	exitErr error
@@ -73,7 +76,7 @@ func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
-	k := &Kubelet{Spec: spec, Version: strings.TrimPrefix(strings.TrimSpace(string(version)), "Kubernetes "), cmd: cmd, exited: make(chan struct{})}
+	k := &Kubelet{Spec: spec, Version: strings.TrimPrefix(strings.TrimSpace(string(version)), "Kubernetes "), Started: time.Now(), cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		k.exitErr = cmd.Wait()
 		close(k.exited)
@@ -109,7 +112,8 @@ func (k *Kubelet) Stop(ctx context.Context) {
 }
 
 // WaitNodeReady waits until node is registered by this kubelet (its version)
-// and Ready.
+// and Ready, as reported since the kubelet started: after a restart, the
+// node is still Ready from before while the new kubelet is not serving yet.
 func (k *Kubelet) WaitNodeReady(ctx context.Context, client kubernetes.Interface, node string, timeout time.Duration) error {
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
@@ -127,8 +131,10 @@ func (k *Kubelet) WaitNodeReady(ctx context.Context, client kubernetes.Interface
 		}
 		for _, c := range n.Status.Conditions {
 			if c.Type == v1.NodeReady {
-				last = fmt.Sprintf("Ready=%s: %s", c.Status, c.Message)
-				return c.Status == v1.ConditionTrue, nil
+				last = fmt.Sprintf("Ready=%s: %s (heartbeat %s)", c.Status, c.Message, c.LastHeartbeatTime.UTC())
+				// Heartbeats have a resolution of a second.
+				fresh := !c.LastHeartbeatTime.Time.Before(k.Started.Truncate(time.Second))
+				return c.Status == v1.ConditionTrue && fresh, nil
 			}
 		}
 		last = "no Ready condition"

@@ -199,9 +199,15 @@ func kubeletRestart(ctx context.Context, env *Env) (string, string, error) {
 	if err := c.waitPodsReady(ctx, ns, pods, time.Minute); err != nil {
 		return Fail, "pods not Ready again after the restart: " + err.Error(), nil
 	}
-	// Probes resume: removing the file turns the pod not Ready.
-	if _, err := c.exec(ctx, ns, "survivor-0", "rm", readyFile); err != nil {
-		return "", "", err
+	// Probes resume: removing the file turns the pod not Ready. The exec goes
+	// through the kubelet's server, which may still be starting.
+	var execErr error
+	err = wait.PollUntilContextTimeout(ctx, time.Second, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, execErr = c.exec(ctx, ns, "survivor-0", "rm", readyFile)
+		return execErr == nil, nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("no exec through the restarted kubelet in 30s: %w", execErr)
 	}
 	removed := time.Now()
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
