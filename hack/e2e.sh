@@ -22,8 +22,9 @@
 #
 # Usage: hack/e2e.sh [--short]
 #   KUBE_VERSION   base (default from VERSION)
-#   --short        what make test runs: readiness during termination and
-#                  SYNC_DURATION (default 90s) of sustained sync
+#   --short        what make test runs: readiness during termination,
+#                  SYNC_DURATION (default 90s) of sustained sync, and the
+#                  node-problem-detector plugin
 #   SYNC_PODS      pods of the sustained sync (default 100; 20 with --short)
 #   SYNC_DURATION  its length (default 10m; 90s with --short)
 set -euo pipefail
@@ -58,7 +59,7 @@ pod_cidr=10.214.0.0/24
 service_cidr=10.215.0.0/24
 if ${short}; then
   sync_pods="${SYNC_PODS:-20}" sync_duration="${SYNC_DURATION:-90s}" sync_interval=30s
-  scenarios=readiness-during-termination,sustained-sync
+  scenarios=readiness-during-termination,sustained-sync,npd-node-check
 else
   sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
   scenarios=""

@@ -51,6 +51,10 @@ const usage = `usage:
                                       and with --profile a verdict on its heap; takes
                                       kubectl's flags, and runs as kubectl-ctxleak too
   ctxleak versions [-o table|json]    the facts about kubelet versions that nodes uses
+  ctxleak node-check [--kubelet-url URL --token-file FILE | --kubelet-binary PATH] [--profile]
+                                      this node's kubelet, as a node-problem-detector
+                                      custom plugin: exit 0 OK, 1 problem, 2 unknown,
+                                      one line of at most 80 characters
 
 Version facts are read from the sources of every upstream release from v1.35.0
 to v1.37.2 that the Go module proxy serves: startPodSync in
@@ -75,6 +79,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		code, err = nodes(ctx, args[1:], stdout, stderr)
 	case "versions":
 		code, err = versions(args[1:], stdout)
+	case "node-check":
+		code, err = nodeCheck(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 	default:
@@ -85,6 +91,43 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "ctxleak: %v\n", err)
 	}
 	return code
+}
+
+// nodeCheck speaks node-problem-detector's custom plugin interface: the exit
+// code is the status and stdout the message, so a usage error is status 2
+// (unknown) too.
+func nodeCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs, opts, tokenFile := nodeCheckFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		return ctxleak.NPDUnknown, err
+	}
+	if *tokenFile != "" {
+		token, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintln(stdout, "ctxleak: cannot read the token file")
+			return ctxleak.NPDUnknown, err
+		}
+		opts.Token = strings.TrimSpace(string(token))
+	}
+	result := ctxleak.NodeCheck(ctx, *opts)
+	fmt.Fprintln(stdout, result.Message)
+	return result.Status, nil
+}
+
+// nodeCheckFlags are node-check's flags, where they land, and the token
+// file's path.
+func nodeCheckFlags(stderr io.Writer) (*flag.FlagSet, *ctxleak.NodeCheckOptions, *string) {
+	fs := flag.NewFlagSet("node-check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := &ctxleak.NodeCheckOptions{}
+	fs.StringVar(&opts.KubeletURL, "kubelet-url", "", "the kubelet's server on this node, e.g. https://127.0.0.1:10250")
+	tokenFile := fs.String("token-file", "", "bearer token for the kubelet (a service account's, allowed nodes/metrics and nodes/proxy)")
+	fs.StringVar(&opts.CAFile, "kubelet-ca-file", "", "CA of the kubelet's serving certificate")
+	fs.BoolVar(&opts.Insecure, "insecure-skip-tls-verify", false, "do not verify the kubelet's certificate (a self-signed one on 127.0.0.1)")
+	fs.StringVar(&opts.KubeletBinary, "kubelet-binary", "", "instead of --kubelet-url: the kubelet binary to ask for its version")
+	fs.BoolVar(&opts.Profile, "profile", false, "also analyze the kubelet's heap profile (needs --kubelet-url)")
+	fs.DurationVar(&opts.Timeout, "timeout", time.Minute, "time allowed for the whole check")
+	return fs, opts, tokenFile
 }
 
 func analyze(args []string, stdin io.Reader, stdout io.Writer) (int, error) {

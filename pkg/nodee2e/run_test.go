@@ -27,6 +27,13 @@ func TestExpectedOutcomes(t *testing.T) {
 			"patched/" + string(ctxleak.ProblemProbeRegression): string(ctxleak.Clean),
 			"patched/" + string(ctxleak.ProblemLeak):            string(ctxleak.Clean),
 		},
+		"npd-node-check": {
+			"stock/" + string(ctxleak.ProblemLeak):              "exit 1",
+			"stock/" + string(ctxleak.ProblemProbeRegression):   "exit 1",
+			"stock/" + string(ctxleak.ProblemNone):              "exit 0",
+			"patched/" + string(ctxleak.ProblemLeak):            "exit 0",
+			"patched/" + string(ctxleak.ProblemProbeRegression): "exit 0",
+		},
 		"kubelet-restart":             {"stock/" + string(ctxleak.ProblemLeak): Pass, "patched/" + string(ctxleak.ProblemProbeRegression): Pass},
 		"force-delete-during-prestop": {"stock/" + string(ctxleak.ProblemLeak): hookCompleted, "patched/" + string(ctxleak.ProblemProbeRegression): hookCompleted},
 	}

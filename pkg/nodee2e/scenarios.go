@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -79,6 +82,12 @@ var Scenarios = []Scenario{
 			return string(ctxleak.Leaking)
 		}
 		return string(ctxleak.Clean)
+	}},
+	{Name: "npd-node-check", Run: npdNodeCheck, Expect: func(kubelet string, base ctxleak.Problem) string {
+		if kubelet == "stock" && base.Affected() {
+			return "exit 1"
+		}
+		return "exit 0"
 	}},
 	{Name: "force-delete-during-prestop", Run: forceDeleteDuringPreStop, Expect: always(hookCompleted)},
 }
@@ -414,4 +423,91 @@ func forceDeleteDuringPreStop(ctx context.Context, env *Env) (string, string, er
 		outcome = hookCompleted
 	}
 	return outcome, fmt.Sprintf("container ran %.0fs after deletion (hook %s, force-deleted at 3s)", ranFor.Seconds(), hook), nil
+}
+
+// nodeCheckName names the service account, role and binding the
+// node-problem-detector plugin reads the kubelet with, as the DaemonSet in
+// build/ctxleak/ does.
+const nodeCheckName = "ctxleak-node-check"
+
+// npdNodeCheck runs `ctxleak node-check --profile`, the node-problem-detector
+// plugin, against the real kubelet with a service account's token: exit 1
+// for a kubelet whose version is affected or whose heap leaks, 0 otherwise,
+// and 2 for a kubelet it cannot reach.
+func npdNodeCheck(ctx context.Context, env *Env) (string, string, error) {
+	c := env.Cluster
+	token, err := c.nodeCheckToken(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	tokenFile := filepath.Join(env.OutDir, nodeCheckName+".token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return "", "", err
+	}
+	defer os.Remove(tokenFile)
+	node, err := c.Client.CoreV1().Nodes().Get(ctx, c.Node, metav1.GetOptions{})
+	if err != nil {
+		return "", "", err
+	}
+	var ip string
+	for _, a := range node.Status.Addresses {
+		if a.Type == v1.NodeInternalIP {
+			ip = a.Address
+		}
+	}
+	check := func(url string) (int, string, error) {
+		cmd := exec.CommandContext(ctx, env.Ctxleak, "node-check", "--kubelet-url", url, "--token-file", tokenFile,
+			"--insecure-skip-tls-verify", "--profile", "--timeout", "3m")
+		out, err := cmd.Output()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			return 0, "", err
+		}
+		return cmd.ProcessState.ExitCode(), strings.TrimSpace(string(out)), nil
+	}
+	code, message, err := check(fmt.Sprintf("https://%s:%d", ip, node.Status.DaemonEndpoints.KubeletEndpoint.Port))
+	if err != nil {
+		return "", "", err
+	}
+	// Nothing listens on port 1: the plugin must say unknown, not OK.
+	unreachable, unreachableMessage, err := check(fmt.Sprintf("https://%s:1", ip))
+	if err != nil {
+		return "", "", err
+	}
+	measured := fmt.Sprintf("exit %d %q; unreachable kubelet: exit %d %q", code, message, unreachable, unreachableMessage)
+	if unreachable != ctxleak.NPDUnknown {
+		return fmt.Sprintf("unreachable gave exit %d", unreachable), measured, nil
+	}
+	return fmt.Sprintf("exit %d", code), measured, nil
+}
+
+// nodeCheckToken makes the plugin's service account, allowed to read the
+// kubelet's metrics and heap profile, and returns a token of it.
+func (c *Cluster) nodeCheckToken(ctx context.Context) (string, error) {
+	const ns = "kube-system"
+	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &v1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: nodeCheckName}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeCheckName},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes/metrics", "nodes/proxy"}, Verbs: []string{"get"}}},
+	}
+	if _, err := c.Client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeCheckName},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: nodeCheckName},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: nodeCheckName, Namespace: ns}},
+	}
+	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", err
+	}
+	tr, err := c.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, nodeCheckName, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return tr.Status.Token, nil
 }

@@ -1,0 +1,76 @@
+package ctxleak
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"unicode/utf8"
+)
+
+// fakeKubelet serves a kubelet's /metrics for version and /debug/pprof/heap
+// from a test profile, behind a bearer token.
+func fakeKubelet(t *testing.T, version, heapFile string) *httptest.Server {
+	heap, err := os.ReadFile(heapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer node-token" {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/metrics":
+			w.Write([]byte("# HELP kubernetes_build_info ...\n# TYPE kubernetes_build_info gauge\n" +
+				`kubernetes_build_info{build_date="2026-01-01T00:00:00Z",compiler="gc",git_commit="abc",git_tree_state="clean",git_version="` + version + `",go_version="go1.26.8",major="1",minor="36",platform="linux/amd64"} 1` + "\n"))
+		case "/debug/pprof/heap":
+			w.Write(heap)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestNodeCheckFollowsNPDPluginInterface(t *testing.T) {
+	for _, tc := range []struct {
+		name, version, heap string
+		profile             bool
+		token               string
+		want                int
+	}{
+		{"clean patched kubelet, profiled", "v1.36.2-ctxfix.2", "testdata/patched-v1.36.2-heap-contexts.pb.gz", true, "node-token", NPDOK},
+		{"leaking stock kubelet, profiled", "v1.36.2", "testdata/stock-v1.36.2-heap-contexts.pb.gz", true, "node-token", NPDProblem},
+		{"leaking version, not profiled", "v1.36.2", "testdata/stock-v1.36.2-heap-contexts.pb.gz", false, "node-token", NPDProblem},
+		{"probe regression version", "v1.36.5", "testdata/stock-v1.36.5-heap-contexts.pb.gz", true, "node-token", NPDProblem},
+		{"vendor build of a leaking base, profiled clean", "v1.36.2-eks-1-36-9", "testdata/patched-v1.36.2-heap-contexts.pb.gz", true, "node-token", NPDOK},
+		{"vendor build of a leaking base, profiled leaking", "v1.36.2-eks-1-36-9", "testdata/stock-v1.36.2-heap-contexts.pb.gz", true, "node-token", NPDProblem},
+		{"fixed release", "v1.37.2", "testdata/patched-v1.36.5-heap-contexts.pb.gz", false, "node-token", NPDOK},
+		{"unknown release, not profiled", "v1.40.0", "testdata/patched-v1.36.5-heap-contexts.pb.gz", false, "node-token", NPDUnknown},
+		{"kubelet refuses the token", "v1.36.5", "testdata/patched-v1.36.5-heap-contexts.pb.gz", true, "wrong", NPDUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := fakeKubelet(t, tc.version, tc.heap)
+			got := NodeCheck(context.Background(), NodeCheckOptions{KubeletURL: srv.URL, Token: tc.token, Insecure: true, Profile: tc.profile})
+			if got.Status != tc.want {
+				t.Errorf("status %d (%q), want %d", got.Status, got.Message, tc.want)
+			}
+			if n := utf8.RuneCountInString(got.Message); n == 0 || n > NPDMessageLimit {
+				t.Errorf("message %q has %d characters, want 1 to %d", got.Message, n, NPDMessageLimit)
+			}
+		})
+	}
+}
+
+func TestNodeCheckUnreachableKubeletIsUnknown(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	got := NodeCheck(context.Background(), NodeCheckOptions{KubeletURL: url, Insecure: true})
+	if got.Status != NPDUnknown || utf8.RuneCountInString(got.Message) > NPDMessageLimit {
+		t.Errorf("got %d %q, want status %d and a message of at most %d characters", got.Status, got.Message, NPDUnknown, NPDMessageLimit)
+	}
+}
