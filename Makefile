@@ -27,7 +27,8 @@ ARCHES ?=
 # Node e2e's sustained sync; empty means hack/e2e.sh's defaults.
 SYNC_PODS ?=
 SYNC_DURATION ?=
-export KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION
+E2E_SCENARIOS ?=
+export KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS
 
 .PHONY: all build release verify-release verify-reproducible update-checksums test test-matrix soak probe-check e2e bench verify-bisect verify-patches clean help
 
@@ -80,7 +81,7 @@ probe-check:
 ## e2e: a real node on this machine (etcd, kube-apiserver, kube-controller-manager,
 ## containerd, runc, CNI, in network namespaces of its own) running the stock and
 ## the patched kubelet of KUBE_VERSION one after the other, judged by scenarios
-## written with client-go (SYNC_PODS=100 SYNC_DURATION=10m); needs root
+## written with client-go (SYNC_PODS=100 SYNC_DURATION=10m E2E_SCENARIOS=all); needs root
 e2e:
 	hack/e2e.sh
 

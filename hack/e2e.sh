@@ -27,6 +27,8 @@
 #                  node-problem-detector plugin
 #   SYNC_PODS      pods of the sustained sync (default 100; 20 with --short)
 #   SYNC_DURATION  its length (default 10m; 90s with --short)
+#   E2E_SCENARIOS  scenarios to run, comma separated (default: all; with
+#                  --short, the three above)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -59,10 +61,10 @@ pod_cidr=10.214.0.0/24
 service_cidr=10.215.0.0/24
 if ${short}; then
   sync_pods="${SYNC_PODS:-20}" sync_duration="${SYNC_DURATION:-90s}" sync_interval=30s
-  scenarios=readiness-during-termination,sustained-sync,npd-node-check
+  scenarios="${E2E_SCENARIOS:-readiness-during-termination,sustained-sync,npd-node-check}"
 else
   sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
-  scenarios=""
+  scenarios="${E2E_SCENARIOS:-}"
 fi
 
 # Paths outside _output/ that the kubelet, containerd or the CNI plugins

@@ -132,7 +132,7 @@ func readinessDuringTermination(ctx context.Context, env *Env) (string, string, 
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	defer c.deleteNamespace(ctx, ns)
 	pod := probedPod("terminating", 1)
 	pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{PreStop: &v1.LifecycleHandler{
 		Exec: &v1.ExecAction{Command: []string{"sh", "-c", "rm -f " + readyFile + "; sleep 20"}},
@@ -188,7 +188,7 @@ func kubeletRestart(ctx context.Context, env *Env) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	defer c.deleteNamespace(ctx, ns)
 	const pods = 3
 	for i := 0; i < pods; i++ {
 		if _, err := c.createPod(ctx, ns, probedPod(fmt.Sprintf("survivor-%d", i), 1)); err != nil {
@@ -268,7 +268,7 @@ func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	defer c.deleteNamespace(ctx, ns)
 	if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Data: map[string]string{"key": "value"}}, metav1.CreateOptions{}); err != nil {
 		return "", "", err
 	}
@@ -377,7 +377,7 @@ func forceDeleteDuringPreStop(ctx context.Context, env *Env) (string, string, er
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(context.WithoutCancel(ctx), ns)
+	defer c.deleteNamespace(ctx, ns)
 	const hook = 120 * time.Second
 	pod := probedPod("hooked", 1)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](300)
