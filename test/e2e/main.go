@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +24,8 @@ import (
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodee2e"
 )
+
+var errInterrupted = errors.New("interrupted")
 
 type kubeletFlags []string
 
@@ -50,6 +53,10 @@ func main() {
 	if err := run(*base, kubelets, *kubeconfig, *node, *netns, *runDir, *kubeletArgs, *criSocket, *ctxleakBin, *out, *scenarios,
 		nodee2e.SyncOptions{Pods: *syncPods, Duration: *syncDuration, Interval: *syncInterval}); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		if errors.Is(err, errInterrupted) {
+			// As a shell reports a command stopped by SIGINT.
+			os.Exit(130)
+		}
 		os.Exit(2)
 	}
 }
@@ -120,6 +127,9 @@ func run(base string, kubelets []string, kubeconfig, node, netns, runDir, kubele
 	results, err := nodee2e.Run(ctx, opts)
 	fmt.Println()
 	nodee2e.PrintTable(os.Stdout, results, names)
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %v", errInterrupted, err)
+	}
 	if err != nil {
 		return err
 	}
