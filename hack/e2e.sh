@@ -418,6 +418,9 @@ nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${base}" \
   -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" 2>&1 | tee "${logs}/e2e.log"
 status="${PIPESTATUS[0]}"
 set -e
-((status != 130)) || ctxfix::die "node e2e of ${base}: interrupted"
+if ((status == 130)); then
+  echo "node e2e of ${base}: interrupted" >&2
+  exit 130
+fi
 ((status == 0)) || ctxfix::die "node e2e of ${base}: a kubelet did not do what it must (table above; logs in ${out#"${CTXFIX_ROOT}"/})"
 ctxfix::log "node e2e of ${base}: every kubelet did what it must (results: ${out#"${CTXFIX_ROOT}"/}/results.json)"
