@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,7 +128,7 @@ func TestNPDDaemonSetMatchesConfig(t *testing.T) {
 		t.Errorf("DaemonSet runs as %q, the manifest's ServiceAccount is %q", pod.ServiceAccountName, account.Name)
 	}
 	container := pod.Containers[0]
-	if !containsString(container.Command, "--config.custom-plugin-monitor=/config/"+key) {
+	if !slices.Contains(container.Command, "--config.custom-plugin-monitor=/config/"+key) {
 		t.Errorf("NPD is not told to read /config/%s: %q", key, container.Command)
 	}
 	rule := readNPDConfig(t, want).Rules[0]
@@ -160,13 +161,4 @@ func readNPDConfigJSON(t *testing.T, data []byte) string {
 	}
 	out, _ := json.Marshal(v)
 	return string(out)
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,9 +26,8 @@ type RunOptions struct {
 	Kubelets []KubeletSpec
 	// Scenarios are the names of the scenarios to run, in Scenarios' order.
 	Scenarios []string
-	OutDir    string
 	// Env is the template of every scenario's Env; Kubelet and Restart are
-	// set per kubelet.
+	// set per kubelet. results.json goes into its OutDir.
 	Env Env
 }
 
@@ -76,7 +76,7 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 			return results, err
 		}
 		for _, scenario := range Scenarios {
-			if !contains(opts.Scenarios, scenario.Name) {
+			if !slices.Contains(opts.Scenarios, scenario.Name) {
 				continue
 			}
 			logger.Info("Scenario", "scenario", scenario.Name, "kubelet", spec.Name, "version", kubelet.Version)
@@ -103,16 +103,7 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 	if err != nil {
 		return results, err
 	}
-	return results, os.WriteFile(filepath.Join(opts.OutDir, "results.json"), append(data, '\n'), 0o644)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return results, os.WriteFile(filepath.Join(opts.Env.OutDir, "results.json"), append(data, '\n'), 0o644)
 }
 
 // PrintTable writes the results side by side, a row per scenario and a

@@ -258,8 +258,8 @@ func containerIDs(ctx context.Context, c *Cluster, ns string) (map[string]string
 // and exec probes under the kubelet's syncFrequency of 1 s, and takes the
 // kubelet's heap profile through the API server's node proxy with
 // `ctxleak nodes --profile` at every interval: kubernetes#139823's leak is one
-// sync context per pod sync. The outcome is ctxleak's last verdict; any
-// sample over the bound is "leaking" too.
+// sync context per pod sync. The outcome is "leaking" if any sample is
+// leaking, else ctxleak's last verdict.
 func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
 	logger := klog.FromContext(ctx)
 	c := env.Cluster
@@ -298,7 +298,7 @@ func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
 	}
 	var samples []string
 	verdict := ctxleak.Inconclusive
-	overBound := false
+	leaked := false
 	start := time.Now()
 	for {
 		report, err := ctxleakNode(ctx, env)
@@ -309,9 +309,7 @@ func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
 		logger.Info("Sample", "kubelet", env.Kubelet.Spec.Name, "after", time.Since(start).Round(time.Second), "verdict", a.Verdict, "syncContexts", a.SyncContexts, "expected", a.Expected, "podWorkers", a.PodWorkers)
 		samples = append(samples, fmt.Sprint(a.SyncContexts))
 		verdict = a.Verdict
-		if a.SyncContexts > a.Expected {
-			overBound = true
-		}
+		leaked = leaked || a.Verdict == ctxleak.Leaking
 		if time.Since(start) >= opts.Duration {
 			break
 		}
@@ -324,7 +322,7 @@ func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
 	if err := saveHeapProfile(ctx, env, filepath.Join(env.OutDir, env.Kubelet.Spec.Name+"-heap.pb.gz")); err != nil {
 		return "", "", err
 	}
-	if overBound && verdict == ctxleak.Clean {
+	if leaked {
 		verdict = ctxleak.Leaking
 	}
 	return string(verdict), fmt.Sprintf("%d pods, %s: live sync contexts %s", opts.Pods, opts.Duration, strings.Join(samples, " → ")), nil

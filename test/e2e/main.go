@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,26 +33,32 @@ type kubeletFlags []string
 func (k *kubeletFlags) String() string     { return strings.Join(*k, ",") }
 func (k *kubeletFlags) Set(v string) error { *k = append(*k, v); return nil }
 
+// config is what the flags say.
+type config struct {
+	base, kubeconfig, node, netns, runDir, kubeletArgs, criSocket, ctxleak, out, scenarios string
+	kubelets                                                                               kubeletFlags
+	sync                                                                                   nodee2e.SyncOptions
+}
+
 func main() {
 	klog.InitFlags(nil)
-	var kubelets kubeletFlags
-	flag.Var(&kubelets, "kubelet", "NAME=BINARY, repeatable, run in this order")
-	base := flag.String("base", "", "the upstream base, e.g. v1.36.5")
-	kubeconfig := flag.String("kubeconfig", "", "admin kubeconfig of the API server")
-	node := flag.String("node", "", "node name the kubelets register")
-	netns := flag.String("netns", "", "the node's network namespace")
-	runDir := flag.String("run-dir", "", "folder for the kubelets' root folders")
-	kubeletArgs := flag.String("kubelet-args", "", "flags every kubelet gets, separated by spaces")
-	criSocket := flag.String("cri-socket", "", "containerd's socket")
-	ctxleakBin := flag.String("ctxleak", "", "the ctxleak binary")
-	out := flag.String("out", "", "folder for results, logs and heap profiles")
-	scenarios := flag.String("scenarios", "", "scenarios to run, comma separated (default: all)")
-	syncPods := flag.Int("sync-pods", 100, "pods of the sustained-sync scenario")
-	syncDuration := flag.Duration("sync-duration", 10*time.Minute, "length of the sustained-sync scenario")
-	syncInterval := flag.Duration("sync-interval", 30*time.Second, "time between heap profiles of the sustained-sync scenario")
+	var c config
+	flag.Var(&c.kubelets, "kubelet", "NAME=BINARY, repeatable, run in this order")
+	flag.StringVar(&c.base, "base", "", "the upstream base, e.g. v1.36.5")
+	flag.StringVar(&c.kubeconfig, "kubeconfig", "", "admin kubeconfig of the API server")
+	flag.StringVar(&c.node, "node", "", "node name the kubelets register")
+	flag.StringVar(&c.netns, "netns", "", "the node's network namespace")
+	flag.StringVar(&c.runDir, "run-dir", "", "folder for the kubelets' root folders")
+	flag.StringVar(&c.kubeletArgs, "kubelet-args", "", "flags every kubelet gets, separated by spaces")
+	flag.StringVar(&c.criSocket, "cri-socket", "", "containerd's socket")
+	flag.StringVar(&c.ctxleak, "ctxleak", "", "the ctxleak binary")
+	flag.StringVar(&c.out, "out", "", "folder for results, logs and heap profiles")
+	flag.StringVar(&c.scenarios, "scenarios", "", "scenarios to run, comma separated (default: all)")
+	flag.IntVar(&c.sync.Pods, "sync-pods", 100, "pods of the sustained-sync scenario")
+	flag.DurationVar(&c.sync.Duration, "sync-duration", 10*time.Minute, "length of the sustained-sync scenario")
+	flag.DurationVar(&c.sync.Interval, "sync-interval", 30*time.Second, "time between heap profiles of the sustained-sync scenario")
 	flag.Parse()
-	if err := run(*base, kubelets, *kubeconfig, *node, *netns, *runDir, *kubeletArgs, *criSocket, *ctxleakBin, *out, *scenarios,
-		nodee2e.SyncOptions{Pods: *syncPods, Duration: *syncDuration, Interval: *syncInterval}); err != nil {
+	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		if errors.Is(err, errInterrupted) {
 			// As a shell reports a command stopped by SIGINT.
@@ -61,14 +68,27 @@ func main() {
 	}
 }
 
-func run(base string, kubelets []string, kubeconfig, node, netns, runDir, kubeletArgs, criSocket, ctxleakBin, out, scenarios string, sync nodee2e.SyncOptions) error {
-	for name, v := range map[string]string{"-base": base, "-kubeconfig": kubeconfig, "-node": node, "-netns": netns, "-run-dir": runDir, "-cri-socket": criSocket, "-ctxleak": ctxleakBin, "-out": out} {
+func run(c config) error {
+	for name, v := range map[string]string{"-base": c.base, "-kubeconfig": c.kubeconfig, "-node": c.node, "-netns": c.netns, "-run-dir": c.runDir, "-cri-socket": c.criSocket, "-ctxleak": c.ctxleak, "-out": c.out} {
 		if v == "" {
 			return fmt.Errorf("%s is required", name)
 		}
 	}
-	if len(kubelets) == 0 {
+	if len(c.kubelets) == 0 {
 		return fmt.Errorf("-kubelet NAME=BINARY is required")
+	}
+	var selected []string
+	for _, s := range nodee2e.Scenarios {
+		selected = append(selected, s.Name)
+	}
+	if c.scenarios != "" {
+		known := selected
+		selected = strings.Split(c.scenarios, ",")
+		for _, name := range selected {
+			if !slices.Contains(known, name) {
+				return fmt.Errorf("unknown scenario %q (known: %s)", name, strings.Join(known, ", "))
+			}
+		}
 	}
 	// Ctrl-C and SIGTERM stop the kubelet and end the run; hack/e2e.sh then
 	// takes down the rest.
@@ -76,52 +96,35 @@ func run(base string, kubelets []string, kubeconfig, node, netns, runDir, kubele
 	defer stop()
 	ctx = klog.NewContext(ctx, klog.Background())
 
-	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	restConfig, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(config)
+	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return err
-	}
-	selected := strings.Split(scenarios, ",")
-	if scenarios == "" {
-		selected = nil
-		for _, s := range nodee2e.Scenarios {
-			selected = append(selected, s.Name)
-		}
-	}
-	for _, name := range selected {
-		known := false
-		for _, s := range nodee2e.Scenarios {
-			known = known || s.Name == name
-		}
-		if !known {
-			return fmt.Errorf("unknown scenario %q", name)
-		}
 	}
 	opts := nodee2e.RunOptions{
-		Base:      base,
+		Base:      c.base,
 		Scenarios: selected,
-		OutDir:    out,
 		Env: nodee2e.Env{
-			Cluster:    &nodee2e.Cluster{Client: client, Config: config, Node: node},
-			OutDir:     out,
-			CRISocket:  criSocket,
-			Ctxleak:    ctxleakBin,
-			Kubeconfig: kubeconfig,
-			Sync:       sync,
+			Cluster:    &nodee2e.Cluster{Client: client, Config: restConfig, Node: c.node},
+			OutDir:     c.out,
+			CRISocket:  c.criSocket,
+			Ctxleak:    c.ctxleak,
+			Kubeconfig: c.kubeconfig,
+			Sync:       c.sync,
 		},
 	}
 	var names []string
-	for _, k := range kubelets {
+	for _, k := range c.kubelets {
 		name, binary, ok := strings.Cut(k, "=")
 		if !ok {
 			return fmt.Errorf("-kubelet %q: want NAME=BINARY", k)
 		}
-		root := filepath.Join(runDir, "kubelet-"+name)
-		args := append(strings.Fields(kubeletArgs), "--root-dir="+root, "--cert-dir="+filepath.Join(root, "pki"))
-		opts.Kubelets = append(opts.Kubelets, nodee2e.KubeletSpec{Name: name, Binary: binary, NetNS: netns, Args: args, LogPath: filepath.Join(out, name+"-kubelet.log")})
+		root := filepath.Join(c.runDir, "kubelet-"+name)
+		args := append(strings.Fields(c.kubeletArgs), "--root-dir="+root, "--cert-dir="+filepath.Join(root, "pki"))
+		opts.Kubelets = append(opts.Kubelets, nodee2e.KubeletSpec{Name: name, Binary: binary, NetNS: c.netns, Args: args, LogPath: filepath.Join(c.out, name+"-kubelet.log")})
 		names = append(names, name)
 	}
 	results, err := nodee2e.Run(ctx, opts)
