@@ -30,7 +30,7 @@ SYNC_DURATION ?=
 E2E_SCENARIOS ?=
 export KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS
 
-.PHONY: all build release verify-release verify-reproducible update-checksums test test-matrix soak probe-check e2e bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release verify-reproducible update-checksums test test-matrix soak probe-check e2e verify-alerts bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -61,6 +61,11 @@ update-checksums:
 ## patched default base, series tests on v1.36.2 patched and failing on stock
 test:
 	hack/test.sh
+
+## verify-alerts: ctxleak's Prometheus rules, checked and unit-tested with
+## promtool; each guard broken in turn must fail the tests
+verify-alerts:
+	hack/verify-alerts.sh
 
 ## test-matrix: the series' tests patched on every supported base, the
 ## regression tests failing on every stock base they are listed for, and

@@ -100,17 +100,8 @@ ctxfix::go_in_tree --stock "${base}" build -o "${bin}/${base}/" ./cmd/kube-apise
   ctxfix::die "could not build kube-apiserver and kube-controller-manager of ${base}"
 # containerd from its Go module at the version build/upstream.sum pins,
 # static and without the snapshotters this machine's kernel lacks.
-read -r containerd_version containerd_sum < <(awk '$1 == "github.com/containerd/containerd/v2" { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
-[[ -n "${containerd_version:-}" ]] || ctxfix::die "build/upstream.sum pins no github.com/containerd/containerd/v2"
-json="$(cd / && go mod download -json "github.com/containerd/containerd/v2@${containerd_version}")" ||
-  ctxfix::die "could not download containerd ${containerd_version}: ${json}"
-[[ "$(ctxfix::json_field Sum <<<"${json}")" == "${containerd_sum}" ]] ||
-  ctxfix::die "github.com/containerd/containerd/v2@${containerd_version} has sum $(ctxfix::json_field Sum <<<"${json}"), build/upstream.sum pins ${containerd_sum}"
-(cd / && GOBIN="${bin}" go install -trimpath -tags "no_btrfs no_devmapper no_zfs" \
-  "github.com/containerd/containerd/v2/cmd/containerd@${containerd_version}" \
-  "github.com/containerd/containerd/v2/cmd/ctr@${containerd_version}" \
-  "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@${containerd_version}") ||
-  ctxfix::die "could not build containerd ${containerd_version}"
+ctxfix::install_pinned github.com/containerd/containerd/v2 "${bin}" "no_btrfs no_devmapper no_zfs" \
+  cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2
 e2e="$(ctxfix::go_tool ./test/e2e)"
 ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
 image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"

@@ -83,6 +83,7 @@ check "own Go code: vet, unit tests, gofmt" own_tests
 check "patch series are well-formed" "${hack}/verify-patches.sh"
 check "series applies to every supported base" applies_everywhere
 check "ctxleak's version facts match the sources of every served release" "${hack}/verify-version-facts.sh"
+check "Prometheus rules: promtool's tests pass, and fail without each guard" "${hack}/verify-alerts.sh"
 check "a changed module folder stops the tree, a changed tree is made anew" "${hack}/test-tree-failures.sh"
 check "kubelet ${default_base} builds and reports its stamped version" built_version
 check "upstream unit tests pass on patched ${default_base}" "${hack}/test-upstream.sh" "${default_base}"

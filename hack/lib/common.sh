@@ -295,3 +295,25 @@ ctxfix::upstream_packaging() {
     ctxfix::die "k8s.io/release@${version} has no kubelet.service and kubelet.env in cmd/krel/templates/latest/kubelet"
   echo "${dir}"
 }
+
+# ctxfix::install_pinned MODULE GOBIN TAGS PACKAGE... builds the commands
+# PACKAGE... (paths inside MODULE) of the Go module MODULE at the version
+# build/upstream.sum pins, into GOBIN, after checking the module's sum against
+# the pin: a tool the checks rely on is the one that was reviewed.
+ctxfix::install_pinned() {
+  local module="$1" gobin="$2" tags="$3"
+  shift 3
+  local version pinned json sum package targets=()
+  read -r version pinned < <(awk -v module="${module}" '$1 == module && $2 !~ /\/go\.mod$/ { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
+  [[ -n "${version:-}" ]] || ctxfix::die "build/upstream.sum pins no ${module}"
+  # From outside any module, so that no go.mod or go.sum is touched.
+  json="$(cd / && go mod download -json "${module}@${version}")" ||
+    ctxfix::die "could not download ${module}@${version} through the Go module proxy: ${json}"
+  sum="$(ctxfix::json_field Sum <<<"${json}")"
+  [[ "${sum}" == "${pinned}" ]] || ctxfix::die "${module}@${version} has sum ${sum}, build/upstream.sum pins ${pinned}"
+  for package in "$@"; do
+    targets+=("${module}/${package}@${version}")
+  done
+  (cd / && GOBIN="${gobin}" go install -trimpath -tags "${tags}" "${targets[@]}") ||
+    ctxfix::die "could not build ${targets[*]}"
+}
