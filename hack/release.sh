@@ -9,6 +9,9 @@
 #     kubelet_<deb version>_<arch>.deb         drop-in for upstream's kubelet package
 #     kubelet-<rpm version>.<rpm arch>.rpm
 #     kubelet-linux-<arch>.cdx.json            CycloneDX SBOM: base, series, every module
+#     kubectl-ctxleak_<os>_<arch>.tar.gz       ctxleak as a kubectl plugin, with LICENSE,
+#                                              for linux and darwin on each arch
+#     krew/ctxleak.yaml                        krew's manifest of those archives
 #     SHA256SUMS                               over every other file
 #
 # Everything is assembled in a temporary folder and replaces the release
@@ -16,7 +19,11 @@
 # release folder as it was, or none.
 #
 # Usage: hack/release.sh   (KUBE_VERSION: base, default from VERSION;
-#                           ARCHES: default "amd64 arm64")
+#                           ARCHES: default "amd64 arm64";
+#                           CTXFIX_RELEASE_URL: where release folders are
+#                           published, the krew manifest's URLs are
+#                           CTXFIX_RELEASE_URL/<version>/; default
+#                           https://github.com/kubelet-ctxfix/kubelet-ctxfix/releases/download)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -25,6 +32,9 @@ base="$(ctxfix::kube_version)"
 version="$(ctxfix::distribution_version "${base}")"
 revision="$(ctxfix::version_default CTXFIX_REVISION)"
 read -r -a arches <<<"${ARCHES:-amd64 arm64}"
+homepage=https://github.com/kubelet-ctxfix/kubelet-ctxfix
+release_url="${CTXFIX_RELEASE_URL:-${homepage}/releases/download}"
+[[ "${release_url}" =~ ^https?://[^/]+ ]] || ctxfix::die "CTXFIX_RELEASE_URL '${release_url}' is not an http(s) URL"
 ((${#arches[@]} > 0)) || ctxfix::die "ARCHES is empty: name at least one of amd64 arm64"
 for arch in "${arches[@]}"; do
   case "${arch}" in
@@ -93,6 +103,25 @@ for arch in "${arches[@]}"; do
   "${release_tool}" sbom-pedigree -in "${work}/kubelet-linux-${arch}.cdx.json" -base "${base}" \
     -series "${series_dir}" -out "${staging}/kubelet-linux-${arch}.cdx.json"
 done
+
+# ctxleak as a kubectl plugin, for the machines operators run kubectl on,
+# and krew's manifest of its archives.
+plugin_archives=()
+for arch in "${arches[@]}"; do
+  for goos in linux darwin; do
+    (cd "${CTXFIX_ROOT}" && GOOS="${goos}" GOARCH="${arch}" go build -trimpath -o "${work}/plugin/${goos}-${arch}/ctxleak" ./cmd/ctxleak) ||
+      ctxfix::die "could not build ctxleak for ${goos}/${arch}"
+    archive="${staging}/kubectl-ctxleak_${goos}_${arch}.tar.gz"
+    "${release_tool}" plugin-archive -binary "${work}/plugin/${goos}-${arch}/ctxleak" -license "${CTXFIX_ROOT}/LICENSE" \
+      -os "${goos}" -source-date-epoch "${epoch}" -out "${archive}"
+    plugin_archives+=(-archive "${goos}/${arch}=${archive}")
+    ctxfix::log "${archive#"${staging}"/}"
+  done
+done
+mkdir -p "${staging}/krew"
+"${release_tool}" krew-manifest -version "${version}" -homepage "${homepage}" -base-url "${release_url%/}/${version}" \
+  "${plugin_archives[@]}" -out "${staging}/krew/ctxleak.yaml"
+ctxfix::log "krew/ctxleak.yaml: archives at ${release_url%/}/${version}/"
 
 (cd "${staging}" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
 (cd "${staging}" && sha256sum --check --strict --quiet SHA256SUMS) ||

@@ -13,7 +13,11 @@
 #     reports the release's version;
 #   - the rpm: its metadata read back with rpm, and rpm's own version
 #     comparison (rpm, which it installs when run as root);
-#   - the source archive builds the host's kubelet to the same bytes.
+#   - the source archive builds the host's kubelet to the same bytes;
+#   - the kubectl plugin: every archive has the binary and LICENSE and the
+#     sha256 krew's manifest records, and krew (sigs.k8s.io/krew at the
+#     version build/upstream.sum pins) installs it from the manifest and the
+#     host's archive into a scratch KREW_ROOT, where it runs.
 #
 # Usage: hack/verify-release.sh [RELEASE_DIR]   (default: the release of
 #        KUBE_VERSION or the default base)
@@ -149,5 +153,35 @@ if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
   cmp -s "${scratch}/src/_output/bin/linux/${host_arch}/kubelet" "${dir}/bin/linux/${host_arch}/kubelet" ||
     fail "the kubelet built from kubernetes-src.tar.gz differs from bin/linux/${host_arch}/kubelet"
   ctxfix::log "kubernetes-src.tar.gz builds bin/linux/${host_arch}/kubelet byte for byte"
+fi
+# --- the kubectl plugin
+manifest="${dir}/krew/ctxleak.yaml"
+[[ -f "${manifest}" ]] || fail "missing krew/ctxleak.yaml"
+for arch in "${arches[@]}"; do
+  for goos in linux darwin; do
+    archive="kubectl-ctxleak_${goos}_${arch}.tar.gz"
+    [[ -f "${dir}/${archive}" ]] || fail "missing ${archive}"
+    [[ "$(tar -tzf "${dir}/${archive}" | LC_ALL=C sort | tr '\n' ' ')" == "LICENSE kubectl-ctxleak " ]] ||
+      fail "${archive} does not hold exactly kubectl-ctxleak and LICENSE"
+    grep -q "^    sha256: $(sha256sum < "${dir}/${archive}" | cut -d' ' -f1)\$" "${manifest}" ||
+      fail "krew/ctxleak.yaml does not record the sha256 of ${archive}"
+    grep -q "^    uri: .*/${version}/${archive}\$" "${manifest}" ||
+      fail "krew/ctxleak.yaml has no uri for ${archive} in the release folder ${version}"
+  done
+done
+if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
+  ctxfix::install_pinned sigs.k8s.io/krew "${scratch}/tools" "" cmd/krew
+  # krew checks the archive against the manifest's sha256 for the host's
+  # platform, unpacks what the manifest's files name and links its bin.
+  KREW_ROOT="${scratch}/krew" "${scratch}/tools/krew" install --manifest="${manifest}" \
+    --archive="${dir}/kubectl-ctxleak_linux_${host_arch}.tar.gz" < /dev/null > "${scratch}/krew.log" 2>&1 ||
+    { cat "${scratch}/krew.log" >&2; fail "krew does not install the plugin from krew/ctxleak.yaml"; }
+  # krew list needs an index, which takes the network; its receipt is what
+  # it lists.
+  grep -q "^  version: ${version}\$" "${scratch}/krew/receipts/ctxleak.yaml" ||
+    fail "krew keeps no receipt of ctxleak ${version} after installing it"
+  "${scratch}/krew/bin/kubectl-ctxleak" versions > /dev/null ||
+    fail "the plugin krew installed does not run"
+  ctxfix::log "krew installs ctxleak ${version} from krew/ctxleak.yaml; kubectl-ctxleak runs"
 fi
 ctxfix::log "release ${version} verifies"

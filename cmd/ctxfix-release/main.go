@@ -8,12 +8,16 @@
 //	ctxfix-release package -format deb|rpm -config FILE -set NAME=VALUE... -arch A -base B -revision N -source-date-epoch N -out-dir DIR
 //	ctxfix-release sbom-pedigree -in FILE -base B -series DIR -out FILE
 //	ctxfix-release check-sbom -in FILE -kubelet FILE -base B -series DIR
+//	ctxfix-release plugin-archive -binary FILE -license FILE -os OS -source-date-epoch N -out FILE
+//	ctxfix-release krew-manifest -version V -homepage URL -base-url URL -archive OS/ARCH=FILE... -out FILE
 package main
 
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -51,7 +55,7 @@ func (p pairs) Set(s string) error {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|package|sbom-pedigree|check-sbom [flags]")
+		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -150,6 +154,51 @@ func run(args []string) error {
 			return err
 		}
 		return release.WriteTarGz(*out, entries, mtime)
+
+	case "plugin-archive":
+		binary := fs.String("binary", "", "ctxleak built for -os")
+		license := fs.String("license", "", "the project's LICENSE")
+		goos := fs.String("os", "", "the binary's GOOS")
+		epoch := fs.String("source-date-epoch", "", "mtime of every member")
+		out := fs.String("out", "", "archive to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("binary", "license", "os", "source-date-epoch", "out"); err != nil {
+			return err
+		}
+		mtime, err := upstream.ParseEpoch(*epoch)
+		if err != nil {
+			return err
+		}
+		return release.WriteTarGz(*out, release.PluginArchive(*binary, *license, *goos), mtime)
+
+	case "krew-manifest":
+		version := fs.String("version", "", "the plugin's version: the release's")
+		homepage := fs.String("homepage", "", "the project's home page")
+		baseURL := fs.String("base-url", "", "URL of the published release folder")
+		archives := pairs{}
+		fs.Var(archives, "archive", "OS/ARCH=FILE: the plugin archive of a platform (repeatable)")
+		out := fs.String("out", "", "manifest to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("version", "homepage", "base-url", "out"); err != nil {
+			return err
+		}
+		var platforms []release.PluginPlatform
+		for _, platform := range slices.Sorted(maps.Keys(archives)) {
+			goos, goarch, ok := strings.Cut(platform, "/")
+			if !ok {
+				return fmt.Errorf("krew-manifest: -archive %s=...: want OS/ARCH=FILE", platform)
+			}
+			platforms = append(platforms, release.PluginPlatform{OS: goos, Arch: goarch, Archive: archives[platform]})
+		}
+		manifest, err := release.KrewManifest(*version, *homepage, *baseURL, platforms)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*out, manifest, 0o644)
 
 	case "package":
 		format := fs.String("format", "", "deb or rpm")
