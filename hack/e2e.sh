@@ -23,12 +23,12 @@
 # Usage: hack/e2e.sh [--short]
 #   KUBE_VERSION   base (default from VERSION)
 #   --short        what make test runs: readiness during termination,
-#                  SYNC_DURATION (default 90s) of sustained sync, and the
-#                  node-problem-detector plugin
+#                  SYNC_DURATION (default 90s) of sustained sync, the
+#                  node-problem-detector plugin and the kubectl plugin
 #   SYNC_PODS      pods of the sustained sync (default 100; 20 with --short)
 #   SYNC_DURATION  its length (default 10m; 90s with --short)
 #   E2E_SCENARIOS  scenarios to run, comma separated (default: all; with
-#                  --short, the three above)
+#                  --short, the four above)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -61,7 +61,7 @@ pod_cidr=10.214.0.0/24
 service_cidr=10.215.0.0/24
 if ${short}; then
   sync_pods="${SYNC_PODS:-20}" sync_duration="${SYNC_DURATION:-90s}" sync_interval=30s
-  scenarios="${E2E_SCENARIOS:-readiness-during-termination,sustained-sync,npd-node-check}"
+  scenarios="${E2E_SCENARIOS:-readiness-during-termination,sustained-sync,npd-node-check,kubectl-plugin}"
 else
   sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
   scenarios="${E2E_SCENARIOS:-}"
@@ -92,12 +92,12 @@ ctxfix::log "node e2e of ${base}: building the stock and patched kubelets, the c
 stock_kubelet="${CTXFIX_OUTPUT}/stock-release/${base}/bin/linux/${arch}/kubelet"
 patched_kubelet="${CTXFIX_OUTPUT}/release/${version}/bin/linux/${arch}/kubelet"
 mkdir -p "${bin}/${base}"
-# kube-apiserver and kube-controller-manager from the same stock tree: the
-# series does not touch them. Without the controller manager, namespaces
-# never finish terminating, the not-ready taint stays and there is no default
-# ServiceAccount.
-ctxfix::go_in_tree --stock "${base}" build -o "${bin}/${base}/" ./cmd/kube-apiserver ./cmd/kube-controller-manager ||
-  ctxfix::die "could not build kube-apiserver and kube-controller-manager of ${base}"
+# kube-apiserver, kube-controller-manager and kubectl from the same stock
+# tree: the series does not touch them. Without the controller manager,
+# namespaces never finish terminating, the not-ready taint stays and there is
+# no default ServiceAccount. kubectl runs ctxleak as its plugin.
+ctxfix::go_in_tree --stock "${base}" build -o "${bin}/${base}/" ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kubectl ||
+  ctxfix::die "could not build kube-apiserver, kube-controller-manager and kubectl of ${base}"
 # containerd from its Go module at the version build/upstream.sum pins,
 # static and without the snapshotters this machine's kernel lacks.
 ctxfix::install_pinned github.com/containerd/containerd/v2 "${bin}" "no_btrfs no_devmapper no_zfs" \
@@ -324,7 +324,7 @@ start kube-controller-manager "${cp_ns}" "${bin}/${base}/kube-controller-manager
   --cluster-signing-cert-file="${pki}/ca.crt" --cluster-signing-key-file="${pki}/ca.key" --bind-address=127.0.0.1
 wait_for kube-controller-manager 60 nsenter --net="/run/netns/${cp_ns}" -- curl -sfk https://127.0.0.1:10257/healthz
 
-ctxfix::log "runtime: containerd ${containerd_version}, $(runc --version | head -n1), Debian's CNI plugins"
+ctxfix::log "runtime: containerd $("${bin}/containerd" --version | cut -d" " -f3), $(runc --version | head -n1), Debian's CNI plugins"
 mkdir -p "${run}/cni/net.d" "${run}/containerd"
 cat >"${run}/cni/net.d/10-bridge.conflist" <<EOF
 {
@@ -405,7 +405,7 @@ nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${base}" \
   -kubelet "stock=${stock_kubelet}" -kubelet "patched=${patched_kubelet}" \
   -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}" \
   -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
-  -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -out "${out}" -scenarios "${scenarios}" \
+  -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}" -scenarios "${scenarios}" \
   -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" 2>&1 | tee "${logs}/e2e.log"
 status="${PIPESTATUS[0]}"
 set -e

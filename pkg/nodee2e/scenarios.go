@@ -44,11 +44,11 @@ type Env struct {
 	// CRISocket is containerd's endpoint, to see containers the API no
 	// longer shows.
 	CRISocket string
-	// Ctxleak is the ctxleak binary; Kubeconfig what it talks to the API
-	// server with.
-	Ctxleak    string
-	Kubeconfig string
-	Sync       SyncOptions
+	// Ctxleak is the ctxleak binary, which node-check runs as; Operator runs
+	// it as kubectl's plugin.
+	Ctxleak  string
+	Operator *Operator
+	Sync     SyncOptions
 }
 
 // SyncOptions shapes the sustained-sync scenario.
@@ -89,6 +89,7 @@ var Scenarios = []Scenario{
 		}
 		return "exit 0"
 	}},
+	{Name: "kubectl-plugin", Run: kubectlPlugin, Expect: always(Pass)},
 	{Name: "force-delete-during-prestop", Run: forceDeleteDuringPreStop, Expect: always(hookCompleted)},
 }
 
@@ -328,27 +329,78 @@ func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
 	return string(verdict), fmt.Sprintf("%d pods, %s: live sync contexts %s", opts.Pods, opts.Duration, strings.Join(samples, " → ")), nil
 }
 
-// ctxleakNode runs `ctxleak nodes --profile` for the node, as an operator
-// would, and returns its report.
+// ctxleakNode runs `kubectl ctxleak nodes --profile` for the node, as an
+// operator would, and returns its report.
 func ctxleakNode(ctx context.Context, env *Env) (ctxleak.NodeReport, error) {
-	cmd := exec.CommandContext(ctx, env.Ctxleak, "nodes", "--kubeconfig", env.Kubeconfig,
+	out, stderr, code, err := runOperator(ctx, env.Operator, "ctxleak", "nodes", "--context", env.Operator.Context,
 		"-l", "kubernetes.io/hostname="+env.Cluster.Node, "--profile", "--timeout", "3m", "-o", "json")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	if err != nil {
+		return ctxleak.NodeReport{}, err
+	}
 	// Exit 1 says a node is affected; the report says how.
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		return ctxleak.NodeReport{}, fmt.Errorf("ctxleak nodes: %w: %s", err, stderr.String())
+	if code != 0 && code != 1 {
+		return ctxleak.NodeReport{}, fmt.Errorf("kubectl ctxleak nodes: exit %d: %s", code, stderr)
 	}
 	var reports []ctxleak.NodeReport
 	if err := json.Unmarshal(out, &reports); err != nil {
-		return ctxleak.NodeReport{}, fmt.Errorf("ctxleak nodes -o json: %w", err)
+		return ctxleak.NodeReport{}, fmt.Errorf("kubectl ctxleak nodes -o json: %w", err)
 	}
 	if len(reports) != 1 || reports[0].Analysis == nil {
-		return ctxleak.NodeReport{}, fmt.Errorf("ctxleak nodes gave no analysis of %s: %s %s", env.Cluster.Node, out, stderr.String())
+		return ctxleak.NodeReport{}, fmt.Errorf("kubectl ctxleak nodes gave no analysis of %s: %s %s", env.Cluster.Node, out, stderr)
 	}
 	return reports[0], nil
+}
+
+// runOperator runs kubectl as the operator does and returns its output and
+// exit code; err is for kubectl not running at all.
+func runOperator(ctx context.Context, o *Operator, args ...string) (stdout []byte, stderr string, code int, err error) {
+	cmd := o.Command(ctx, args...)
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	stdout, err = cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return nil, "", 0, fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+	}
+	return stdout, errBuf.String(), cmd.ProcessState.ExitCode(), nil
+}
+
+// kubectlPlugin checks ctxleak through kubectl's plugin mechanism, with a
+// kubeconfig of two contexts: kubectl lists the plugin; with --context the
+// plugin reaches this cluster and reports this node's kubelet by label;
+// without it, it goes to the current context, where nothing listens, and
+// says so with exit 2.
+func kubectlPlugin(ctx context.Context, env *Env) (string, string, error) {
+	o := env.Operator
+	list, _, _, err := runOperator(ctx, o, "plugin", "list", "--name-only")
+	if err != nil {
+		return "", "", err
+	}
+	if !strings.Contains(string(list), "kubectl-ctxleak") {
+		return Fail, fmt.Sprintf("kubectl plugin list does not show kubectl-ctxleak: %s", list), nil
+	}
+	selector := "kubernetes.io/hostname=" + env.Cluster.Node
+	out, stderr, code, err := runOperator(ctx, o, "ctxleak", "nodes", "--context", o.Context, "-l", selector, "-o", "json")
+	if err != nil {
+		return "", "", err
+	}
+	var reports []ctxleak.NodeReport
+	if code != 0 && code != 1 || json.Unmarshal(out, &reports) != nil {
+		return Fail, fmt.Sprintf("kubectl ctxleak nodes --context %s -l %s: exit %d: %s %s", o.Context, selector, code, out, stderr), nil
+	}
+	if len(reports) != 1 || reports[0].Name != env.Cluster.Node || reports[0].KubeletVersion != env.Kubelet.Version {
+		return Fail, fmt.Sprintf("kubectl ctxleak nodes --context %s -l %s reported %+v, want node %s with kubelet %s", o.Context, selector, reports, env.Cluster.Node, env.Kubelet.Version), nil
+	}
+	_, otherErr, otherCode, err := runOperator(ctx, o, "ctxleak", "nodes", "-l", selector, "--request-timeout", "10s")
+	if err != nil {
+		return "", "", err
+	}
+	otherHost := strings.TrimPrefix(o.OtherServer, "https://")
+	measured := fmt.Sprintf("plugin listed; --context %s: %s kubelet %s (%s), exit %d; current context: exit %d", o.Context, reports[0].Name, reports[0].KubeletVersion, reports[0].Problem, code, otherCode)
+	if otherCode != 2 || !strings.Contains(otherErr, otherHost) {
+		return Fail, measured + fmt.Sprintf(", want exit 2 naming %s: %s", otherHost, strings.TrimSpace(otherErr)), nil
+	}
+	return Pass, measured, nil
 }
 
 // saveHeapProfile keeps the kubelet's heap profile, taken through the API

@@ -35,9 +35,9 @@ func (k *kubeletFlags) Set(v string) error { *k = append(*k, v); return nil }
 
 // config is what the flags say.
 type config struct {
-	base, kubeconfig, node, netns, runDir, kubeletArgs, criSocket, ctxleak, out, scenarios string
-	kubelets                                                                               kubeletFlags
-	sync                                                                                   nodee2e.SyncOptions
+	base, kubeconfig, node, netns, runDir, kubeletArgs, criSocket, ctxleak, kubectl, out, scenarios string
+	kubelets                                                                                        kubeletFlags
+	sync                                                                                            nodee2e.SyncOptions
 }
 
 func main() {
@@ -52,6 +52,7 @@ func main() {
 	flag.StringVar(&c.kubeletArgs, "kubelet-args", "", "flags every kubelet gets, separated by spaces")
 	flag.StringVar(&c.criSocket, "cri-socket", "", "containerd's socket")
 	flag.StringVar(&c.ctxleak, "ctxleak", "", "the ctxleak binary")
+	flag.StringVar(&c.kubectl, "kubectl", "", "kubectl, which runs ctxleak as its plugin")
 	flag.StringVar(&c.out, "out", "", "folder for results, logs and heap profiles")
 	flag.StringVar(&c.scenarios, "scenarios", "", "scenarios to run, comma separated (default: all)")
 	flag.IntVar(&c.sync.Pods, "sync-pods", 100, "pods of the sustained-sync scenario")
@@ -69,7 +70,7 @@ func main() {
 }
 
 func run(c config) error {
-	for name, v := range map[string]string{"-base": c.base, "-kubeconfig": c.kubeconfig, "-node": c.node, "-netns": c.netns, "-run-dir": c.runDir, "-cri-socket": c.criSocket, "-ctxleak": c.ctxleak, "-out": c.out} {
+	for name, v := range map[string]string{"-base": c.base, "-kubeconfig": c.kubeconfig, "-node": c.node, "-netns": c.netns, "-run-dir": c.runDir, "-cri-socket": c.criSocket, "-ctxleak": c.ctxleak, "-kubectl": c.kubectl, "-out": c.out} {
 		if v == "" {
 			return fmt.Errorf("%s is required", name)
 		}
@@ -104,16 +105,20 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	operator, err := nodee2e.NewOperator(c.kubectl, c.ctxleak, c.kubeconfig, filepath.Join(c.runDir, "operator"))
+	if err != nil {
+		return err
+	}
 	opts := nodee2e.RunOptions{
 		Base:      c.base,
 		Scenarios: selected,
 		Env: nodee2e.Env{
-			Cluster:    &nodee2e.Cluster{Client: client, Config: restConfig, Node: c.node},
-			OutDir:     c.out,
-			CRISocket:  c.criSocket,
-			Ctxleak:    c.ctxleak,
-			Kubeconfig: c.kubeconfig,
-			Sync:       c.sync,
+			Cluster:   &nodee2e.Cluster{Client: client, Config: restConfig, Node: c.node},
+			OutDir:    c.out,
+			CRISocket: c.criSocket,
+			Ctxleak:   c.ctxleak,
+			Operator:  operator,
+			Sync:      c.sync,
 		},
 	}
 	var names []string
