@@ -66,6 +66,11 @@ else
   sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
   scenarios="${E2E_SCENARIOS:-}"
 fi
+# Upstream's node conformance list runs in make e2e, not in its short form.
+conformance=false
+if [[ -z "${scenarios}" || ",${scenarios}," == *",node-conformance,"* ]]; then
+  conformance=true
+fi
 
 # Paths outside _output/ that the kubelet, containerd or the CNI plugins
 # create whatever they are told: removed at the end if this run made them.
@@ -127,6 +132,37 @@ for applet in $(busybox --list); do
 done
 "${image_tool}" -ref "${busybox_image}" -arch "${arch}" -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -dir /tmp \
   "${busybox_links[@]}" -out "${images}/busybox.tar"
+
+image_names=(pause busybox)
+conformance_args=()
+if ${conformance}; then
+  # Upstream's node e2e tests, built from the patched tree: the tests of the
+  # code that ships, run against the stock kubelet as against the patched.
+  ctxfix::log "e2e_node.test from the patched tree of ${base}, agnhost from its stock tree"
+  ctxfix::go_in_tree "${base}" test -c -o "${bin}/${base}/e2e_node.test" ./test/e2e_node ||
+    ctxfix::die "could not build e2e_node.test of ${base}"
+  ctxfix::go_in_tree "${base}" build -o "${bin}/${base}/ginkgo" github.com/onsi/ginkgo/v2/ginkgo ||
+    ctxfix::die "could not build ginkgo of ${base}"
+  # agnhost, as upstream's tests name it, with what upstream's image adds
+  # that the conformance list uses (test/images/agnhost/Dockerfile): a shell
+  # and busybox's tools, curl (exec hooks call it), porter's TLS pair for
+  # netexec over https, /uploads and the agnhost-2 link. curl is Debian's,
+  # with the shared libraries ldd names.
+  curl_files=(-file /usr/bin/curl=/usr/bin/curl)
+  for library in $(ldd /usr/bin/curl | grep -o '/[^ ]*' | sort -u); do
+    curl_files+=(-file "${library}=${library}")
+  done
+  agnhost_version="$(sed -n 's/.*configs\[Agnhost\] = Config{list.PromoterE2eRegistry, "agnhost", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
+  [[ -n "${agnhost_version}" ]] || ctxfix::die "could not read the agnhost version from ${base}'s test/utils/image/manifest.go"
+  ctxfix::go_in_tree --stock "${base}" build -o "${images}/agnhost" ./test/images/agnhost ||
+    ctxfix::die "could not build agnhost of ${base}"
+  "${image_tool}" -ref "registry.k8s.io/e2e-test-images/agnhost:${agnhost_version}" -arch "${arch}" -entrypoint /agnhost \
+    -file "/agnhost=${images}/agnhost" -link /agnhost-2=agnhost -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static \
+    -file "/localhost.crt=${stock_tree}/test/images/agnhost/porter/localhost.crt" \
+    -file "/localhost.key=${stock_tree}/test/images/agnhost/porter/localhost.key" \
+    -dir /tmp -dir /uploads "${curl_files[@]}" "${busybox_links[@]}" -out "${images}/agnhost.tar"
+  image_names+=(agnhost)
+fi
 
 # ---- bring the node up, and take it down whatever happens --------------------
 rm -rf "${out}"
@@ -304,6 +340,12 @@ start etcd "${cp_ns}" etcd --name ctxfix-e2e --data-dir "${run}/etcd" \
   --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
   --initial-cluster ctxfix-e2e=http://127.0.0.1:2380
 wait_for etcd 30 nsenter --net="/run/netns/${cp_ns}" -- bash -c 'exec 3<>/dev/tcp/127.0.0.1/2379'
+# Upstream's node e2e framework talks to the API server with a bearer token
+# only: a static one, made for this run, for a cluster admin.
+conformance_token="$(openssl rand -hex 32)"
+echo "${conformance_token},ctxfix-e2e-conformance,ctxfix-e2e-conformance,system:masters" >"${pki}/tokens.csv"
+echo "${conformance_token}" >"${pki}/conformance.token"
+chmod 600 "${pki}/tokens.csv" "${pki}/conformance.token"
 start kube-apiserver "${cp_ns}" "${bin}/${base}/kube-apiserver" \
   --etcd-servers=http://127.0.0.1:2379 --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="${cp_ip}" \
   --service-cluster-ip-range="${service_cidr}" --client-ca-file="${pki}/ca.crt" \
@@ -312,7 +354,8 @@ start kube-apiserver "${cp_ns}" "${bin}/${base}/kube-apiserver" \
   --kubelet-preferred-address-types=InternalIP \
   --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="${pki}/sa.pub" \
   --service-account-signing-key-file="${pki}/sa.key" --authorization-mode=Node,RBAC \
-  --enable-admission-plugins=NodeRestriction --allow-privileged=true --cert-dir="${run}/apiserver-certs"
+  --enable-admission-plugins=NodeRestriction --allow-privileged=true --cert-dir="${run}/apiserver-certs" \
+  --token-auth-file="${pki}/tokens.csv"
 # Ready, not only serving: the controller manager exits if it starts before
 # the RBAC bootstrap policy is in place.
 wait_for kube-apiserver 90 nsenter --net="/run/netns/${cp_ns}" -- curl -sf --cacert "${pki}/ca.crt" \
@@ -363,7 +406,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
 EOF
 start containerd "${node_ns}" env PATH="${bin}:${PATH}" "${bin}/containerd" --config "${run}/containerd/config.toml"
 wait_for containerd 30 "${bin}/ctr" --address "${run}/containerd.sock" version
-for image in pause busybox; do
+for image in "${image_names[@]}"; do
   "${bin}/ctr" --address "${run}/containerd.sock" -n k8s.io images import --all-platforms "${images}/${image}.tar" >>"${logs}/images.log" 2>&1 ||
     ctxfix::die "ctr could not import ${images}/${image}.tar (${logs}/images.log)"
 done
@@ -397,6 +440,10 @@ authorization: {mode: Webhook}
 EOF
 
 ctxfix::log "kubelets: stock $("${stock_kubelet}" --version), patched $("${patched_kubelet}" --version); scenarios: ${scenarios:-all}"
+if ${conformance}; then
+  conformance_args=(-conformance-binary "${bin}/${base}/e2e_node.test" -conformance-ginkgo "${bin}/${base}/ginkgo" -conformance-host "https://${cp_ip}:6443"
+    -conformance-token-file "${pki}/conformance.token" -conformance-known-failures "${CTXFIX_ROOT}/test/e2e-node-known-failures.tsv")
+fi
 set +e
 # nsenter, not ip netns exec: that would give test/e2e, and so the kubelets
 # it starts, a mount namespace of their own, and containerd would not see
@@ -406,7 +453,7 @@ nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${base}" \
   -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}" \
   -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
   -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}" -scenarios "${scenarios}" \
-  -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" 2>&1 | tee "${logs}/e2e.log"
+  -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" "${conformance_args[@]}" 2>&1 | tee "${logs}/e2e.log"
 status="${PIPESTATUS[0]}"
 set -e
 if ((status == 130)); then

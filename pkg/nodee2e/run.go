@@ -59,6 +59,7 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 		}
 		env := opts.Env
 		env.Kubelet = kubelet
+		env.Problem = problem
 		env.Restart = func(ctx context.Context) error {
 			kubelet.Stop(ctx)
 			// The service manager's restart delay, and time for the old

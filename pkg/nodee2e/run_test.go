@@ -35,6 +35,7 @@ func TestExpectedOutcomes(t *testing.T) {
 			"patched/" + string(ctxleak.ProblemProbeRegression): "exit 0",
 		},
 		"kubelet-restart":             {"stock/" + string(ctxleak.ProblemLeak): Pass, "patched/" + string(ctxleak.ProblemProbeRegression): Pass},
+		"node-conformance":            {"stock/" + string(ctxleak.ProblemLeak): Pass, "patched/" + string(ctxleak.ProblemProbeRegression): Pass},
 		"kubectl-plugin":              {"stock/" + string(ctxleak.ProblemLeak): Pass, "patched/" + string(ctxleak.ProblemProbeRegression): Pass},
 		"force-delete-during-prestop": {"stock/" + string(ctxleak.ProblemLeak): hookCompleted, "patched/" + string(ctxleak.ProblemProbeRegression): hookCompleted},
 	}

@@ -49,6 +49,10 @@ type Env struct {
 	Ctxleak  string
 	Operator *Operator
 	Sync     SyncOptions
+	// Problem is what the base is known for (Run sets it).
+	Problem ctxleak.Problem
+	// Conformance runs upstream's node conformance list; nil without it.
+	Conformance *ConformanceOptions
 }
 
 // SyncOptions shapes the sustained-sync scenario.
@@ -91,6 +95,7 @@ var Scenarios = []Scenario{
 	}},
 	{Name: "kubectl-plugin", Run: kubectlPlugin, Expect: always(Pass)},
 	{Name: "force-delete-during-prestop", Run: forceDeleteDuringPreStop, Expect: always(hookCompleted)},
+	{Name: "node-conformance", Run: nodeConformance, Expect: always(Pass)},
 }
 
 func always(outcome string) func(string, ctxleak.Problem) string {

@@ -38,6 +38,14 @@ type config struct {
 	base, kubeconfig, node, netns, runDir, kubeletArgs, criSocket, ctxleak, kubectl, out, scenarios string
 	kubelets                                                                                        kubeletFlags
 	sync                                                                                            nodee2e.SyncOptions
+	conformance                                                                                     conformanceFlags
+}
+
+// conformanceFlags say how to run upstream\'s node conformance list.
+type conformanceFlags struct {
+	binary, ginkgo, host, tokenFile, knownFailures string
+	procs                                          int
+	timeout                                        time.Duration
 }
 
 func main() {
@@ -58,6 +66,13 @@ func main() {
 	flag.IntVar(&c.sync.Pods, "sync-pods", 100, "pods of the sustained-sync scenario")
 	flag.DurationVar(&c.sync.Duration, "sync-duration", 10*time.Minute, "length of the sustained-sync scenario")
 	flag.DurationVar(&c.sync.Interval, "sync-interval", 30*time.Second, "time between heap profiles of the sustained-sync scenario")
+	flag.StringVar(&c.conformance.binary, "conformance-binary", "", "e2e_node.test of the base's patched tree; required by the node-conformance scenario")
+	flag.StringVar(&c.conformance.ginkgo, "conformance-ginkgo", "", "the ginkgo command of the same tree, which runs e2e_node.test")
+	flag.IntVar(&c.conformance.procs, "conformance-procs", 4, "parallel processes of the conformance list")
+	flag.StringVar(&c.conformance.host, "conformance-host", "", "the API server's URL, for e2e_node.test")
+	flag.StringVar(&c.conformance.tokenFile, "conformance-token-file", "", "a bearer token the API server accepts, for e2e_node.test")
+	flag.StringVar(&c.conformance.knownFailures, "conformance-known-failures", "", "specs allowed to fail, with reasons (SPEC-REGEXP<TAB>REASON)")
+	flag.DurationVar(&c.conformance.timeout, "conformance-timeout", 90*time.Minute, "time the conformance list may take on one kubelet")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -109,16 +124,24 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	conformance, err := c.conformance.options()
+	if err != nil {
+		return err
+	}
+	if slices.Contains(selected, "node-conformance") && conformance == nil {
+		return fmt.Errorf("the node-conformance scenario needs -conformance-binary")
+	}
 	opts := nodee2e.RunOptions{
 		Base:      c.base,
 		Scenarios: selected,
 		Env: nodee2e.Env{
-			Cluster:   &nodee2e.Cluster{Client: client, Config: restConfig, Node: c.node},
-			OutDir:    c.out,
-			CRISocket: c.criSocket,
-			Ctxleak:   c.ctxleak,
-			Operator:  operator,
-			Sync:      c.sync,
+			Cluster:     &nodee2e.Cluster{Client: client, Config: restConfig, Node: c.node},
+			OutDir:      c.out,
+			CRISocket:   c.criSocket,
+			Ctxleak:     c.ctxleak,
+			Operator:    operator,
+			Sync:        c.sync,
+			Conformance: conformance,
 		},
 	}
 	var names []string
@@ -147,4 +170,28 @@ func run(c config) error {
 		}
 	}
 	return nil
+}
+
+// options gives the conformance options the flags say, or nil without a
+// binary.
+func (f conformanceFlags) options() (*nodee2e.ConformanceOptions, error) {
+	if f.binary == "" {
+		return nil, nil
+	}
+	if f.ginkgo == "" || f.host == "" || f.tokenFile == "" || f.knownFailures == "" {
+		return nil, fmt.Errorf("-conformance-binary needs -conformance-ginkgo, -conformance-host, -conformance-token-file and -conformance-known-failures")
+	}
+	token, err := os.ReadFile(f.tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	known, err := nodee2e.ReadKnownFailures(f.knownFailures)
+	if err != nil {
+		return nil, err
+	}
+	return &nodee2e.ConformanceOptions{
+		Binary: f.binary, Ginkgo: f.ginkgo, Procs: f.procs, Host: f.host, Token: strings.TrimSpace(string(token)),
+		Focus: nodee2e.ConformanceFocus, LabelFilter: nodee2e.ConformanceLabelFilter,
+		KnownFailures: known, Timeout: f.timeout,
+	}, nil
 }
