@@ -144,9 +144,10 @@ if ${conformance}; then
   ctxfix::go_in_tree "${base}" build -o "${bin}/${base}/ginkgo" github.com/onsi/ginkgo/v2/ginkgo ||
     ctxfix::die "could not build ginkgo of ${base}"
   # agnhost, as upstream's tests name it, with what upstream's image adds
-  # that the conformance list uses (test/images/agnhost/Dockerfile): a shell
+  # that the conformance list uses (test/images/agnhost/Dockerfile): bash
   # and busybox's tools, curl (exec hooks call it), porter's TLS pair for
-  # netexec over https, /uploads and the agnhost-2 link. curl is Debian's,
+  # netexec over https, /uploads, the agnhost-2 link, and pause as its
+  # default command (getPodWithHook runs it so). curl is Debian's,
   # with the shared libraries ldd names.
   curl_files=(-file /usr/bin/curl=/usr/bin/curl)
   for library in $(ldd /usr/bin/curl | grep -o '/[^ ]*' | sort -u); do
@@ -156,8 +157,8 @@ if ${conformance}; then
   [[ -n "${agnhost_version}" ]] || ctxfix::die "could not read the agnhost version from ${base}'s test/utils/image/manifest.go"
   ctxfix::go_in_tree --stock "${base}" build -o "${images}/agnhost" ./test/images/agnhost ||
     ctxfix::die "could not build agnhost of ${base}"
-  "${image_tool}" -ref "registry.k8s.io/e2e-test-images/agnhost:${agnhost_version}" -arch "${arch}" -entrypoint /agnhost \
-    -file "/agnhost=${images}/agnhost" -link /agnhost-2=agnhost -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static \
+  "${image_tool}" -ref "registry.k8s.io/e2e-test-images/agnhost:${agnhost_version}" -arch "${arch}" -entrypoint /agnhost -cmd pause \
+    -file "/agnhost=${images}/agnhost" -link /agnhost-2=agnhost -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -file /bin/bash=/bin/bash-static \
     -file "/localhost.crt=${stock_tree}/test/images/agnhost/porter/localhost.crt" \
     -file "/localhost.key=${stock_tree}/test/images/agnhost/porter/localhost.key" \
     -dir /tmp -dir /uploads "${curl_files[@]}" "${busybox_links[@]}" -out "${images}/agnhost.tar"

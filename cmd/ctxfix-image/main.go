@@ -48,6 +48,7 @@ func run(args []string) error {
 	ref := fs.String("ref", "", "image name with tag, e.g. registry.k8s.io/pause:3.10.2")
 	arch := fs.String("arch", "", "architecture, e.g. amd64")
 	entrypoint := fs.String("entrypoint", "", "entrypoint, words separated by spaces")
+	command := fs.String("cmd", "", "the entrypoint's default arguments, words separated by spaces")
 	out := fs.String("out", "", "tarball to write")
 	var files, links pairs
 	var dirs dirList
@@ -69,7 +70,7 @@ func run(args []string) error {
 		}
 		created = time.Unix(seconds, 0).UTC()
 	}
-	spec := nodeimage.Spec{Ref: *ref, Arch: *arch, Entrypoint: strings.Fields(*entrypoint), Created: created}
+	spec := nodeimage.Spec{Ref: *ref, Arch: *arch, Entrypoint: strings.Fields(*entrypoint), Cmd: strings.Fields(*command), Created: created}
 	for _, f := range files {
 		spec.Entries = append(spec.Entries, nodeimage.Entry{Path: f[0], Source: f[1]})
 	}

@@ -20,6 +20,7 @@ func TestWriteLoadsBackWithNameConfigAndFiles(t *testing.T) {
 		Ref:        "registry.k8s.io/pause:3.10.2",
 		Arch:       "amd64",
 		Entrypoint: []string{"/pause"},
+		Cmd:        []string{"-v"},
 		Entries:    []Entry{{Path: "/pause", Source: bin}, {Path: "/bin/sh", Link: "/pause"}, {Path: "/tmp", Dir: true}},
 		Created:    time.Unix(1700000000, 0).UTC(),
 	}
@@ -36,8 +37,8 @@ func TestWriteLoadsBackWithNameConfigAndFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if config.Architecture != "amd64" || config.OS != "linux" || len(config.Config.Entrypoint) != 1 || config.Config.Entrypoint[0] != "/pause" {
-		t.Errorf("config = %+v, want linux/amd64 with entrypoint /pause", config)
+	if config.Architecture != "amd64" || config.OS != "linux" || len(config.Config.Entrypoint) != 1 || config.Config.Entrypoint[0] != "/pause" || len(config.Config.Cmd) != 1 || config.Config.Cmd[0] != "-v" {
+		t.Errorf("config = %+v, want linux/amd64 with entrypoint /pause and cmd -v", config)
 	}
 	layers, err := img.Layers()
 	if err != nil || len(layers) != 1 {
