@@ -3,6 +3,8 @@
 # kubelet of one base on it, one after the other, judged by the scenarios of
 # pkg/nodee2e (test/e2e): etcd, kube-apiserver and kube-controller-manager of
 # the base, containerd and runc, the bridge CNI, and images built here.
+# Without --short, the scenarios end with upstream's node conformance list:
+# e2e_node.test and ginkgo from the patched tree, agnhost from the stock one.
 #
 # Network: two network namespaces that this run makes, joined by a veth pair:
 # the control plane in one, the node (containerd, kubelet, pods) in the other.
