@@ -4,15 +4,22 @@
 #
 #   _output/release/<version>/
 #     bin/linux/<arch>/kubelet                 + kubelet.sha256, kubelet.sha512
-#     kubernetes-node-linux-<arch>.tar.gz      kubernetes/node/bin/kubelet, LICENSES, version
+#     bin/linux/<arch>/kubeadm, kubectl        upstream's code, built from the same
+#                                              tree with the same version; each with
+#                                              .sha256 and .sha512
+#     kubernetes-node-linux-<arch>.tar.gz      kubernetes/node/bin/{kubelet,kubeadm,kubectl},
+#                                              LICENSES, ATTRIBUTION.txt, version
 #     kubernetes-src.tar.gz                    the patched tree; builds to the same version
+#     ATTRIBUTION.txt                          every module the binaries link, with its
+#                                              license
 #     kubelet_<deb version>_<arch>.deb         drop-in for upstream's kubelet package
 #     kubelet-<rpm version>.<rpm arch>.rpm
 #     kubelet-linux-<arch>.cdx.json            CycloneDX SBOM: base, series, every module
 #     kubectl-ctxleak_<os>_<arch>.tar.gz       ctxleak as a kubectl plugin, with LICENSE,
 #                                              for linux and darwin on each arch
 #     krew/ctxleak.yaml                        krew's manifest of those archives
-#     SHA256SUMS                               over every other file
+#     *.tar.gz.sha256, *.tar.gz.sha512         beside every tarball
+#     SHA256SUMS, SHA512SUMS                   over every other file
 #
 # Everything is assembled in a temporary folder and replaces the release
 # folder only once complete and verified: a failure leaves the previous
@@ -78,14 +85,31 @@ ctxfix::log "kubernetes-src.tar.gz"
   -extra ".ctxfix/build-kubelet.sh=${CTXFIX_ROOT}/build/src-tarball/build-kubelet.sh" \
   -out "${staging}/kubernetes-src.tar.gz"
 
+# The node's binaries: the patched kubelet, and kubeadm and kubectl from the
+# same tree with the same version (image-builder checks all three against
+# one version).
+node_binaries=(kubelet kubeadm kubectl)
+attributed=()
 for arch in "${arches[@]}"; do
   bin="${staging}/bin/linux/${arch}"
   KUBELET_OUT_DIR="${bin}" "${CTXFIX_ROOT}/hack/build-kubelet.sh" "${base}" "${arch}"
   (cd "${bin}" && sha512sum kubelet | cut -d' ' -f1 > kubelet.sha512)
+  "${CTXFIX_ROOT}/hack/build-binaries.sh" "${base}" "${arch}" "${bin}" "${node_binaries[@]:1}"
+  for name in "${node_binaries[@]}"; do attributed+=(-binary "${bin}/${name}"); done
+done
 
+ctxfix::log "ATTRIBUTION.txt"
+"${release_tool}" attribution "${attributed[@]}" -title "kubelet-ctxfix ${version} (Kubernetes ${base} with the kubelet-ctxfix series)" \
+  -tree "${tree}" -version "${version}" -modcache "$(go env GOMODCACHE)" -goroot "$(go env GOROOT)" \
+  -out "${staging}/ATTRIBUTION.txt"
+
+for arch in "${arches[@]}"; do
+  bin="${staging}/bin/linux/${arch}"
   ctxfix::log "kubernetes-node-linux-${arch}.tar.gz"
-  "${release_tool}" node-tarball -kubelet "${bin}/kubelet" -licenses "${tree}/LICENSES" \
-    -src-tarball "${staging}/kubernetes-src.tar.gz" -version "${version}" \
+  node_tarball_binaries=()
+  for name in "${node_binaries[@]}"; do node_tarball_binaries+=(-binary "${bin}/${name}"); done
+  "${release_tool}" node-tarball "${node_tarball_binaries[@]}" -licenses "${tree}/LICENSES" \
+    -attribution "${staging}/ATTRIBUTION.txt" -src-tarball "${staging}/kubernetes-src.tar.gz" -version "${version}" \
     -source-date-epoch "${epoch}" -out "${staging}/kubernetes-node-linux-${arch}.tar.gz"
 
   for format in deb rpm; do
@@ -123,9 +147,18 @@ mkdir -p "${staging}/krew"
   "${plugin_archives[@]}" -out "${staging}/krew/ctxleak.yaml"
 ctxfix::log "krew/ctxleak.yaml: archives at ${release_url%/}/${version}/"
 
-(cd "${staging}" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
-(cd "${staging}" && sha256sum --check --strict --quiet SHA256SUMS) ||
-  ctxfix::die "SHA256SUMS of the assembled release does not verify"
+# .sha256 and .sha512 beside every tarball, as EKS Distro ships them, then
+# SHA256SUMS and SHA512SUMS over every other file.
+(cd "${staging}" && find . -type f -name '*.tar.gz' -printf '%P\n' | while read -r tarball; do
+  sha256sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha256"
+  sha512sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha512"
+done)
+for sums in sha256 sha512; do
+  sums_file="${sums^^}SUMS"
+  (cd "${staging}" && find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort | xargs "${sums}sum" > "${sums_file}")
+  (cd "${staging}" && "${sums}sum" --check --strict --quiet "${sums_file}") ||
+    ctxfix::die "${sums_file} of the assembled release does not verify"
+done
 
 # Publish: swap the complete folder in.
 chmod 755 "${staging}"

@@ -4,6 +4,10 @@
 # kubelet whose sha256 is not the one build/CHECKSUMS records (simulated with
 # a copy of build/CHECKSUMS that records another sum).
 #
+# And a damaged release must not verify: hack/verify-release.sh, run on a
+# copy of the release with one artifact removed or altered, must fail naming
+# that artifact.
+#
 # Usage: hack/test-release-failures.sh   (expects a release of the default
 #        base, from hack/release.sh, to compare against)
 set -euo pipefail
@@ -50,6 +54,26 @@ awk '!/^#/ && $2 ~ /amd64/ { $1 = "000000000000000000000000000000000000000000000
   "${CTXFIX_CHECKSUMS}" > "${scratch}/CHECKSUMS"
 expect_failure "checksum mismatch" "checksum mismatch for ${version}/bin/linux/amd64/kubelet" \
   env CTXFIX_CHECKSUMS="${scratch}/CHECKSUMS" ARCHES=amd64 "${CTXFIX_ROOT}/hack/release.sh"
+
+# damaged NAME MESSAGE CHANGE...: a copy of the release, changed by running
+# CHANGE inside it, must fail verify-release with MESSAGE.
+damaged() {
+  local name="$1" message="$2"
+  shift 2
+  rm -rf "${scratch}/damaged"
+  mkdir -p "${scratch}/damaged"
+  cp -a "${release_dir}" "${scratch}/damaged/${version}"
+  (cd "${scratch}/damaged/${version}" && "$@")
+  expect_failure "verify-release, ${name}" "${message}" "${CTXFIX_ROOT}/hack/verify-release.sh" "${scratch}/damaged/${version}"
+}
+arch="$(go env GOHOSTARCH)"
+damaged "kubeadm removed" "missing bin/linux/${arch}/kubeadm" rm "bin/linux/${arch}/kubeadm"
+damaged "kubectl altered" "bin/linux/${arch}/kubectl.sha256 does not match" sh -c "echo >> bin/linux/${arch}/kubectl"
+damaged "a .sha512 altered" "kubernetes-node-linux-${arch}.tar.gz.sha512 does not match" \
+  sh -c "sha512sum < SHA256SUMS | cut -d' ' -f1 > kubernetes-node-linux-${arch}.tar.gz.sha512"
+damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" sh -c ": > ATTRIBUTION.txt"
+damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
+rm -rf "${scratch}/damaged"
 
 cmp -s "${scratch}/before" "${release_dir}/SHA256SUMS" || { echo "FAIL: the release folder changed" >&2; failures=$((failures + 1)); }
 leftovers="$(find "${CTXFIX_OUTPUT}/tmp" -maxdepth 1 -name 'release-*' ! -path "${scratch}" | head -5)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Records in build/CHECKSUMS the sha256 of the kubelet binaries of the default
-# base (VERSION) for amd64 and arm64, and the Go that built them. Every later
-# build of those binaries is checked against it (hack/build-kubelet.sh). Run
+# Records in build/CHECKSUMS the sha256 of the node binaries (kubelet,
+# kubeadm, kubectl) of the default base (VERSION) for amd64 and arm64, and the
+# Go that built them. Every later build of those binaries is checked against
+# it (hack/build-kubelet.sh, hack/build-binaries.sh). Run
 # it after a change to the series, VERSION or the Go version, and commit the
 # result with that change.
 #
@@ -17,9 +18,10 @@ scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/checksums.XXXXXX")"
 trap 'rm -rf "${scratch}"' EXIT
 
 {
-  echo "# sha256 of the kubelet binaries of the default base, as hack/build-kubelet.sh"
-  echo "# builds them (SOURCE_DATE_EPOCH unset: the patched tree's commit date) with"
-  echo "# the Go below. Every build of a listed binary is checked against it."
+  echo "# sha256 of the node binaries of the default base, as hack/build-kubelet.sh"
+  echo "# and hack/build-binaries.sh build them (SOURCE_DATE_EPOCH unset: the patched"
+  echo "# tree's commit date) with the Go below. Every build of a listed binary is"
+  echo "# checked against it."
   echo "# Rerecord with make update-checksums after a change to the series, VERSION"
   echo "# or Go."
   echo "# go: $(go env GOVERSION)"
@@ -27,7 +29,11 @@ trap 'rm -rf "${scratch}"' EXIT
 for arch in amd64 arm64; do
   (unset SOURCE_DATE_EPOCH; CTXFIX_UPDATE_CHECKSUMS=1 KUBELET_OUT_DIR="${scratch}/${arch}" \
     "${CTXFIX_ROOT}/hack/build-kubelet.sh" "${base}" "${arch}")
-  echo "$(cat "${scratch}/${arch}/kubelet.sha256")  ${version}/bin/linux/${arch}/kubelet" >> "${scratch}/CHECKSUMS"
+  (unset SOURCE_DATE_EPOCH; CTXFIX_UPDATE_CHECKSUMS=1 "${CTXFIX_ROOT}/hack/build-binaries.sh" "${base}" "${arch}" \
+    "${scratch}/${arch}" kubeadm kubectl)
+  for name in kubeadm kubectl kubelet; do
+    echo "$(cat "${scratch}/${arch}/${name}.sha256")  ${version}/bin/linux/${arch}/${name}" >> "${scratch}/CHECKSUMS"
+  done
 done
 cp "${scratch}/CHECKSUMS" "${CTXFIX_CHECKSUMS}"
 ctxfix::log "build/CHECKSUMS:"

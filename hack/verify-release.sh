@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Checks a release folder the way its consumers use it:
-#   - SHA256SUMS, every kubelet.sha256/.sha512, and build/CHECKSUMS verify;
-#   - each node tarball has upstream's layout, its kubelet is the released
-#     one and its version file names the release;
-#   - image-builder's goss check: `kubelet --version | awk '{print $2}'`
-#     without the "v" equals the folder's version without the "v";
+#   - SHA256SUMS and SHA512SUMS, the .sha256/.sha512 of every binary and
+#     tarball, and build/CHECKSUMS verify;
+#   - each node tarball has upstream's layout, its binaries are the released
+#     ones, and its version file and ATTRIBUTION.txt are the release's;
+#   - ATTRIBUTION.txt names every module the kubelet links;
+#   - image-builder's goss checks (http mode), as goss-command.yaml runs
+#     them: kubectl, kubeadm and kubelet each report the folder's version
+#     without the "v";
 #   - each SBOM names the base and the series and lists every module of its
 #     kubelet at the version the binary used;
 #   - the deb: name, version above upstream's package of the same base and
@@ -24,7 +27,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ctxfix::require_tools git go sha256sum sha512sum tar awk
+ctxfix::require_tools git go sha256sum sha512sum tar awk jq
 ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm
 base="$(ctxfix::kube_version)"
 version="$(ctxfix::distribution_version "${base}")"
@@ -42,46 +45,93 @@ trap 'rm -rf "${scratch}"' EXIT
 
 fail() { ctxfix::die "release ${version}: $*"; }
 
-# --- checksums
-(cd "${dir}" && sha256sum --check --strict --quiet SHA256SUMS) || fail "SHA256SUMS does not verify"
-diff <(cd "${dir}" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort) \
-  <(awk '{ print $2 }' "${dir}/SHA256SUMS" | LC_ALL=C sort) >&2 ||
-  fail "SHA256SUMS does not list exactly the files of the release"
+# --- checksums: each artifact's own first, so that a failure names it
+# check_sums FILE: FILE.sha256 and FILE.sha512 exist and match it.
+check_sums() {
+  local file="$1" sums
+  for sums in sha256 sha512; do
+    [[ -f "${file}.${sums}" ]] || fail "missing ${file#"${dir}"/}.${sums}"
+    [[ "$("${sums}sum" < "${file}" | cut -d' ' -f1)" == "$(cat "${file}.${sums}")" ]] ||
+      fail "${file#"${dir}"/}.${sums} does not match"
+  done
+}
 mapfile -t arches < <(find "${dir}/bin/linux" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
 ((${#arches[@]} > 0)) || fail "no bin/linux/<arch> folders"
+node_binaries=(kubelet kubeadm kubectl)
 for arch in "${arches[@]}"; do
   bin="${dir}/bin/linux/${arch}"
-  [[ "$(sha256sum < "${bin}/kubelet" | cut -d' ' -f1)" == "$(cat "${bin}/kubelet.sha256")" ]] || fail "${arch}: kubelet.sha256 does not match"
-  [[ "$(sha512sum < "${bin}/kubelet" | cut -d' ' -f1)" == "$(cat "${bin}/kubelet.sha512")" ]] || fail "${arch}: kubelet.sha512 does not match"
+  for name in "${node_binaries[@]}"; do
+    [[ -f "${bin}/${name}" ]] || fail "missing bin/linux/${arch}/${name}"
+    check_sums "${bin}/${name}"
+  done
   ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/kubelet" "$(cat "${bin}/kubelet.sha256")"
 done
-ctxfix::log "checksums verify: SHA256SUMS, kubelet.sha256 and .sha512 for ${arches[*]}"
+mapfile -t tarballs < <(cd "${dir}" && find . -type f -name '*.tar.gz' -printf '%P\n' | LC_ALL=C sort)
+for tarball in "${tarballs[@]}"; do check_sums "${dir}/${tarball}"; done
+for sums in sha256 sha512; do
+  sums_file="${sums^^}SUMS"
+  [[ -f "${dir}/${sums_file}" ]] || fail "missing ${sums_file}"
+  if ! failed="$(cd "${dir}" && "${sums}sum" --check --strict --quiet "${sums_file}" 2>&1)"; then
+    fail "${sums_file} does not verify: $(sed -n 's/: FAILED.*$//p' <<<"${failed}" | tr '\n' ' ')"
+  fi
+  diff <(cd "${dir}" && find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort) \
+    <(awk '{ print $2 }' "${dir}/${sums_file}" | LC_ALL=C sort) >&2 ||
+    fail "${sums_file} does not list exactly the files of the release"
+done
+ctxfix::log "checksums verify: SHA256SUMS, SHA512SUMS, .sha256 and .sha512 of ${node_binaries[*]} for ${arches[*]} and of ${#tarballs[@]} tarballs"
 
 # --- node tarballs
+[[ -s "${dir}/ATTRIBUTION.txt" ]] || fail "missing ATTRIBUTION.txt"
 for arch in "${arches[@]}"; do
   tarball="${dir}/kubernetes-node-linux-${arch}.tar.gz"
   [[ -f "${tarball}" ]] || fail "missing kubernetes-node-linux-${arch}.tar.gz"
   tar -tzf "${tarball}" > "${scratch}/members"
-  for member in kubernetes/node/bin/kubelet kubernetes/version kubernetes/kubernetes-src.tar.gz kubernetes/LICENSES/LICENSE; do
+  for member in kubernetes/version kubernetes/kubernetes-src.tar.gz kubernetes/LICENSES/LICENSE kubernetes/ATTRIBUTION.txt; do
     grep -qx "${member}" "${scratch}/members" || fail "${tarball##*/} has no ${member}"
   done
-  if grep -vE '^kubernetes/(|node/|node/bin/|node/bin/kubelet|version|kubernetes-src\.tar\.gz|LICENSES/.*)$' "${scratch}/members" >&2; then
+  if grep -vE '^kubernetes/(|node/|node/bin/|node/bin/(kubelet|kubeadm|kubectl)|version|ATTRIBUTION\.txt|kubernetes-src\.tar\.gz|LICENSES/.*)$' "${scratch}/members" >&2; then
     fail "${tarball##*/} has members outside upstream's node layout (above)"
   fi
   [[ "$(tar -xzOf "${tarball}" kubernetes/version)" == "${version}" ]] || fail "${tarball##*/}: kubernetes/version is not ${version}"
-  cmp -s <(tar -xzOf "${tarball}" kubernetes/node/bin/kubelet) "${dir}/bin/linux/${arch}/kubelet" ||
-    fail "${tarball##*/}: its kubelet is not bin/linux/${arch}/kubelet"
+  for name in "${node_binaries[@]}"; do
+    grep -qx "kubernetes/node/bin/${name}" "${scratch}/members" || fail "${tarball##*/} has no kubernetes/node/bin/${name}"
+    cmp -s <(tar -xzOf "${tarball}" "kubernetes/node/bin/${name}") "${dir}/bin/linux/${arch}/${name}" ||
+      fail "${tarball##*/}: its ${name} is not bin/linux/${arch}/${name}"
+  done
   cmp -s <(tar -xzOf "${tarball}" kubernetes/kubernetes-src.tar.gz) "${dir}/kubernetes-src.tar.gz" ||
     fail "${tarball##*/}: its kubernetes-src.tar.gz is not the release's"
+  cmp -s <(tar -xzOf "${tarball}" kubernetes/ATTRIBUTION.txt) "${dir}/ATTRIBUTION.txt" ||
+    fail "${tarball##*/}: its ATTRIBUTION.txt is not the release's"
 done
-ctxfix::log "node tarballs have upstream's layout and the released kubelet"
+ctxfix::log "node tarballs have upstream's layout, the released ${node_binaries[*]} and ATTRIBUTION.txt"
 
-# --- image-builder's goss check (kubernetes_version is the folder name without "v")
+# --- ATTRIBUTION.txt: every module the kubelet links, at the version it links
+modules=0
+while read -r kind path mod_version _; do
+  [[ "${kind}" == dep ]] || continue
+  grep -qF "** ${path}; version ${mod_version} -- " "${dir}/ATTRIBUTION.txt" ||
+    fail "ATTRIBUTION.txt does not name ${path} ${mod_version}, which the kubelet links"
+  modules=$((modules + 1))
+done < <(go version -m "${dir}/bin/linux/${arches[0]}/kubelet")
+((modules > 0)) || fail "go version -m lists no modules in the kubelet"
+ctxfix::log "ATTRIBUTION.txt names all ${modules} modules the kubelet links"
+
+# --- image-builder's goss checks, http mode (goss-command.yaml):
+# kubernetes_version is the folder's name without the "v", and each command's
+# output must contain it.
 if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
-  reported="$("${dir}/bin/linux/${host_arch}/kubelet" --version | awk '{print $2}')"
-  [[ "${reported#v}" == "${folder#v}" ]] ||
-    fail "goss check: kubelet --version | awk '{print \$2}' is ${reported}, the folder says ${folder}"
-  ctxfix::log "goss check: kubelet reports ${reported}, folder ${folder}"
+  bin="${dir}/bin/linux/${host_arch}"
+  kubernetes_version="${folder#v}"
+  declare -A goss=(
+    [kubectl]="$("${bin}/kubectl" version --client -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')"
+    [kubeadm]="$("${bin}/kubeadm" version -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')"
+    [kubelet]="$("${bin}/kubelet" --version | awk -F' ' '{print $2}' | tr -d '"' | awk '{print substr($1,2); }')"
+  )
+  for name in "${node_binaries[@]}"; do
+    [[ "${goss[${name}]}" == *"${kubernetes_version}"* ]] ||
+      fail "goss check: ${name} reports '${goss[${name}]}', which does not contain ${kubernetes_version}"
+  done
+  ctxfix::log "goss checks: kubectl, kubeadm and kubelet report ${kubernetes_version}"
 fi
 
 # --- SBOMs

@@ -53,9 +53,15 @@ func (p pairs) Set(s string) error {
 	return nil
 }
 
+// multi collects a repeated flag's values in order.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
+
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
+		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|attribution|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -133,8 +139,10 @@ func run(args []string) error {
 		return release.WriteTarGz(*out, entries, mtime)
 
 	case "node-tarball":
-		kubelet := fs.String("kubelet", "", "kubelet binary")
+		var binaries multi
+		fs.Var(&binaries, "binary", "a binary for node/bin, the kubelet first (repeatable)")
 		licenses := fs.String("licenses", "", "LICENSES folder of the tree")
+		attribution := fs.String("attribution", "", "ATTRIBUTION.txt of the release")
 		src := fs.String("src-tarball", "", "kubernetes-src.tar.gz")
 		version := fs.String("version", "", "version the release folder is named after")
 		epoch := fs.String("source-date-epoch", "", "mtime of every member")
@@ -142,18 +150,41 @@ func run(args []string) error {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		if err := required("kubelet", "licenses", "src-tarball", "version", "source-date-epoch", "out"); err != nil {
+		if err := required("licenses", "attribution", "src-tarball", "version", "source-date-epoch", "out"); err != nil {
 			return err
 		}
 		mtime, err := upstream.ParseEpoch(*epoch)
 		if err != nil {
 			return err
 		}
-		entries, err := release.NodeTarball(*kubelet, *licenses, *src, *version)
+		entries, err := release.NodeTarball(binaries, *licenses, *attribution, *src, *version)
 		if err != nil {
 			return err
 		}
 		return release.WriteTarGz(*out, entries, mtime)
+
+	case "attribution":
+		var binaries multi
+		fs.Var(&binaries, "binary", "a Go binary of the release (repeatable)")
+		title := fs.String("title", "", "first line: what the release is")
+		tree := fs.String("tree", "", "the tree the binaries were built in")
+		version := fs.String("version", "", "the version they were stamped with")
+		modCache := fs.String("modcache", "", "GOMODCACHE they were built from")
+		goRoot := fs.String("goroot", "", "GOROOT of the toolchain that built them")
+		out := fs.String("out", "", "file to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("title", "tree", "version", "modcache", "goroot", "out"); err != nil {
+			return err
+		}
+		text, err := release.Attribution(release.AttributionOptions{
+			Title: *title, Binaries: binaries, ModCache: *modCache, GoRoot: *goRoot, MainDir: *tree, MainVersion: *version,
+		})
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*out, text, 0o644)
 
 	case "plugin-archive":
 		binary := fs.String("binary", "", "ctxleak built for -os")

@@ -12,7 +12,8 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{nil, "usage"},
 		{[]string{"publish"}, `unknown command "publish"`},
-		{[]string{"node-tarball", "-kubelet", "k"}, "-licenses, -src-tarball, -version, -source-date-epoch, -out required"},
+		{[]string{"node-tarball", "-binary", "k"}, "-licenses, -attribution, -src-tarball, -version, -source-date-epoch, -out required"},
+		{[]string{"attribution", "-binary", "k"}, "-title, -tree, -version, -modcache, -goroot, -out required"},
 		{[]string{"package", "-format", "deb"}, "-config, -arch, -base, -source-date-epoch, -out-dir required"},
 		{[]string{"package-version", "-base", "v1.36.5", "-revision", "0"}, "revision 0"},
 		{[]string{"src-tarball", "-tree", ".", "-extra", "no-equals-sign", "-source-date-epoch", "1", "-out", "x"}, "want NAME=VALUE"},

@@ -137,17 +137,24 @@ func writeEntry(tw *tar.Writer, e Entry, mtime time.Time) error {
 }
 
 // NodeTarball lists the members of kubernetes-node-linux-<arch>.tar.gz as
-// upstream lays it out, with only the kubelet in node/bin:
+// upstream lays it out, with the node's binaries in node/bin:
 //
-//	kubernetes/node/bin/kubelet
+//	kubernetes/node/bin/kubelet (and kubeadm, kubectl)
 //	kubernetes/LICENSES/...
+//	kubernetes/ATTRIBUTION.txt
 //	kubernetes/kubernetes-src.tar.gz
 //	kubernetes/version
-func NodeTarball(kubelet, licensesDir, srcTarball, version string) ([]Entry, error) {
+func NodeTarball(binaries []string, licensesDir, attribution, srcTarball, version string) ([]Entry, error) {
+	if len(binaries) == 0 {
+		return nil, fmt.Errorf("a node tarball needs at least the kubelet")
+	}
 	entries := []Entry{
-		{Name: "kubernetes/node/bin/kubelet", Source: kubelet, Mode: 0o755},
+		{Name: "kubernetes/ATTRIBUTION.txt", Source: attribution, Mode: 0o644},
 		{Name: "kubernetes/kubernetes-src.tar.gz", Source: srcTarball, Mode: 0o644},
 		{Name: "kubernetes/version", Content: []byte(version + "\n"), Mode: 0o644},
+	}
+	for _, bin := range binaries {
+		entries = append(entries, Entry{Name: "kubernetes/node/bin/" + filepath.Base(bin), Source: bin, Mode: 0o755})
 	}
 	err := filepath.WalkDir(licensesDir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {

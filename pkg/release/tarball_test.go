@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,12 +51,14 @@ func TestNodeTarballLayoutIsReproducible(t *testing.T) {
 		return path
 	}
 	kubelet := write("kubelet", "binary")
+	kubeadm := write("kubeadm", "binary")
+	attribution := write("ATTRIBUTION.txt", "licenses")
 	src := write("kubernetes-src.tar.gz", "source")
 	write("LICENSES/LICENSE", "Apache")
 	write("LICENSES/third_party/x/LICENSE", "MIT")
 	mtime := time.Unix(1795792798, 0)
 
-	entries, err := NodeTarball(kubelet, filepath.Join(dir, "LICENSES"), src, "v1.36.5-ctxfix.1")
+	entries, err := NodeTarball([]string{kubelet, kubeadm}, filepath.Join(dir, "LICENSES"), attribution, src, "v1.36.5-ctxfix.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +86,13 @@ func TestNodeTarballLayoutIsReproducible(t *testing.T) {
 		if h.Uname != "root" || h.Uid != 0 || !h.ModTime.Equal(mtime) {
 			t.Errorf("%s: owner %s/%d, mtime %v; want root/0, %v", h.Name, h.Uname, h.Uid, h.ModTime, mtime)
 		}
-		if h.Name == "kubernetes/node/bin/kubelet" && h.Mode != 0o755 {
-			t.Errorf("kubelet has mode %o, want 755", h.Mode)
+		if strings.HasPrefix(h.Name, "kubernetes/node/bin/k") && h.Mode != 0o755 {
+			t.Errorf("%s has mode %o, want 755", h.Name, h.Mode)
 		}
 	}
 	want := []string{
 		"kubernetes/",
+		"kubernetes/ATTRIBUTION.txt",
 		"kubernetes/LICENSES/",
 		"kubernetes/LICENSES/LICENSE",
 		"kubernetes/LICENSES/third_party/",
@@ -97,6 +101,7 @@ func TestNodeTarballLayoutIsReproducible(t *testing.T) {
 		"kubernetes/kubernetes-src.tar.gz",
 		"kubernetes/node/",
 		"kubernetes/node/bin/",
+		"kubernetes/node/bin/kubeadm",
 		"kubernetes/node/bin/kubelet",
 		"kubernetes/version",
 	}

@@ -1,0 +1,217 @@
+package release
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/module"
+)
+
+// AttributionOptions says what ATTRIBUTION.txt covers.
+type AttributionOptions struct {
+	// Title names the release, e.g. "kubelet-ctxfix v1.36.5-ctxfix.2".
+	Title string
+	// Binaries are the Go binaries of the release; the modules they link
+	// come from their build information.
+	Binaries []string
+	// ModCache is the GOMODCACHE the binaries were built from; each
+	// module's license is read from its folder there.
+	ModCache string
+	// GoRoot is the GOROOT of the toolchain that built them, for the
+	// license of the standard library.
+	GoRoot string
+	// MainDir is the tree the binaries were built in (their main module,
+	// k8s.io/kubernetes for a release), and MainVersion the version it was
+	// stamped with.
+	MainDir, MainVersion string
+}
+
+// linkedModule is one module (or the standard library) a binary links.
+type linkedModule struct {
+	path, version string
+	binaries      []string
+}
+
+// Attribution writes the text EKS Distro ships as ATTRIBUTION.txt: every
+// module linked into the binaries, with its version and which binaries link
+// it, grouped under the license text each module ships. A module whose
+// folder holds no license file is an error that names it: a release must not
+// go out with a dependency it cannot attribute.
+func Attribution(opts AttributionOptions) ([]byte, error) {
+	if len(opts.Binaries) == 0 {
+		return nil, fmt.Errorf("no binaries to attribute")
+	}
+	modules := map[string]*linkedModule{}
+	goVersion, mainPath := "", ""
+	for _, bin := range opts.Binaries {
+		info, err := buildinfo.ReadFile(bin)
+		if err != nil {
+			return nil, fmt.Errorf("reading the build information of %s: %w", bin, err)
+		}
+		if mainPath != "" && info.Main.Path != mainPath {
+			return nil, fmt.Errorf("%s was built from %s, the other binaries from %s", bin, info.Main.Path, mainPath)
+		}
+		mainPath = info.Main.Path
+		if goVersion != "" && info.GoVersion != goVersion {
+			return nil, fmt.Errorf("%s was built with %s, the other binaries with %s", bin, info.GoVersion, goVersion)
+		}
+		goVersion = info.GoVersion
+		name := filepath.Base(bin)
+		link := func(path, version string) {
+			key := path + "@" + version
+			if modules[key] == nil {
+				modules[key] = &linkedModule{path: path, version: version}
+			}
+			if !slices.Contains(modules[key].binaries, name) {
+				modules[key].binaries = append(modules[key].binaries, name)
+			}
+		}
+		link(info.Main.Path, opts.MainVersion)
+		for _, dep := range info.Deps {
+			if dep.Replace != nil {
+				dep = dep.Replace
+			}
+			link(dep.Path, dep.Version)
+		}
+	}
+
+	// Group the modules by the bytes of their license, as EKS Distro does.
+	type group struct {
+		text    []byte
+		modules []*linkedModule
+	}
+	groups := map[[32]byte]*group{}
+	add := func(m *linkedModule, text []byte) {
+		sum := sha256.Sum256(text)
+		if groups[sum] == nil {
+			groups[sum] = &group{text: text}
+		}
+		groups[sum].modules = append(groups[sum].modules, m)
+	}
+	for _, m := range modules {
+		dir := opts.MainDir
+		if m.version != opts.MainVersion {
+			var err error
+			if dir, err = moduleDir(opts.ModCache, m.path, m.version); err != nil {
+				return nil, err
+			}
+		}
+		text, err := licenseText(dir)
+		if err != nil {
+			return nil, fmt.Errorf("module %s %s (linked into %s): %w", m.path, m.version, strings.Join(m.binaries, ", "), err)
+		}
+		add(m, text)
+	}
+	stdlib := &linkedModule{path: "Go standard library", version: goVersion}
+	for _, name := range binaryNames(opts.Binaries) {
+		stdlib.binaries = append(stdlib.binaries, name)
+	}
+	goLicense, err := os.ReadFile(filepath.Join(opts.GoRoot, "LICENSE"))
+	if err != nil {
+		return nil, fmt.Errorf("the Go standard library's license: %w", err)
+	}
+	add(stdlib, goLicense)
+
+	ordered := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		sort.Slice(g.modules, func(i, j int) bool { return g.modules[i].path < g.modules[j].path })
+		ordered = append(ordered, g)
+	}
+	// Largest group first, then by first module: the same inputs give the
+	// same file.
+	sort.Slice(ordered, func(i, j int) bool {
+		if len(ordered[i].modules) != len(ordered[j].modules) {
+			return len(ordered[i].modules) > len(ordered[j].modules)
+		}
+		return ordered[i].modules[0].path < ordered[j].modules[0].path
+	})
+
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "%s\n\nThe binaries of this release (%s) contain the following software.\n", opts.Title, strings.Join(binaryNames(opts.Binaries), ", "))
+	for _, g := range ordered {
+		out.WriteString("\n")
+		for _, m := range g.modules {
+			sort.Strings(m.binaries)
+			fmt.Fprintf(&out, "** %s; version %s -- %s\n", m.path, m.version, strings.Join(m.binaries, ", "))
+		}
+		out.WriteString("\n")
+		out.Write(bytes.TrimRight(g.text, "\n"))
+		out.WriteString("\n\n------\n")
+	}
+	return out.Bytes(), nil
+}
+
+// binaryNames lists the binaries' names once each, in order: a release has
+// the same binaries for each architecture.
+func binaryNames(binaries []string) []string {
+	var names []string
+	for _, b := range binaries {
+		if name := filepath.Base(b); !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// moduleDir is where the go command keeps path@version in modCache.
+func moduleDir(modCache, path, version string) (string, error) {
+	escapedPath, err := module.EscapePath(path)
+	if err != nil {
+		return "", fmt.Errorf("module %s: %w", path, err)
+	}
+	escapedVersion, err := module.EscapeVersion(version)
+	if err != nil {
+		return "", fmt.Errorf("module %s version %s: %w", path, version, err)
+	}
+	dir := filepath.Join(modCache, escapedPath+"@"+escapedVersion)
+	if _, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("module %s %s is not in the module cache %s: %w", path, version, modCache, err)
+	}
+	return dir, nil
+}
+
+// licenseText reads the license file at the root of a module folder:
+// LICENSE, LICENCE, COPYING or NOTICE, with or without an extension, in any
+// case. More than one (LICENSE and NOTICE, or two licenses) are joined.
+func licenseText(dir string) ([]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		stem := strings.ToUpper(strings.TrimSuffix(e.Name(), filepath.Ext(e.Name())))
+		for _, prefix := range []string{"LICENSE", "LICENCE", "COPYING", "NOTICE"} {
+			if strings.HasPrefix(stem, prefix) {
+				names = append(names, e.Name())
+				break
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no LICENSE, LICENCE, COPYING or NOTICE file in %s", dir)
+	}
+	sort.Strings(names)
+	var text bytes.Buffer
+	for i, name := range names {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			fmt.Fprintf(&text, "\n\n%s:\n\n", name)
+		}
+		text.Write(bytes.TrimRight(b, "\n"))
+	}
+	return text.Bytes(), nil
+}
