@@ -12,8 +12,9 @@
 #     kubernetes-src.tar.gz                    the patched tree; builds to the same version
 #     ATTRIBUTION.txt                          every module the binaries link, with its
 #                                              license
-#     kubelet_<deb version>_<arch>.deb         drop-in for upstream's kubelet package
-#     kubelet-<rpm version>.<rpm arch>.rpm
+#     {kubelet,kubeadm,kubectl}_<deb version>_<arch>.deb
+#     {kubelet,kubeadm,kubectl}-<rpm version>.<rpm arch>.rpm
+#                                              drop-ins for upstream's packages
 #     kubelet-linux-<arch>.cdx.json            CycloneDX SBOM: base, series, every module
 #     kubectl-ctxleak_<os>_<arch>.tar.gz       ctxleak as a kubectl plugin, with LICENSE,
 #                                              for linux and darwin on each arch
@@ -98,6 +99,9 @@ for arch in "${arches[@]}"; do
   for name in "${node_binaries[@]}"; do attributed+=(-binary "${bin}/${name}"); done
 done
 
+# kubeadm.spec makes this substitution when debbuild builds the deb.
+sed 's;/etc/sysconfig/kubelet;/etc/default/kubelet;g' "${packaging}/kubeadm/10-kubeadm.conf" > "${work}/10-kubeadm.deb.conf"
+
 ctxfix::log "ATTRIBUTION.txt"
 "${release_tool}" attribution "${attributed[@]}" -title "kubelet-ctxfix ${version} (Kubernetes ${base} with the kubelet-ctxfix series)" \
   -tree "${tree}" -version "${version}" -modcache "$(go env GOMODCACHE)" -goroot "$(go env GOROOT)" \
@@ -112,12 +116,18 @@ for arch in "${arches[@]}"; do
     -attribution "${staging}/ATTRIBUTION.txt" -src-tarball "${staging}/kubernetes-src.tar.gz" -version "${version}" \
     -source-date-epoch "${epoch}" -out "${staging}/kubernetes-node-linux-${arch}.tar.gz"
 
-  for format in deb rpm; do
-    package="$("${release_tool}" package -format "${format}" -config "${CTXFIX_ROOT}/build/packaging/kubelet.nfpm.yaml" \
-      -set "KUBELET_BINARY=${bin}/kubelet" -set "KUBELET_UNIT=${packaging}/kubelet.service" \
-      -set "KUBELET_ENV=${packaging}/kubelet.env" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
-      -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}")"
-    ctxfix::log "${package#"${staging}"/}"
+  # Upstream's three packages, at one version, so that they sort and
+  # install together.
+  for name in "${node_binaries[@]}"; do
+    for format in deb rpm; do
+      package="$("${release_tool}" package -format "${format}" -config "${CTXFIX_ROOT}/build/packaging/${name}.nfpm.yaml" \
+        -set "KUBELET_BINARY=${bin}/kubelet" -set "KUBELET_UNIT=${packaging}/kubelet/kubelet.service" \
+        -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env" -set "KUBEADM_BINARY=${bin}/kubeadm" \
+        -set "KUBEADM_DROPIN_RPM=${packaging}/kubeadm/10-kubeadm.conf" -set "KUBEADM_DROPIN_DEB=${work}/10-kubeadm.deb.conf" \
+        -set "KUBECTL_BINARY=${bin}/kubectl" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
+        -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}")"
+      ctxfix::log "${package#"${staging}"/}"
+    done
   done
 
   ctxfix::log "kubelet-linux-${arch}.cdx.json"

@@ -72,6 +72,7 @@ damaged "kubectl altered" "bin/linux/${arch}/kubectl.sha256 does not match" sh -
 damaged "a .sha512 altered" "kubernetes-node-linux-${arch}.tar.gz.sha512 does not match" \
   sh -c "sha512sum < SHA256SUMS | cut -d' ' -f1 > kubernetes-node-linux-${arch}.tar.gz.sha512"
 damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" sh -c ": > ATTRIBUTION.txt"
+damaged "kubeadm deb removed" "SHA256SUMS does not verify: kubeadm_" sh -c "rm kubeadm_*_${arch}.deb"
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
 rm -rf "${scratch}/damaged"
 

@@ -10,11 +10,12 @@
 #     without the "v";
 #   - each SBOM names the base and the series and lists every module of its
 #     kubelet at the version the binary used;
-#   - the deb: name, version above upstream's package of the same base and
-#     below the next base (dpkg --compare-versions), installed with dpkg into
-#     a scratch root (the host is not touched) where the installed kubelet
-#     reports the release's version;
-#   - the rpm: its metadata read back with rpm, and rpm's own version
+#   - the debs of kubelet, kubeadm and kubectl: names, upstream's
+#     dependencies, one version above upstream's packages of the same base
+#     and below the next base (dpkg --compare-versions), installed together
+#     with dpkg into a scratch root (the host is not touched) where all three
+#     binaries report the release's version;
+#   - the rpms: their metadata read back with rpm, and rpm's own version
 #     comparison (rpm, which it installs when run as root);
 #   - the source archive builds the host's kubelet to the same bytes;
 #   - the kubectl plugin: every archive has the binary and LICENSE and the
@@ -140,7 +141,7 @@ for arch in "${arches[@]}"; do
     -base "${base}" -series "${series_dir}" >&2 || fail "SBOM for ${arch} does not match its kubelet"
 done
 
-# --- deb
+# --- deb: kubelet, kubeadm and kubectl at one version
 package_version() { "${release_tool}" package-version -revision "${revision}" "$@"; }
 next_base="$(awk -F. '{ print $1 "." $2 "." $3 + 1 }' <<<"${base}")"
 deb_version="$(package_version -base "${base}" -format deb)"
@@ -149,31 +150,45 @@ next_base_deb="$(package_version -base "${next_base}" -format upstream-deb)"
 dpkg --compare-versions "${deb_version}" gt "${upstream_deb}" || fail "deb ${deb_version} does not sort above upstream's ${upstream_deb}"
 dpkg --compare-versions "${deb_version}" lt "${next_base_deb}" || fail "deb ${deb_version} does not sort below the next base ${next_base_deb}"
 ctxfix::log "dpkg --compare-versions: ${upstream_deb} < ${deb_version} < ${next_base_deb}"
+# Upstream's dependencies (krel's metadata.yaml for 1.30 and later).
+declare -A deb_depends=([kubelet]='kubernetes-cni (>= 1.2.0), mount, util-linux' [kubeadm]='cri-tools (>= 1.30.0)' [kubectl]='')
 for arch in "${arches[@]}"; do
-  deb="${dir}/kubelet_${deb_version}_${arch}.deb"
-  [[ -f "${deb}" ]] || fail "missing ${deb##*/}"
-  [[ "$(dpkg-deb --field "${deb}" Package)" == kubelet ]] || fail "${deb##*/}: package is not named kubelet"
-  [[ "$(dpkg-deb --field "${deb}" Version)" == "${deb_version}" ]] || fail "${deb##*/}: version is not ${deb_version}"
-  [[ "$(dpkg-deb --field "${deb}" Architecture)" == "${arch}" ]] || fail "${deb##*/}: architecture is not ${arch}"
+  for name in "${node_binaries[@]}"; do
+    deb="${dir}/${name}_${deb_version}_${arch}.deb"
+    [[ -f "${deb}" ]] || fail "missing ${deb##*/}"
+    [[ "$(dpkg-deb --field "${deb}" Package)" == "${name}" ]] || fail "${deb##*/}: package is not named ${name}"
+    [[ "$(dpkg-deb --field "${deb}" Version)" == "${deb_version}" ]] || fail "${deb##*/}: version is not ${deb_version}"
+    [[ "$(dpkg-deb --field "${deb}" Architecture)" == "${arch}" ]] || fail "${deb##*/}: architecture is not ${arch}"
+    [[ "$(dpkg-deb --field "${deb}" Depends)" == "${deb_depends[${name}]}" ]] ||
+      fail "${deb##*/}: Depends is '$(dpkg-deb --field "${deb}" Depends)', upstream's is '${deb_depends[${name}]}'"
+  done
 done
-deb="${dir}/kubelet_${deb_version}_${host_arch}.deb"
-if [[ -f "${deb}" ]]; then
+if [[ -f "${dir}/kubelet_${deb_version}_${host_arch}.deb" ]]; then
   # A scratch root of dpkg's own: dependencies are not there (--force-depends),
   # and maintainer scripts run unchrooted with DPKG_ROOT set, so they leave
-  # the host alone.
+  # the host alone. All three in one dpkg call, as apt would install them.
   root="${scratch}/root"
   mkdir -p "${root}/var/lib/dpkg/info" "${root}/var/lib/dpkg/updates"
   : > "${root}/var/lib/dpkg/status"
-  dpkg --root="${root}" --log=/dev/null --force-depends --force-script-chrootless --install "${deb}" > "${scratch}/dpkg.log" 2>&1 ||
-    { cat "${scratch}/dpkg.log" >&2; fail "dpkg could not install ${deb##*/} into a scratch root"; }
-  [[ "$(dpkg-query --admindir="${root}/var/lib/dpkg" --show --showformat='${Status} ${Version}' kubelet)" == "install ok installed ${deb_version}" ]] ||
-    fail "dpkg does not list kubelet ${deb_version} as installed in the scratch root"
-  for file in usr/bin/kubelet usr/lib/systemd/system/kubelet.service etc/default/kubelet; do
-    [[ -f "${root}/${file}" ]] || fail "${deb##*/} did not install /${file}"
+  debs=()
+  for name in "${node_binaries[@]}"; do debs+=("${dir}/${name}_${deb_version}_${host_arch}.deb"); done
+  dpkg --root="${root}" --log=/dev/null --force-depends --force-script-chrootless --install "${debs[@]}" > "${scratch}/dpkg.log" 2>&1 ||
+    { cat "${scratch}/dpkg.log" >&2; fail "dpkg could not install ${node_binaries[*]} ${deb_version} into a scratch root"; }
+  for name in "${node_binaries[@]}"; do
+    [[ "$(dpkg-query --admindir="${root}/var/lib/dpkg" --show --showformat='${Status} ${Version}' "${name}")" == "install ok installed ${deb_version}" ]] ||
+      fail "dpkg does not list ${name} ${deb_version} as installed in the scratch root"
   done
-  reported="$("${root}/usr/bin/kubelet" --version)"
-  [[ "${reported}" == "Kubernetes ${version}" ]] || fail "the kubelet installed from ${deb##*/} reports '${reported}'"
-  ctxfix::log "${deb##*/} installs into a scratch root; the installed kubelet reports ${reported}"
+  for file in usr/bin/kubelet usr/lib/systemd/system/kubelet.service etc/default/kubelet usr/bin/kubeadm \
+    usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf usr/bin/kubectl; do
+    [[ -f "${root}/${file}" ]] || fail "the debs did not install /${file}"
+  done
+  # The drop-in reads the deb's environment file, as debbuild makes it.
+  grep -qx 'EnvironmentFile=-/etc/default/kubelet' "${root}/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf" ||
+    fail "the kubeadm deb's 10-kubeadm.conf does not read /etc/default/kubelet"
+  reported="$("${root}/usr/bin/kubelet" --version) $("${root}/usr/bin/kubeadm" version -o short) $("${root}/usr/bin/kubectl" version --client | awk '$1 == "Client" { print $3 }')"
+  [[ "${reported}" == "Kubernetes ${version} ${version} ${version}" ]] ||
+    fail "kubelet, kubeadm and kubectl installed from the debs report '${reported}'"
+  ctxfix::log "the ${node_binaries[*]} debs install together into a scratch root; all three report ${version}"
 fi
 
 # --- rpm
@@ -183,16 +198,22 @@ next_base_rpm="$(package_version -base "${next_base}" -format upstream-rpm)"
 rpmvercmp() { rpm --eval "%{lua: print(rpm.vercmp('$1', '$2'))}"; }
 [[ "$(rpmvercmp "${rpm_version}" "${upstream_rpm}")" == 1 ]] || fail "rpm ${rpm_version} does not sort above upstream's ${upstream_rpm}"
 [[ "$(rpmvercmp "${rpm_version}" "${next_base_rpm}")" == -1 ]] || fail "rpm ${rpm_version} does not sort below the next base's ${next_base_rpm}"
+declare -A rpm_requires=([kubelet]='kubernetes-cni >= 1.2.0' [kubeadm]='cri-tools >= 1.30.0')
+declare -A rpm_file=([kubelet]=/usr/lib/systemd/system/kubelet.service [kubeadm]=/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf [kubectl]=/usr/bin/kubectl)
 for arch in "${arches[@]}"; do
   case "${arch}" in amd64) rpm_arch=x86_64 ;; arm64) rpm_arch=aarch64 ;; esac
-  package="${dir}/kubelet-${rpm_version}.${rpm_arch}.rpm"
-  [[ -f "${package}" ]] || fail "missing ${package##*/}"
-  got="$(rpm -qp --queryformat '%{NAME} %{VERSION}-%{RELEASE} %{ARCH}' "${package}" 2>/dev/null)"
-  [[ "${got}" == "kubelet ${rpm_version} ${rpm_arch}" ]] || fail "${package##*/} reads back as '${got}'"
-  rpm -qp --requires "${package}" 2>/dev/null | grep -qx 'kubernetes-cni >= 1.2.0' || fail "${package##*/} does not require kubernetes-cni >= 1.2.0"
-  rpm -qlp "${package}" 2>/dev/null | grep -qx /usr/lib/systemd/system/kubelet.service || fail "${package##*/} has no kubelet.service"
+  for name in "${node_binaries[@]}"; do
+    package="${dir}/${name}-${rpm_version}.${rpm_arch}.rpm"
+    [[ -f "${package}" ]] || fail "missing ${package##*/}"
+    got="$(rpm -qp --queryformat '%{NAME} %{VERSION}-%{RELEASE} %{ARCH}' "${package}" 2>/dev/null)"
+    [[ "${got}" == "${name} ${rpm_version} ${rpm_arch}" ]] || fail "${package##*/} reads back as '${got}'"
+    if [[ -n "${rpm_requires[${name}]:-}" ]]; then
+      rpm -qp --requires "${package}" 2>/dev/null | grep -x "${rpm_requires[${name}]}" > /dev/null || fail "${package##*/} does not require ${rpm_requires[${name}]}"
+    fi
+    rpm -qlp "${package}" 2>/dev/null | grep -x "${rpm_file[${name}]}" > /dev/null || fail "${package##*/} has no ${rpm_file[${name}]}"
+  done
 done
-ctxfix::log "rpm metadata reads back: kubelet ${rpm_version}; rpm sorts ${upstream_rpm} < ${rpm_version} < ${next_base_rpm}"
+ctxfix::log "rpm metadata reads back: ${node_binaries[*]} ${rpm_version}; rpm sorts ${upstream_rpm} < ${rpm_version} < ${next_base_rpm}"
 
 # --- the source archive builds the same kubelet
 if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then

@@ -275,10 +275,11 @@ ctxfix::stamp() {
     -tree-state "${tree_state}" -source-date-epoch "$(ctxfix::source_date_epoch "${tree}")"
 }
 
-# ctxfix::upstream_packaging prints the folder of upstream's kubelet
-# packaging files (systemd unit, environment file): kubernetes/release's krel
-# templates, from the Go module k8s.io/release at the version
-# build/upstream.sum pins, checked against the sum recorded there.
+# ctxfix::upstream_packaging prints the folder of upstream's packaging files,
+# one subfolder per package (kubelet/kubelet.service, kubelet/kubelet.env,
+# kubeadm/10-kubeadm.conf, ...): kubernetes/release's krel templates, from the
+# Go module k8s.io/release at the version build/upstream.sum pins, checked
+# against the sum recorded there.
 ctxfix::upstream_packaging() {
   local version pinned json dir sum
   read -r version pinned < <(awk '$1 == "k8s.io/release" && $2 !~ /\/go\.mod$/ { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
@@ -290,9 +291,11 @@ ctxfix::upstream_packaging() {
   sum="$(ctxfix::json_field Sum <<<"${json}")"
   [[ "${sum}" == "${pinned}" ]] ||
     ctxfix::die "k8s.io/release@${version} has sum ${sum}, build/upstream.sum pins ${pinned}"
-  dir="${dir}/cmd/krel/templates/latest/kubelet"
-  [[ -f "${dir}/kubelet.service" && -f "${dir}/kubelet.env" ]] ||
-    ctxfix::die "k8s.io/release@${version} has no kubelet.service and kubelet.env in cmd/krel/templates/latest/kubelet"
+  dir="${dir}/cmd/krel/templates/latest"
+  local file
+  for file in kubelet/kubelet.service kubelet/kubelet.env kubeadm/10-kubeadm.conf; do
+    [[ -f "${dir}/${file}" ]] || ctxfix::die "k8s.io/release@${version} has no cmd/krel/templates/latest/${file}"
+  done
   echo "${dir}"
 }
 
