@@ -12,9 +12,12 @@
 #     kubernetes-src.tar.gz                    the patched tree; builds to the same version
 #     ATTRIBUTION.txt                          every module the binaries link, with its
 #                                              license
-#     {kubelet,kubeadm,kubectl}_<deb version>_<arch>.deb
-#     {kubelet,kubeadm,kubectl}-<rpm version>.<rpm arch>.rpm
-#                                              drop-ins for upstream's packages
+#     deb/                                     flat apt repository: the debs of kubelet,
+#                                              kubeadm and kubectl (drop-ins for upstream's),
+#                                              Packages(.gz), Release, InRelease,
+#                                              Release.gpg, Release.key
+#     rpm/                                     yum repository: the signed rpms, repodata/
+#                                              with repomd.xml.asc and repomd.xml.key
 #     kubelet-linux-<arch>.cdx.json            CycloneDX SBOM: base, series, every module
 #     kubectl-ctxleak_<os>_<arch>.tar.gz       ctxleak as a kubectl plugin, with LICENSE,
 #                                              for linux and darwin on each arch
@@ -31,9 +34,14 @@
 #                           CTXFIX_RELEASE_URL: where release folders are
 #                           published, the krew manifest's URLs are
 #                           CTXFIX_RELEASE_URL/<version>/; default
-#                           https://github.com/kubelet-ctxfix/kubelet-ctxfix/releases/download)
+#                           https://github.com/kubelet-ctxfix/kubelet-ctxfix/releases/download;
+#                           CTXFIX_SIGNING_KEY: file with the OpenPGP secret
+#                           key that signs the repositories, without a
+#                           passphrase; unset, an ephemeral key, with a
+#                           warning that the release is not for production)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "${CTXFIX_ROOT}/hack/lib/repos.sh"
 
 ctxfix::require_tools git go sha256sum sha512sum
 base="$(ctxfix::kube_version)"
@@ -51,7 +59,15 @@ for arch in "${arches[@]}"; do
   esac
 done
 
-# Every tool first: a missing one fails before anything is built.
+# Every tool, and the signing key, first: a missing tool or a bad key fails
+# before anything is built.
+ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils createrepo_c:createrepo-c rpmsign:rpm
+mkdir -p "${CTXFIX_OUTPUT}/tmp" "${CTXFIX_OUTPUT}/release"
+gnupg_home="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-gnupg.XXXXXX")"
+# gpg starts an agent for the keyring; stop it with the keyring.
+trap 'gpgconf --homedir "${gnupg_home}" --kill all 2>/dev/null; rm -rf "${gnupg_home}"' EXIT
+signing_key="$(ctxfix::signing_key "${gnupg_home}")"
+ctxfix::warn_ephemeral_key
 release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 sbom_tool="$(ctxfix::go_tool github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod)"
 packaging="$(ctxfix::upstream_packaging)"
@@ -63,10 +79,10 @@ epoch="$(ctxfix::source_date_epoch "${tree}")"
 series_dir="$(ctxfix::series_dir "${base}")"
 
 release_dir="${CTXFIX_OUTPUT}/release/${version}"
-mkdir -p "${CTXFIX_OUTPUT}/tmp" "${CTXFIX_OUTPUT}/release"
 staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-${version}.XXXXXX")"
 work="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-work.XXXXXX")"
-trap 'rm -rf "${staging}" "${work}"' EXIT
+trap 'gpgconf --homedir "${gnupg_home}" --kill all 2>/dev/null; rm -rf "${staging}" "${work}" "${gnupg_home}"' EXIT
+mkdir -p "${staging}/deb" "${staging}/rpm"
 ctxfix::log "Release ${version} (base ${base}, ${series_dir#"${CTXFIX_ROOT}"/}) for ${arches[*]}, SOURCE_DATE_EPOCH=${epoch}"
 
 # The source archive: the patched tree, and what building it as the release
@@ -125,7 +141,7 @@ for arch in "${arches[@]}"; do
         -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env" -set "KUBEADM_BINARY=${bin}/kubeadm" \
         -set "KUBEADM_DROPIN_RPM=${packaging}/kubeadm/10-kubeadm.conf" -set "KUBEADM_DROPIN_DEB=${work}/10-kubeadm.deb.conf" \
         -set "KUBECTL_BINARY=${bin}/kubectl" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
-        -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}")"
+        -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
       ctxfix::log "${package#"${staging}"/}"
     done
   done
@@ -157,6 +173,11 @@ mkdir -p "${staging}/krew"
   "${plugin_archives[@]}" -out "${staging}/krew/ctxleak.yaml"
 ctxfix::log "krew/ctxleak.yaml: archives at ${release_url%/}/${version}/"
 
+ctxfix::log "deb/: apt repository, signed by ${signing_key}"
+ctxfix::apt_repo "${staging}/deb" "${gnupg_home}" "${signing_key}" "${epoch}"
+ctxfix::log "rpm/: yum repository, rpms and repodata signed by ${signing_key}"
+ctxfix::yum_repo "${staging}/rpm" "${gnupg_home}" "${signing_key}" "${epoch}"
+
 # .sha256 and .sha512 beside every tarball, as EKS Distro ships them, then
 # SHA256SUMS and SHA512SUMS over every other file.
 (cd "${staging}" && find . -type f -name '*.tar.gz' -printf '%P\n' | while read -r tarball; do
@@ -178,3 +199,4 @@ fi
 mv "${staging}" "${release_dir}"
 ctxfix::log "release ${version}: _output/release/${version}/ ($(du -sh "${release_dir}" | cut -f1))"
 (cd "${release_dir}" && find . -type f -printf '%P\n' | LC_ALL=C sort | sed 's/^/    /' >&2)
+ctxfix::warn_ephemeral_key

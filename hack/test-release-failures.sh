@@ -4,9 +4,12 @@
 # kubelet whose sha256 is not the one build/CHECKSUMS records (simulated with
 # a copy of build/CHECKSUMS that records another sum).
 #
+# Signing keys that cannot sign fail the release, naming the problem.
+#
 # And a damaged release must not verify: hack/verify-release.sh, run on a
 # copy of the release with one artifact removed or altered, must fail naming
-# that artifact.
+# that artifact; a forged repository index with its sums written anew must
+# fail its signature check.
 #
 # Usage: hack/test-release-failures.sh   (expects a release of the default
 #        base, from hack/release.sh, to compare against)
@@ -55,6 +58,25 @@ awk '!/^#/ && $2 ~ /amd64/ { $1 = "000000000000000000000000000000000000000000000
 expect_failure "checksum mismatch" "checksum mismatch for ${version}/bin/linux/amd64/kubelet" \
   env CTXFIX_CHECKSUMS="${scratch}/CHECKSUMS" ARCHES=amd64 "${CTXFIX_ROOT}/hack/release.sh"
 
+# Signing keys that cannot sign the release: not a key, a public key only, a
+# key with a passphrase (which would stop the release at a prompt).
+keys="${scratch}/keys"
+mkdir -m 700 -p "${keys}/home"
+echo "not a key" > "${keys}/garbage.asc"
+gpg --homedir "${keys}/home" --batch --quiet --pinentry-mode loopback --passphrase secret \
+  --quick-gen-key "passphrase test <test@kubelet-ctxfix.invalid>" rsa2048 sign 1d 2>/dev/null
+gpg --homedir "${keys}/home" --batch --armor --export > "${keys}/public.asc"
+gpg --homedir "${keys}/home" --batch --pinentry-mode loopback --passphrase secret --armor --export-secret-keys > "${keys}/protected.asc"
+gpgconf --homedir "${keys}/home" --kill all
+expect_failure "signing key: not a key" "CTXFIX_SIGNING_KEY '${keys}/garbage.asc' holds no OpenPGP key that gpg can import" \
+  env CTXFIX_SIGNING_KEY="${keys}/garbage.asc" "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "signing key: public only" "must hold exactly one secret key that can sign; it holds 0" \
+  env CTXFIX_SIGNING_KEY="${keys}/public.asc" "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "signing key: passphrase" "cannot sign without a passphrase" \
+  env CTXFIX_SIGNING_KEY="${keys}/protected.asc" "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "signing key: no file" "CTXFIX_SIGNING_KEY '${keys}/none.asc' is not a file" \
+  env CTXFIX_SIGNING_KEY="${keys}/none.asc" "${CTXFIX_ROOT}/hack/release.sh"
+
 # damaged NAME MESSAGE CHANGE...: a copy of the release, changed by running
 # CHANGE inside it, must fail verify-release with MESSAGE.
 damaged() {
@@ -66,13 +88,25 @@ damaged() {
   (cd "${scratch}/damaged/${version}" && "$@")
   expect_failure "verify-release, ${name}" "${message}" "${CTXFIX_ROOT}/hack/verify-release.sh" "${scratch}/damaged/${version}"
 }
+# resum writes SHA256SUMS and SHA512SUMS anew, as whoever forged a file
+# would: then only the signatures can tell.
+resum() {
+  local sums
+  for sums in sha256 sha512; do
+    find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort | xargs "${sums}sum" > "${sums^^}SUMS"
+  done
+}
+forge_inrelease() { sed -i 's/^Label: kubelet-ctxfix$/Label: forged/' deb/InRelease && resum; }
+forge_repomd() { sed -i 's/<revision>/<revision>1/' rpm/repodata/repomd.xml && resum; }
 arch="$(go env GOHOSTARCH)"
+damaged "InRelease forged" "deb/InRelease does not verify against deb/Release.key" forge_inrelease
+damaged "repomd.xml forged" "rpm/repodata/repomd.xml.asc does not verify against repomd.xml.key" forge_repomd
 damaged "kubeadm removed" "missing bin/linux/${arch}/kubeadm" rm "bin/linux/${arch}/kubeadm"
 damaged "kubectl altered" "bin/linux/${arch}/kubectl.sha256 does not match" sh -c "echo >> bin/linux/${arch}/kubectl"
 damaged "a .sha512 altered" "kubernetes-node-linux-${arch}.tar.gz.sha512 does not match" \
   sh -c "sha512sum < SHA256SUMS | cut -d' ' -f1 > kubernetes-node-linux-${arch}.tar.gz.sha512"
 damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" sh -c ": > ATTRIBUTION.txt"
-damaged "kubeadm deb removed" "SHA256SUMS does not verify: kubeadm_" sh -c "rm kubeadm_*_${arch}.deb"
+damaged "kubeadm deb removed" "SHA256SUMS does not verify: deb/kubeadm_" sh -c "rm deb/kubeadm_*_${arch}.deb"
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
 rm -rf "${scratch}/damaged"
 

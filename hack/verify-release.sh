@@ -17,6 +17,12 @@
 #     binaries report the release's version;
 #   - the rpms: their metadata read back with rpm, and rpm's own version
 #     comparison (rpm, which it installs when run as root);
+#   - the apt repository: InRelease and Release.gpg verify with gpgv against
+#     Release.key, Release's sums match Packages, and Packages lists every
+#     deb with its sha256;
+#   - the yum repository: repomd.xml.asc verifies against repomd.xml.key,
+#     every rpm's signature verifies with rpm against that key (in a scratch
+#     rpm database), and createrepo_c's metadata lists every rpm;
 #   - the source archive builds the host's kubelet to the same bytes;
 #   - the kubectl plugin: every archive has the binary and LICENSE and the
 #     sha256 krew's manifest records, and krew (sigs.k8s.io/krew at the
@@ -29,7 +35,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ctxfix::require_tools git go sha256sum sha512sum tar awk jq
-ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm
+ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm gpgv:gpgv gpg:gnupg
 base="$(ctxfix::kube_version)"
 version="$(ctxfix::distribution_version "${base}")"
 dir="${1:-${CTXFIX_OUTPUT}/release/${version}}"
@@ -154,7 +160,7 @@ ctxfix::log "dpkg --compare-versions: ${upstream_deb} < ${deb_version} < ${next_
 declare -A deb_depends=([kubelet]='kubernetes-cni (>= 1.2.0), mount, util-linux' [kubeadm]='cri-tools (>= 1.30.0)' [kubectl]='')
 for arch in "${arches[@]}"; do
   for name in "${node_binaries[@]}"; do
-    deb="${dir}/${name}_${deb_version}_${arch}.deb"
+    deb="${dir}/deb/${name}_${deb_version}_${arch}.deb"
     [[ -f "${deb}" ]] || fail "missing ${deb##*/}"
     [[ "$(dpkg-deb --field "${deb}" Package)" == "${name}" ]] || fail "${deb##*/}: package is not named ${name}"
     [[ "$(dpkg-deb --field "${deb}" Version)" == "${deb_version}" ]] || fail "${deb##*/}: version is not ${deb_version}"
@@ -163,7 +169,7 @@ for arch in "${arches[@]}"; do
       fail "${deb##*/}: Depends is '$(dpkg-deb --field "${deb}" Depends)', upstream's is '${deb_depends[${name}]}'"
   done
 done
-if [[ -f "${dir}/kubelet_${deb_version}_${host_arch}.deb" ]]; then
+if [[ -f "${dir}/deb/kubelet_${deb_version}_${host_arch}.deb" ]]; then
   # A scratch root of dpkg's own: dependencies are not there (--force-depends),
   # and maintainer scripts run unchrooted with DPKG_ROOT set, so they leave
   # the host alone. All three in one dpkg call, as apt would install them.
@@ -171,7 +177,7 @@ if [[ -f "${dir}/kubelet_${deb_version}_${host_arch}.deb" ]]; then
   mkdir -p "${root}/var/lib/dpkg/info" "${root}/var/lib/dpkg/updates"
   : > "${root}/var/lib/dpkg/status"
   debs=()
-  for name in "${node_binaries[@]}"; do debs+=("${dir}/${name}_${deb_version}_${host_arch}.deb"); done
+  for name in "${node_binaries[@]}"; do debs+=("${dir}/deb/${name}_${deb_version}_${host_arch}.deb"); done
   dpkg --root="${root}" --log=/dev/null --force-depends --force-script-chrootless --install "${debs[@]}" > "${scratch}/dpkg.log" 2>&1 ||
     { cat "${scratch}/dpkg.log" >&2; fail "dpkg could not install ${node_binaries[*]} ${deb_version} into a scratch root"; }
   for name in "${node_binaries[@]}"; do
@@ -203,7 +209,7 @@ declare -A rpm_file=([kubelet]=/usr/lib/systemd/system/kubelet.service [kubeadm]
 for arch in "${arches[@]}"; do
   case "${arch}" in amd64) rpm_arch=x86_64 ;; arm64) rpm_arch=aarch64 ;; esac
   for name in "${node_binaries[@]}"; do
-    package="${dir}/${name}-${rpm_version}.${rpm_arch}.rpm"
+    package="${dir}/rpm/${name}-${rpm_version}.${rpm_arch}.rpm"
     [[ -f "${package}" ]] || fail "missing ${package##*/}"
     got="$(rpm -qp --queryformat '%{NAME} %{VERSION}-%{RELEASE} %{ARCH}' "${package}" 2>/dev/null)"
     [[ "${got}" == "${name} ${rpm_version} ${rpm_arch}" ]] || fail "${package##*/} reads back as '${got}'"
@@ -214,6 +220,55 @@ for arch in "${arches[@]}"; do
   done
 done
 ctxfix::log "rpm metadata reads back: ${node_binaries[*]} ${rpm_version}; rpm sorts ${upstream_rpm} < ${rpm_version} < ${next_base_rpm}"
+
+# --- the apt repository
+repo="${dir}/deb"
+for file in Packages Packages.gz Release InRelease Release.gpg Release.key; do
+  [[ -f "${repo}/${file}" ]] || fail "the apt repository has no deb/${file}"
+done
+gpg --batch --quiet --dearmor < "${repo}/Release.key" > "${scratch}/apt-keyring.gpg" 2>/dev/null ||
+  fail "deb/Release.key is not an OpenPGP key"
+gpgv --keyring "${scratch}/apt-keyring.gpg" --output "${scratch}/InRelease.signed" "${repo}/InRelease" > "${scratch}/gpgv.log" 2>&1 ||
+  { cat "${scratch}/gpgv.log" >&2; fail "deb/InRelease does not verify against deb/Release.key"; }
+gpgv --keyring "${scratch}/apt-keyring.gpg" "${repo}/Release.gpg" "${repo}/Release" > "${scratch}/gpgv.log" 2>&1 ||
+  { cat "${scratch}/gpgv.log" >&2; fail "deb/Release.gpg does not verify against deb/Release.key"; }
+# The signed text of InRelease is Release.
+cmp -s "${scratch}/InRelease.signed" "${repo}/Release" || fail "deb/InRelease does not sign deb/Release"
+for file in Packages Packages.gz; do
+  grep -qE "^ $(sha256sum < "${repo}/${file}" | cut -d' ' -f1) +[0-9]+ ${file}\$" "${repo}/Release" ||
+    fail "deb/Release does not record the sha256 of deb/${file}"
+done
+cmp -s <(gzip -dc "${repo}/Packages.gz") "${repo}/Packages" || fail "deb/Packages.gz is not deb/Packages"
+for deb in "${repo}"/*.deb; do
+  awk -v f="./${deb##*/}" -v sum="$(sha256sum < "${deb}" | cut -d' ' -f1)" \
+    '$1 == "Filename:" { file = $2 } $1 == "SHA256:" && file == f && $2 == sum { found = 1 } END { exit !found }' "${repo}/Packages" ||
+    fail "deb/Packages does not list ${deb##*/} with its sha256"
+done
+ctxfix::log "apt repository: InRelease and Release.gpg verify against Release.key ($(gpg --batch --with-colons --show-keys "${repo}/Release.key" 2>/dev/null | awk -F: '$1 == "uid" { print $10; exit }'))"
+
+# --- the yum repository
+repo="${dir}/rpm"
+for file in repodata/repomd.xml repodata/repomd.xml.asc repodata/repomd.xml.key; do
+  [[ -f "${repo}/${file}" ]] || fail "the yum repository has no rpm/${file}"
+done
+gpg --batch --quiet --dearmor < "${repo}/repodata/repomd.xml.key" > "${scratch}/yum-keyring.gpg" 2>/dev/null ||
+  fail "rpm/repodata/repomd.xml.key is not an OpenPGP key"
+gpgv --keyring "${scratch}/yum-keyring.gpg" "${repo}/repodata/repomd.xml.asc" "${repo}/repodata/repomd.xml" > "${scratch}/gpgv.log" 2>&1 ||
+  { cat "${scratch}/gpgv.log" >&2; fail "rpm/repodata/repomd.xml.asc does not verify against repomd.xml.key"; }
+# rpm checks package signatures against the keys in its database: a scratch
+# one, so the host's keys neither help nor change.
+mkdir -p "${scratch}/rpmdb"
+rpm --dbpath "${scratch}/rpmdb" --import "${repo}/repodata/repomd.xml.key" ||
+  fail "rpm cannot import rpm/repodata/repomd.xml.key"
+primary="$(sed -n 's/.*<location href="\(repodata\/[^"]*primary\.xml\.[a-z]*\)".*/\1/p' "${repo}/repodata/repomd.xml")"
+[[ -n "${primary}" && -f "${repo}/${primary}" ]] || fail "rpm/repodata/repomd.xml names no primary metadata"
+for package in "${repo}"/*.rpm; do
+  checked="$(rpm --dbpath "${scratch}/rpmdb" --checksig "${package}" 2>&1)" || fail "rpm --checksig: ${checked}"
+  [[ "${checked}" == *"signatures OK"* ]] || fail "${package##*/} is not signed by repomd.xml.key: ${checked}"
+  zcat -f "${repo}/${primary}" | grep -q "<location href=\"${package##*/}\"/>" ||
+    fail "rpm/${primary} does not list ${package##*/}"
+done
+ctxfix::log "yum repository: repomd.xml.asc verifies, every rpm's signature verifies against repomd.xml.key"
 
 # --- the source archive builds the same kubelet
 if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
