@@ -30,7 +30,7 @@ SYNC_DURATION ?=
 E2E_SCENARIOS ?=
 export KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS
 
-.PHONY: all build release verify-release verify-reproducible update-checksums test test-matrix soak probe-check e2e verify-alerts bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e verify-alerts bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -47,6 +47,11 @@ release:
 ## root, rpm metadata, SBOM and source archive of the release of KUBE_VERSION
 verify-release:
 	hack/verify-release.sh
+
+## test-image-builder: image-builder's http and pkg modes, step for step,
+## against the release of KUBE_VERSION served on loopback (needs root)
+test-image-builder:
+	hack/test-image-builder.sh
 
 ## verify-reproducible: two fresh trees, two empty build caches, same bytes
 ## (18 minutes measured for amd64 and arm64)

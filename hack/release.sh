@@ -14,6 +14,8 @@
 #                                              license
 #     deb/                                     flat apt repository: the debs of kubelet,
 #                                              kubeadm and kubectl (drop-ins for upstream's),
+#                                              and of what they depend on, cri-tools and
+#                                              kubernetes-cni (pinned, unchanged),
 #                                              Packages(.gz), Release, InRelease,
 #                                              Release.gpg, Release.key
 #     rpm/                                     yum repository: the signed rpms, repodata/
@@ -115,6 +117,24 @@ for arch in "${arches[@]}"; do
   for name in "${node_binaries[@]}"; do attributed+=(-binary "${bin}/${name}"); done
 done
 
+# What the kubelet and kubeadm packages depend on, as pkgs.k8s.io carries it
+# beside them: crictl (cri-tools) and the CNI plugins (kubernetes-cni), at
+# the versions build/upstream.sum pins, unchanged.
+cri_tools_version="$(ctxfix::pinned_version sigs.k8s.io/cri-tools)"
+cri_tools_dir="$(ctxfix::pinned_dir sigs.k8s.io/cri-tools)"
+cni_version="$(ctxfix::pinned_version github.com/containernetworking/plugins)"
+cni_dir="$(ctxfix::pinned_dir github.com/containernetworking/plugins)"
+# The plugins of upstream's cni-plugins-linux release tarball.
+cni_plugins=(plugins/ipam/dhcp plugins/ipam/host-local plugins/ipam/static plugins/main/bridge plugins/main/dummy
+  plugins/main/host-device plugins/main/ipvlan plugins/main/loopback plugins/main/macvlan plugins/main/ptp
+  plugins/main/tap plugins/main/vlan plugins/meta/bandwidth plugins/meta/firewall plugins/meta/portmap
+  plugins/meta/sbr plugins/meta/tuning plugins/meta/vrf)
+for arch in "${arches[@]}"; do
+  ctxfix::log "crictl ${cri_tools_version} and CNI plugins ${cni_version} for linux/${arch}"
+  ctxfix::build_pinned sigs.k8s.io/cri-tools "${arch}" "${work}/cri-tools/${arch}" cmd/crictl
+  ctxfix::build_pinned github.com/containernetworking/plugins "${arch}" "${work}/cni/${arch}" "${cni_plugins[@]}"
+done
+
 # kubeadm.spec makes this substitution when debbuild builds the deb.
 sed 's;/etc/sysconfig/kubelet;/etc/default/kubelet;g' "${packaging}/kubeadm/10-kubeadm.conf" > "${work}/10-kubeadm.deb.conf"
 
@@ -144,6 +164,18 @@ for arch in "${arches[@]}"; do
         -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
       ctxfix::log "${package#"${staging}"/}"
     done
+  done
+  for format in deb rpm; do
+    package="$("${release_tool}" package -format "${format}" -config "${CTXFIX_ROOT}/build/packaging/cri-tools.nfpm.yaml" \
+      -set "CRICTL_BINARY=${work}/cri-tools/${arch}/crictl" -set "CRI_TOOLS_LICENSE=${cri_tools_dir}/LICENSE" \
+      -set "CRI_TOOLS_VERSION=${cri_tools_version}" -set "KUBE_BASE=${base}" \
+      -arch "${arch}" -base "${cri_tools_version}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
+    ctxfix::log "${package#"${staging}"/}"
+    package="$("${release_tool}" package -format "${format}" -config "${CTXFIX_ROOT}/build/packaging/kubernetes-cni.nfpm.yaml" \
+      -set "CNI_PLUGINS_DIR=${work}/cni/${arch}" -set "CNI_PLUGINS_LICENSE=${cni_dir}/LICENSE" \
+      -set "CNI_PLUGINS_VERSION=${cni_version}" -set "KUBE_BASE=${base}" \
+      -arch "${arch}" -base "${cni_version}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
+    ctxfix::log "${package#"${staging}"/}"
   done
 
   ctxfix::log "kubelet-linux-${arch}.cdx.json"

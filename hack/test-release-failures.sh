@@ -9,7 +9,9 @@
 # And a damaged release must not verify: hack/verify-release.sh, run on a
 # copy of the release with one artifact removed or altered, must fail naming
 # that artifact; a forged repository index with its sums written anew must
-# fail its signature check.
+# fail its signature check. image-builder's contract
+# (hack/test-image-builder.sh) must fail too, naming its step, with kubeadm
+# removed or altered, a .sha256 altered, InRelease forged, or a deb gone.
 #
 # Usage: hack/test-release-failures.sh   (expects a release of the default
 #        base, from hack/release.sh, to compare against)
@@ -108,6 +110,25 @@ damaged "a .sha512 altered" "kubernetes-node-linux-${arch}.tar.gz.sha512 does no
 damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" sh -c ": > ATTRIBUTION.txt"
 damaged "kubeadm deb removed" "SHA256SUMS does not verify: deb/kubeadm_" sh -c "rm deb/kubeadm_*_${arch}.deb"
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
+
+# contract_fails NAME MESSAGE CHANGE...: image-builder's contract
+# (hack/test-image-builder.sh), run on a copy of the release changed by
+# CHANGE, must fail naming its step with MESSAGE.
+contract_fails() {
+  local name="$1" message="$2"
+  shift 2
+  rm -rf "${scratch}/damaged"
+  mkdir -p "${scratch}/damaged"
+  cp -a "${release_dir}" "${scratch}/damaged/${version}"
+  (cd "${scratch}/damaged/${version}" && "$@")
+  expect_failure "image-builder contract, ${name}" "${message}" "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}"
+}
+contract_fails "kubeadm removed" "http mode, download kubeadm: http://" rm "bin/linux/${arch}/kubeadm"
+contract_fails "kubeadm altered" "http mode, download kubeadm: kubeadm has sha256" sh -c "echo >> bin/linux/${arch}/kubeadm"
+contract_fails "a .sha256 altered" "http mode, download kubectl: kubectl has sha256" \
+  sh -c "sha256sum < SHA256SUMS | cut -d' ' -f1 > bin/linux/${arch}/kubectl.sha256"
+contract_fails "InRelease forged" "pkg mode, apt-get update" forge_inrelease
+contract_fails "a deb gone" "pkg mode, apt-get install" sh -c "rm deb/kubelet_*_${arch}.deb"
 rm -rf "${scratch}/damaged"
 
 cmp -s "${scratch}/before" "${release_dir}/SHA256SUMS" || { echo "FAIL: the release folder changed" >&2; failures=$((failures + 1)); }

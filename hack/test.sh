@@ -72,7 +72,8 @@ nothing_left_behind() {
 # make release builds both; make verify-reproducible checks both against
 # build/CHECKSUMS.
 release_verifies() {
-  ARCHES="$(go env GOHOSTARCH)" "${hack}/release.sh" && "${hack}/verify-release.sh" && "${hack}/test-release-failures.sh"
+  ARCHES="$(go env GOHOSTARCH)" "${hack}/release.sh" && "${hack}/verify-release.sh" && "${hack}/test-image-builder.sh" &&
+    "${hack}/test-release-failures.sh"
 }
 
 short_soak() {
@@ -91,7 +92,7 @@ check "series tests pass on patched ${default_base}" "${hack}/test-series.sh" "$
 check "every commit of the series is bisectable on ${default_base}" "${hack}/verify-bisect.sh" "${default_base}"
 check "series tests pass on patched ${leaking_base}" "${hack}/test-series.sh" "${leaking_base}"
 check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fails.sh" "${leaking_base}"
-check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, packages, SBOM, source; failures leave nothing" release_verifies
+check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, packages, signed repositories, SBOM, source, image-builder's contract; failures leave nothing" release_verifies
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
 check "real node of ${default_base} (API server, containerd, runc): readiness during termination and 90 s of profiled sync, stock and patched" "${hack}/e2e.sh" --short

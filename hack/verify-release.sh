@@ -219,6 +219,19 @@ for arch in "${arches[@]}"; do
     rpm -qlp "${package}" 2>/dev/null | grep -x "${rpm_file[${name}]}" > /dev/null || fail "${package##*/} has no ${rpm_file[${name}]}"
   done
 done
+# What kubelet and kubeadm depend on: cri-tools and kubernetes-cni at the
+# pinned versions, for every architecture, in both repositories.
+for dependency in "cri-tools sigs.k8s.io/cri-tools" "kubernetes-cni github.com/containernetworking/plugins"; do
+  read -r name module <<<"${dependency}"
+  pinned="$(ctxfix::pinned_version "${module}")"
+  for arch in "${arches[@]}"; do
+    case "${arch}" in amd64) rpm_arch=x86_64 ;; arm64) rpm_arch=aarch64 ;; esac
+    for package in "deb/${name}_$(package_version -base "${pinned}" -format deb)_${arch}.deb" \
+      "rpm/${name}-$(package_version -base "${pinned}" -format rpm).${rpm_arch}.rpm"; do
+      [[ -f "${dir}/${package}" ]] || fail "missing ${package} (${module} ${pinned})"
+    done
+  done
+done
 ctxfix::log "rpm metadata reads back: ${node_binaries[*]} ${rpm_version}; rpm sorts ${upstream_rpm} < ${rpm_version} < ${next_base_rpm}"
 
 # --- the apt repository

@@ -61,7 +61,7 @@ func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|attribution|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
+		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -185,6 +185,17 @@ func run(args []string) error {
 			return err
 		}
 		return os.WriteFile(*out, text, 0o644)
+
+	case "serve":
+		dir := fs.String("dir", "", "folder to serve")
+		addrFile := fs.String("addr-file", "", "file to write the address listened on to")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("dir", "addr-file"); err != nil {
+			return err
+		}
+		return release.Serve(*dir, *addrFile)
 
 	case "plugin-archive":
 		binary := fs.String("binary", "", "ctxleak built for -os")

@@ -299,14 +299,11 @@ ctxfix::upstream_packaging() {
   echo "${dir}"
 }
 
-# ctxfix::install_pinned MODULE GOBIN TAGS PACKAGE... builds the commands
-# PACKAGE... (paths inside MODULE) of the Go module MODULE at the version
-# build/upstream.sum pins, into GOBIN, after checking the module's sum against
-# the pin: a tool the checks rely on is the one that was reviewed.
-ctxfix::install_pinned() {
-  local module="$1" gobin="$2" tags="$3"
-  shift 3
-  local version pinned json sum package targets=()
+# ctxfix::pinned_version MODULE prints the version of MODULE that
+# build/upstream.sum pins, after downloading it and checking its sum against
+# the pin; ctxfix::pinned_dir MODULE prints the folder of that download.
+ctxfix::pinned_json() {
+  local module="$1" version pinned json sum
   read -r version pinned < <(awk -v module="${module}" '$1 == module && $2 !~ /\/go\.mod$/ { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
   [[ -n "${version:-}" ]] || ctxfix::die "build/upstream.sum pins no ${module}"
   # From outside any module, so that no go.mod or go.sum is touched.
@@ -314,6 +311,47 @@ ctxfix::install_pinned() {
     ctxfix::die "could not download ${module}@${version} through the Go module proxy: ${json}"
   sum="$(ctxfix::json_field Sum <<<"${json}")"
   [[ "${sum}" == "${pinned}" ]] || ctxfix::die "${module}@${version} has sum ${sum}, build/upstream.sum pins ${pinned}"
+  echo "${json}"
+}
+ctxfix::pinned_version() { ctxfix::pinned_json "$1" | ctxfix::json_field Version; }
+ctxfix::pinned_dir() { ctxfix::pinned_json "$1" | ctxfix::json_field Dir; }
+
+# ctxfix::build_pinned MODULE ARCH OUT_DIR PACKAGE... builds the commands
+# PACKAGE... of the pinned MODULE for linux/ARCH into OUT_DIR, static and
+# -trimpath. go install is the only go command that builds a module at a
+# version outside any main module; for another architecture it refuses
+# GOBIN, so it installs into a GOPATH of its own (bin/linux_ARCH/), with the
+# module cache left where it is.
+ctxfix::build_pinned() {
+  local module="$1" arch="$2" out_dir="$3"
+  shift 3
+  local version gopath package targets=()
+  version="$(ctxfix::pinned_version "${module}")"
+  for package in "$@"; do
+    targets+=("${module}/${package}@${version}")
+  done
+  gopath="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/gopath.XXXXXX")"
+  (cd / && GOPATH="${gopath}" GOMODCACHE="$(go env GOMODCACHE)" GOBIN= GOOS=linux GOARCH="${arch}" \
+    go install -trimpath -ldflags "-s -w -buildid=" "${targets[@]}") ||
+    { rm -rf "${gopath}"; ctxfix::die "could not build ${targets[*]} for linux/${arch}"; }
+  mkdir -p "${out_dir}"
+  if [[ "${arch}" == "$(go env GOHOSTARCH)" ]]; then
+    mv "${gopath}"/bin/* "${out_dir}/"
+  else
+    mv "${gopath}/bin/linux_${arch}"/* "${out_dir}/"
+  fi
+  chmod -R u+w "${gopath}" && rm -rf "${gopath}"
+}
+
+# ctxfix::install_pinned MODULE GOBIN TAGS PACKAGE... builds the commands
+# PACKAGE... (paths inside MODULE) of the Go module MODULE at the version
+# build/upstream.sum pins, into GOBIN, after checking the module's sum against
+# the pin: a tool the checks rely on is the one that was reviewed.
+ctxfix::install_pinned() {
+  local module="$1" gobin="$2" tags="$3"
+  shift 3
+  local version package targets=()
+  version="$(ctxfix::pinned_version "${module}")"
   for package in "$@"; do
     targets+=("${module}/${package}@${version}")
   done

@@ -1,0 +1,33 @@
+package release
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+)
+
+// Serve serves dir over HTTP on a free loopback port, as a web server would
+// serve a published release folder to image-builder, apt or dnf, and writes
+// "127.0.0.1:PORT" to addrFile once it listens. It serves until the process
+// is stopped.
+func Serve(dir, addrFile string) error {
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return fmt.Errorf("%s is not a folder to serve", dir)
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer listener.Close()
+	// Written aside and renamed, so that a reader never sees half an address.
+	tmp := addrFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(listener.Addr().String()), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Clean(addrFile)); err != nil {
+		return err
+	}
+	return http.Serve(listener, http.FileServer(http.Dir(dir)))
+}
