@@ -92,16 +92,7 @@ for item in kubectl kubeadm; do
 done
 ctxfix::log "http mode: kubectl and kubeadm write their bash completion"
 step="http mode, goss versions"
-bin="${sysusr_prefix}/bin"
-declare -A goss=(
-  [kubectl]="$("${bin}/kubectl" version --client -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')"
-  [kubeadm]="$("${bin}/kubeadm" version -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')"
-  [kubelet]="$("${bin}/kubelet" --version | awk -F' ' '{print $2}' | tr -d '"' | awk '{print substr($1,2); }')"
-)
-for item in kubectl kubeadm kubelet; do
-  [[ "${goss[${item}]}" == *"${kubernetes_version}"* ]] ||
-    fail "${item} reports '${goss[${item}]}', which does not contain kubernetes_version ${kubernetes_version}"
-done
+mismatch="$(ctxfix::goss_versions "${sysusr_prefix}/bin" "${kubernetes_version}")" || fail "${mismatch}"
 ctxfix::log "http mode: goss sees kubectl, kubeadm and kubelet at ${kubernetes_version}"
 
 # --- pkg mode

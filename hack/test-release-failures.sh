@@ -79,16 +79,30 @@ expect_failure "signing key: passphrase" "cannot sign without a passphrase" \
 expect_failure "signing key: no file" "CTXFIX_SIGNING_KEY '${keys}/none.asc' is not a file" \
   env CTXFIX_SIGNING_KEY="${keys}/none.asc" "${CTXFIX_ROOT}/hack/release.sh"
 
-# damaged NAME MESSAGE CHANGE...: a copy of the release, changed by running
-# CHANGE inside it, must fail verify-release with MESSAGE.
-damaged() {
-  local name="$1" message="$2"
-  shift 2
+# copy_changed CHANGE...: a copy of the release, changed by running CHANGE
+# inside it, in scratch/damaged/<version>.
+copy_changed() {
   rm -rf "${scratch}/damaged"
   mkdir -p "${scratch}/damaged"
   cp -a "${release_dir}" "${scratch}/damaged/${version}"
   (cd "${scratch}/damaged/${version}" && "$@")
+}
+# damaged NAME MESSAGE CHANGE...: the changed copy must fail verify-release
+# with MESSAGE.
+damaged() {
+  local name="$1" message="$2"
+  shift 2
+  copy_changed "$@"
   expect_failure "verify-release, ${name}" "${message}" "${CTXFIX_ROOT}/hack/verify-release.sh" "${scratch}/damaged/${version}"
+}
+# contract_fails NAME MESSAGE CHANGE...: the changed copy must fail
+# image-builder's contract (hack/test-image-builder.sh), naming its step
+# with MESSAGE.
+contract_fails() {
+  local name="$1" message="$2"
+  shift 2
+  copy_changed "$@"
+  expect_failure "image-builder contract, ${name}" "${message}" "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}"
 }
 # resum writes SHA256SUMS and SHA512SUMS anew, as whoever forged a file
 # would: then only the signatures can tell.
@@ -111,22 +125,16 @@ damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" 
 damaged "kubeadm deb removed" "SHA256SUMS does not verify: deb/kubeadm_" sh -c "rm deb/kubeadm_*_${arch}.deb"
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
 
-# contract_fails NAME MESSAGE CHANGE...: image-builder's contract
-# (hack/test-image-builder.sh), run on a copy of the release changed by
-# CHANGE, must fail naming its step with MESSAGE.
-contract_fails() {
-  local name="$1" message="$2"
-  shift 2
-  rm -rf "${scratch}/damaged"
-  mkdir -p "${scratch}/damaged"
-  cp -a "${release_dir}" "${scratch}/damaged/${version}"
-  (cd "${scratch}/damaged/${version}" && "$@")
-  expect_failure "image-builder contract, ${name}" "${message}" "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}"
-}
 contract_fails "kubeadm removed" "http mode, download kubeadm: http://" rm "bin/linux/${arch}/kubeadm"
 contract_fails "kubeadm altered" "http mode, download kubeadm: kubeadm has sha256" sh -c "echo >> bin/linux/${arch}/kubeadm"
 contract_fails "a .sha256 altered" "http mode, download kubectl: kubectl has sha256" \
   sh -c "sha256sum < SHA256SUMS | cut -d' ' -f1 > bin/linux/${arch}/kubectl.sha256"
+# The same release under another version's folder: goss's version checks
+# must see that the binaries report another version.
+copy_changed true
+mv "${scratch}/damaged/${version}" "${scratch}/damaged/${version}9"
+expect_failure "image-builder contract, another version's folder" "http mode, goss versions: kubectl reports '${version#v}'" \
+  "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}9"
 contract_fails "InRelease forged" "pkg mode, apt-get update" forge_inrelease
 contract_fails "a deb gone" "pkg mode, apt-get install" sh -c "rm deb/kubelet_*_${arch}.deb"
 rm -rf "${scratch}/damaged"

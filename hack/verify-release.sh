@@ -127,17 +127,8 @@ ctxfix::log "ATTRIBUTION.txt names all ${modules} modules the kubelet links"
 # kubernetes_version is the folder's name without the "v", and each command's
 # output must contain it.
 if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
-  bin="${dir}/bin/linux/${host_arch}"
   kubernetes_version="${folder#v}"
-  declare -A goss=(
-    [kubectl]="$("${bin}/kubectl" version --client -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')"
-    [kubeadm]="$("${bin}/kubeadm" version -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')"
-    [kubelet]="$("${bin}/kubelet" --version | awk -F' ' '{print $2}' | tr -d '"' | awk '{print substr($1,2); }')"
-  )
-  for name in "${node_binaries[@]}"; do
-    [[ "${goss[${name}]}" == *"${kubernetes_version}"* ]] ||
-      fail "goss check: ${name} reports '${goss[${name}]}', which does not contain ${kubernetes_version}"
-  done
+  mismatch="$(ctxfix::goss_versions "${dir}/bin/linux/${host_arch}" "${kubernetes_version}")" || fail "goss check: ${mismatch}"
   ctxfix::log "goss checks: kubectl, kubeadm and kubelet report ${kubernetes_version}"
 fi
 

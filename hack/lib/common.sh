@@ -358,3 +358,23 @@ ctxfix::install_pinned() {
   (cd / && GOBIN="${gobin}" go install -trimpath -tags "${tags}" "${targets[@]}") ||
     ctxfix::die "could not build ${targets[*]}"
 }
+
+# ctxfix::goss_versions BIN_DIR KUBERNETES_VERSION runs image-builder's goss
+# version checks for http mode (goss-command.yaml), pipeline for pipeline, on
+# the kubectl, kubeadm and kubelet in BIN_DIR: each output must contain
+# KUBERNETES_VERSION (the semver without its "v"). It fails naming the first
+# binary that does not.
+ctxfix::goss_versions() {
+  local bin="$1" kubernetes_version="$2" name reported
+  for name in kubectl kubeadm kubelet; do
+    case "${name}" in
+      kubectl) reported="$("${bin}/kubectl" version --client -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')" ;;
+      kubeadm) reported="$("${bin}/kubeadm" version -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')" ;;
+      kubelet) reported="$("${bin}/kubelet" --version | awk -F' ' '{print $2}' | tr -d '"' | awk '{print substr($1,2); }')" ;;
+    esac
+    if [[ "${reported}" != *"${kubernetes_version}"* ]]; then
+      echo "${name} reports '${reported}', which does not contain kubernetes_version ${kubernetes_version}"
+      return 1
+    fi
+  done
+}
