@@ -330,11 +330,12 @@ ctxfix::build_pinned() {
   for package in "$@"; do
     targets+=("${module}/${package}@${version}")
   done
-  gopath="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/gopath.XXXXXX")"
+  mkdir -p "${out_dir}"
+  # Beside OUT_DIR, so that whoever cleans up OUT_DIR's parent cleans this.
+  gopath="$(mktemp -d "${out_dir%/}.gopath.XXXXXX")"
   (cd / && GOPATH="${gopath}" GOMODCACHE="$(go env GOMODCACHE)" GOBIN= GOOS=linux GOARCH="${arch}" \
     go install -trimpath -ldflags "-s -w -buildid=" "${targets[@]}") ||
     { rm -rf "${gopath}"; ctxfix::die "could not build ${targets[*]} for linux/${arch}"; }
-  mkdir -p "${out_dir}"
   if [[ "${arch}" == "$(go env GOHOSTARCH)" ]]; then
     mv "${gopath}"/bin/* "${out_dir}/"
   else
