@@ -216,11 +216,10 @@ ctxfix::yum_repo "${staging}/rpm" "${gnupg_home}" "${signing_key}" "${epoch}"
   sha256sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha256"
   sha512sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha512"
 done)
+ctxfix::write_sums "${staging}"
 for sums in sha256 sha512; do
-  sums_file="${sums^^}SUMS"
-  (cd "${staging}" && find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort | xargs "${sums}sum" > "${sums_file}")
-  (cd "${staging}" && "${sums}sum" --check --strict --quiet "${sums_file}") ||
-    ctxfix::die "${sums_file} of the assembled release does not verify"
+  (cd "${staging}" && "${sums}sum" --check --strict --quiet "${sums^^}SUMS") ||
+    ctxfix::die "${sums^^}SUMS of the assembled release does not verify"
 done
 
 # Publish: swap the complete folder in.

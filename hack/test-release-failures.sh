@@ -104,16 +104,10 @@ contract_fails() {
   copy_changed "$@"
   expect_failure "image-builder contract, ${name}" "${message}" "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}"
 }
-# resum writes SHA256SUMS and SHA512SUMS anew, as whoever forged a file
-# would: then only the signatures can tell.
-resum() {
-  local sums
-  for sums in sha256 sha512; do
-    find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort | xargs "${sums}sum" > "${sums^^}SUMS"
-  done
-}
-forge_inrelease() { sed -i 's/^Label: kubelet-ctxfix$/Label: forged/' deb/InRelease && resum; }
-forge_repomd() { sed -i 's/<revision>/<revision>1/' rpm/repodata/repomd.xml && resum; }
+# The forgeries write SHA256SUMS and SHA512SUMS anew, as whoever forged a
+# file would: then only the signatures can tell.
+forge_inrelease() { sed -i 's/^Label: kubelet-ctxfix$/Label: forged/' deb/InRelease && ctxfix::write_sums .; }
+forge_repomd() { sed -i 's/<revision>/<revision>1/' rpm/repodata/repomd.xml && ctxfix::write_sums .; }
 arch="$(go env GOHOSTARCH)"
 damaged "InRelease forged" "deb/InRelease does not verify against deb/Release.key" forge_inrelease
 damaged "repomd.xml forged" "rpm/repodata/repomd.xml.asc does not verify against repomd.xml.key" forge_repomd

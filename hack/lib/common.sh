@@ -281,27 +281,18 @@ ctxfix::stamp() {
 # Go module k8s.io/release at the version build/upstream.sum pins, checked
 # against the sum recorded there.
 ctxfix::upstream_packaging() {
-  local version pinned json dir sum
-  read -r version pinned < <(awk '$1 == "k8s.io/release" && $2 !~ /\/go\.mod$/ { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
-  [[ -n "${version:-}" ]] || ctxfix::die "build/upstream.sum pins no k8s.io/release version"
-  # From outside any module, so that no go.mod or go.sum is touched.
-  json="$(cd / && go mod download -json "k8s.io/release@${version}")" ||
-    ctxfix::die "could not download k8s.io/release@${version} through the Go module proxy: ${json}"
-  dir="$(ctxfix::json_field Dir <<<"${json}")"
-  sum="$(ctxfix::json_field Sum <<<"${json}")"
-  [[ "${sum}" == "${pinned}" ]] ||
-    ctxfix::die "k8s.io/release@${version} has sum ${sum}, build/upstream.sum pins ${pinned}"
-  dir="${dir}/cmd/krel/templates/latest"
-  local file
+  local dir file
+  dir="$(ctxfix::pinned_dir k8s.io/release)/cmd/krel/templates/latest"
   for file in kubelet/kubelet.service kubelet/kubelet.env kubeadm/10-kubeadm.conf; do
-    [[ -f "${dir}/${file}" ]] || ctxfix::die "k8s.io/release@${version} has no cmd/krel/templates/latest/${file}"
+    [[ -f "${dir}/${file}" ]] || ctxfix::die "the pinned k8s.io/release has no cmd/krel/templates/latest/${file}"
   done
   echo "${dir}"
 }
 
-# ctxfix::pinned_version MODULE prints the version of MODULE that
-# build/upstream.sum pins, after downloading it and checking its sum against
-# the pin; ctxfix::pinned_dir MODULE prints the folder of that download.
+# ctxfix::pinned_json MODULE downloads the version of MODULE that
+# build/upstream.sum pins, checks its sum against the pin and prints
+# `go mod download -json`'s answer; ctxfix::pinned_version and
+# ctxfix::pinned_dir print its version and its folder.
 ctxfix::pinned_json() {
   local module="$1" version pinned json sum
   read -r version pinned < <(awk -v module="${module}" '$1 == module && $2 !~ /\/go\.mod$/ { print $2, $3 }' "${CTXFIX_UPSTREAM_SUM}")
@@ -377,5 +368,15 @@ ctxfix::goss_versions() {
       echo "${name} reports '${reported}', which does not contain kubernetes_version ${kubernetes_version}"
       return 1
     fi
+  done
+}
+
+# ctxfix::write_sums DIR writes DIR/SHA256SUMS and DIR/SHA512SUMS over every
+# other file in DIR.
+ctxfix::write_sums() {
+  local sums
+  for sums in sha256 sha512; do
+    (cd "$1" && find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort | xargs "${sums}sum" > "${sums^^}SUMS") ||
+      ctxfix::die "could not write ${sums^^}SUMS in $1"
   done
 }
