@@ -316,15 +316,17 @@ ctxfix::pinned_dir() { ctxfix::pinned_json "$1" | ctxfix::json_field Dir; }
 ctxfix::build_pinned() {
   local module="$1" arch="$2" out_dir="$3"
   shift 3
-  local version gopath package targets=()
+  local version gopath modcache package targets=()
   version="$(ctxfix::pinned_version "${module}")"
+  # Read before GOPATH changes: `go env GOMODCACHE` follows GOPATH.
+  modcache="$(go env GOMODCACHE)"
   for package in "$@"; do
     targets+=("${module}/${package}@${version}")
   done
   mkdir -p "${out_dir}"
   # Beside OUT_DIR, so that whoever cleans up OUT_DIR's parent cleans this.
   gopath="$(mktemp -d "${out_dir%/}.gopath.XXXXXX")"
-  (cd / && GOPATH="${gopath}" GOMODCACHE="$(go env GOMODCACHE)" GOBIN= GOOS=linux GOARCH="${arch}" \
+  (cd / && GOPATH="${gopath}" GOMODCACHE="${modcache}" GOBIN= GOOS=linux GOARCH="${arch}" \
     go install -trimpath -ldflags "-s -w -buildid=" "${targets[@]}") ||
     { rm -rf "${gopath}"; ctxfix::die "could not build ${targets[*]} for linux/${arch}"; }
   if [[ "${arch}" == "$(go env GOHOSTARCH)" ]]; then
