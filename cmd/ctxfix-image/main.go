@@ -3,6 +3,13 @@
 //
 //	ctxfix-image -ref registry.k8s.io/pause:3.10.2 -arch amd64 -entrypoint /pause \
 //	    -file /pause=_output/e2e/pause -link /bin/sh=/bin/busybox -dir /tmp -out pause.tar
+//
+// With -base, the folder it names is the image's first layer, as its root
+// filesystem, and -file, -link and -dir make the layer above it:
+//
+//	ctxfix-image -ref registry.k8s.io/kube-proxy-amd64:v1.36.5-ctxfix.2 -arch amd64 \
+//	    -base _output/images/amd64/iptables -entrypoint /usr/local/bin/kube-proxy \
+//	    -file /usr/local/bin/kube-proxy=bin/kube-proxy -out kube-proxy.tar
 package main
 
 import (
@@ -50,6 +57,7 @@ func run(args []string) error {
 	entrypoint := fs.String("entrypoint", "", "entrypoint, words separated by spaces")
 	command := fs.String("cmd", "", "the entrypoint's default arguments, words separated by spaces")
 	out := fs.String("out", "", "tarball to write")
+	base := fs.String("base", "", "folder whose contents are the image's first layer, as its root filesystem")
 	var files, links pairs
 	var dirs dirList
 	fs.Var(&dirs, "dir", "PATH-IN-IMAGE of an empty folder everyone may write to (/tmp), repeatable")
@@ -71,14 +79,21 @@ func run(args []string) error {
 		created = time.Unix(seconds, 0).UTC()
 	}
 	spec := nodeimage.Spec{Ref: *ref, Arch: *arch, Entrypoint: strings.Fields(*entrypoint), Cmd: strings.Fields(*command), Created: created}
+	if *base != "" {
+		spec.Layers = append(spec.Layers, nodeimage.Layer{{Path: "/", Tree: *base}})
+	}
+	var top nodeimage.Layer
 	for _, f := range files {
-		spec.Entries = append(spec.Entries, nodeimage.Entry{Path: f[0], Source: f[1]})
+		top = append(top, nodeimage.Entry{Path: f[0], Source: f[1]})
 	}
 	for _, l := range links {
-		spec.Entries = append(spec.Entries, nodeimage.Entry{Path: l[0], Link: l[1]})
+		top = append(top, nodeimage.Entry{Path: l[0], Link: l[1]})
 	}
 	for _, d := range dirs {
-		spec.Entries = append(spec.Entries, nodeimage.Entry{Path: d, Dir: true})
+		top = append(top, nodeimage.Entry{Path: d, Dir: true})
+	}
+	if len(top) > 0 {
+		spec.Layers = append(spec.Layers, top)
 	}
 	return nodeimage.Write(*out, spec)
 }

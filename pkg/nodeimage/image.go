@@ -1,7 +1,8 @@
 // Package nodeimage assembles container images from files on this machine and
-// writes them as docker-save tarballs, the form `ctr -n k8s.io images import`
-// loads and upstream's release ships. The node e2e has no registry to pull
-// from, so every image it runs is made this way.
+// writes them as `docker save` tarballs (manifest.json and repositories), the
+// form `ctr -n k8s.io images import` loads and upstream's release ships its
+// control-plane images in. The node e2e has no registry to pull from, and a
+// release ships its images as files, so every image is made this way.
 package nodeimage
 
 import (
@@ -9,20 +10,23 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/legacy/tarball"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	v1tarball "github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Entry is one file of an image's only layer.
+// Entry is one file, link or folder of a layer.
 type Entry struct {
 	// Path is where it is in the image, absolute.
 	Path string
@@ -33,7 +37,15 @@ type Entry struct {
 	// Dir, if set instead of Source and Link, makes Path an empty folder
 	// that everyone may write to, as /tmp is.
 	Dir bool
+	// Tree, if set instead of the others, puts the folder Tree of this
+	// machine at Path with everything in it: folders, files and links keep
+	// their modes, and everything is owned by root. A root filesystem
+	// assembled in a folder is the Tree of "/".
+	Tree string
 }
+
+// Layer is the entries of one layer.
+type Layer []Entry
 
 // Spec describes an image.
 type Spec struct {
@@ -43,7 +55,9 @@ type Spec struct {
 	// Entrypoint and Cmd are those of the image's config.
 	Entrypoint []string
 	Cmd        []string
-	Entries    []Entry
+	// Layers, the lowest first. Images whose lowest layers have the same
+	// entries share those layers' digests, so a runtime stores them once.
+	Layers []Layer
 	// Created is the time every file and the config carry, so that the
 	// same inputs give the same bytes.
 	Created time.Time
@@ -60,19 +74,28 @@ func Write(file string, spec Spec) (err error) {
 	if !ok {
 		return fmt.Errorf("image name %q: want a tag, not a digest", spec.Ref)
 	}
-	layerBytes, err := layerTar(spec.Entries, spec.Created)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", spec.Ref, err)
+	if len(spec.Layers) == 0 {
+		return fmt.Errorf("image %s: no layers", spec.Ref)
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerBytes)), nil
-	})
-	if err != nil {
-		return err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return err
+	img := empty.Image
+	for i, entries := range spec.Layers {
+		layerBytes, err := layerTar(entries, spec.Created)
+		if err != nil {
+			return fmt.Errorf("image %s, layer %d: %w", spec.Ref, i+1, err)
+		}
+		layer, err := v1tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(layerBytes)), nil
+		})
+		if err != nil {
+			return err
+		}
+		// The history says what each layer is, as docker history shows it.
+		if img, err = mutate.Append(img, mutate.Addendum{Layer: layer, History: v1.History{
+			Created:   v1.Time{Time: spec.Created},
+			CreatedBy: layerDescription(entries),
+		}}); err != nil {
+			return err
+		}
 	}
 	config, err := img.ConfigFile()
 	if err != nil {
@@ -88,42 +111,169 @@ func Write(file string, spec Spec) (err error) {
 	if img, err = mutate.ConfigFile(img, config); err != nil {
 		return err
 	}
+
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
 	defer func() {
+		if closeErr := out.Close(); err == nil {
+			err = closeErr
+		}
 		if err != nil {
 			os.Remove(file)
 		}
 	}()
-	if err := tarball.WriteToFile(file, tag, img); err != nil {
+	if err := tarball.Write(tag, img, out); err != nil {
 		return fmt.Errorf("image %s: %w", spec.Ref, err)
 	}
 	return nil
 }
 
-// layerTar writes entries, with every folder they need, as one tar stream in
-// path order.
-func layerTar(entries []Entry, created time.Time) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dirs := map[string]bool{}
-	sorted := append([]Entry(nil), entries...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
-	for i, e := range sorted {
-		if i > 0 && sorted[i-1].Path == e.Path {
-			return nil, fmt.Errorf("entry %s is given twice", e.Path)
+// layerDescription names a layer's entries for the image's history.
+func layerDescription(entries Layer) string {
+	var parts []string
+	for _, e := range entries {
+		switch {
+		case e.Tree != "":
+			parts = append(parts, "tree "+e.Path)
+		default:
+			parts = append(parts, e.Path)
 		}
+	}
+	return "ctxfix-image: " + strings.Join(parts, " ")
+}
+
+// member is one tar entry of a layer.
+type member struct {
+	path   string // absolute, clean
+	source string // regular file: where its bytes are
+	link   string // symbolic link: its target
+	dir    bool
+	mode   fs.FileMode
+}
+
+// members expands entries, trees included, into what the layer holds, in
+// path order.
+func members(entries Layer) ([]member, error) {
+	var out []member
+	for _, e := range entries {
 		if !path.IsAbs(e.Path) || path.Clean(e.Path) != e.Path {
 			return nil, fmt.Errorf("entry %q: want a clean absolute path", e.Path)
 		}
 		kinds := 0
-		for _, set := range []bool{e.Source != "", e.Link != "", e.Dir} {
+		for _, set := range []bool{e.Source != "", e.Link != "", e.Dir, e.Tree != ""} {
 			if set {
 				kinds++
 			}
 		}
 		if kinds != 1 {
-			return nil, fmt.Errorf("entry %s: want one of a source file, a link or a folder", e.Path)
+			return nil, fmt.Errorf("entry %s: want one of a source file, a link, a folder or a tree", e.Path)
 		}
-		for _, dir := range parents(e.Path) {
+		switch {
+		case e.Source != "":
+			info, err := os.Stat(e.Source)
+			if err != nil {
+				return nil, fmt.Errorf("entry %s: %w", e.Path, err)
+			}
+			if !info.Mode().IsRegular() {
+				return nil, fmt.Errorf("entry %s: %s is not a regular file", e.Path, e.Source)
+			}
+			out = append(out, member{path: e.Path, source: e.Source, mode: info.Mode().Perm()})
+		case e.Link != "":
+			out = append(out, member{path: e.Path, link: e.Link, mode: 0o777})
+		case e.Dir:
+			out = append(out, member{path: e.Path, dir: true, mode: 0o777 | fs.ModeSticky})
+		default:
+			tree, err := treeMembers(e.Path, e.Tree)
+			if err != nil {
+				return nil, fmt.Errorf("entry %s: %w", e.Path, err)
+			}
+			out = append(out, tree...)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	for i := 1; i < len(out); i++ {
+		if out[i-1].path == out[i].path {
+			return nil, fmt.Errorf("entry %s is given twice", out[i].path)
+		}
+	}
+	return out, nil
+}
+
+// treeMembers lists the folder root of this machine as members under at.
+func treeMembers(at, root string) ([]member, error) {
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("%s is not a folder", root)
+	}
+	var out []member
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		target := path.Join(at, filepath.ToSlash(rel))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode()
+		switch {
+		case mode.IsDir():
+			if target == "/" {
+				return nil
+			}
+			out = append(out, member{path: target, dir: true, mode: mode.Perm() | mode&(fs.ModeSticky|fs.ModeSetgid|fs.ModeSetuid)})
+		case mode.IsRegular():
+			out = append(out, member{path: target, source: p, mode: mode.Perm() | mode&(fs.ModeSetgid|fs.ModeSetuid)})
+		case mode&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out = append(out, member{path: target, link: link, mode: 0o777})
+		default:
+			return fmt.Errorf("%s is neither a folder, a regular file nor a link (%s)", p, mode.Type())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// tarMode is the tar header's mode of m.
+func tarMode(m fs.FileMode) int64 {
+	mode := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	return mode
+}
+
+// layerTar writes entries, with every folder they need, as one tar stream in
+// path order, everything owned by root and dated created.
+func layerTar(entries Layer, created time.Time) ([]byte, error) {
+	sorted, err := members(entries)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	for _, m := range sorted {
+		for _, dir := range parents(m.path) {
 			if dirs[dir] {
 				continue
 			}
@@ -132,32 +282,29 @@ func layerTar(entries []Entry, created time.Time) ([]byte, error) {
 				return nil, err
 			}
 		}
-		name := strings.TrimPrefix(e.Path, "/")
-		if e.Dir {
+		name := strings.TrimPrefix(m.path, "/")
+		header := &tar.Header{Name: name, Mode: tarMode(m.mode), ModTime: created, Format: tar.FormatPAX}
+		switch {
+		case m.dir:
 			dirs[name] = true
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o1777, ModTime: created, Format: tar.FormatPAX}); err != nil {
+			header.Typeflag, header.Name = tar.TypeDir, name+"/"
+		case m.link != "":
+			header.Typeflag, header.Linkname = tar.TypeSymlink, m.link
+		default:
+			content, err := os.ReadFile(m.source)
+			if err != nil {
+				return nil, fmt.Errorf("entry %s: %w", m.path, err)
+			}
+			header.Typeflag, header.Size = tar.TypeReg, int64(len(content))
+			if err := tw.WriteHeader(header); err != nil {
+				return nil, err
+			}
+			if _, err := tw.Write(content); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if e.Link != "" {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: e.Link, Mode: 0o777, ModTime: created, Format: tar.FormatPAX}); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		content, err := os.ReadFile(e.Source)
-		if err != nil {
-			return nil, fmt.Errorf("entry %s: %w", e.Path, err)
-		}
-		info, err := os.Stat(e.Source)
-		if err != nil {
-			return nil, err
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(content)), Mode: int64(info.Mode().Perm()), ModTime: created, Format: tar.FormatPAX}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(content); err != nil {
+		if err := tw.WriteHeader(header); err != nil {
 			return nil, err
 		}
 	}

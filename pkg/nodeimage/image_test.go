@@ -1,12 +1,18 @@
 package nodeimage
 
 import (
+	"archive/tar"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -21,7 +27,7 @@ func TestWriteLoadsBackWithNameConfigAndFiles(t *testing.T) {
 		Arch:       "amd64",
 		Entrypoint: []string{"/pause"},
 		Cmd:        []string{"-v"},
-		Entries:    []Entry{{Path: "/pause", Source: bin}, {Path: "/bin/sh", Link: "/pause"}, {Path: "/tmp", Dir: true}},
+		Layers:     []Layer{{{Path: "/pause", Source: bin}, {Path: "/bin/sh", Link: "/pause"}, {Path: "/tmp", Dir: true}}},
 		Created:    time.Unix(1700000000, 0).UTC(),
 	}
 	out := filepath.Join(dir, "pause.tar")
@@ -64,10 +70,10 @@ func TestWriteRejectsBadInputAndLeavesNoFile(t *testing.T) {
 		spec Spec
 	}{
 		{"digest instead of tag", Spec{Ref: "registry.k8s.io/pause@sha256:" + "0000000000000000000000000000000000000000000000000000000000000000"}},
-		{"relative path", Spec{Ref: "example.com/x:1", Entries: []Entry{{Path: "bin/sh", Link: "/x"}}}},
-		{"missing source", Spec{Ref: "example.com/x:1", Entries: []Entry{{Path: "/x", Source: filepath.Join(dir, "absent")}}}},
-		{"path given twice", Spec{Ref: "example.com/x:1", Entries: []Entry{{Path: "/bin/busybox", Link: "/bin/busybox"}, {Path: "/bin/busybox", Link: "/x"}}}},
-		{"neither source nor link", Spec{Ref: "example.com/x:1", Entries: []Entry{{Path: "/x"}}}},
+		{"relative path", Spec{Ref: "example.com/x:1", Layers: []Layer{{{Path: "bin/sh", Link: "/x"}}}}},
+		{"missing source", Spec{Ref: "example.com/x:1", Layers: []Layer{{{Path: "/x", Source: filepath.Join(dir, "absent")}}}}},
+		{"path given twice", Spec{Ref: "example.com/x:1", Layers: []Layer{{{Path: "/bin/busybox", Link: "/bin/busybox"}, {Path: "/bin/busybox", Link: "/x"}}}}},
+		{"neither source nor link", Spec{Ref: "example.com/x:1", Layers: []Layer{{{Path: "/x"}}}}},
 	} {
 		out := filepath.Join(dir, "out.tar")
 		if err := Write(out, tc.spec); err == nil {
@@ -75,6 +81,131 @@ func TestWriteRejectsBadInputAndLeavesNoFile(t *testing.T) {
 		}
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
 			t.Errorf("%s: left %s behind", tc.name, out)
+		}
+	}
+}
+
+func TestWriteIsDockerSaveFormWithTreeBaseLayerShared(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"etc/ssl/certs", "usr/sbin"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/sbin/nologin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/sbin/xtables-nft-multi"), []byte("#!x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("xtables-nft-multi", filepath.Join(root, "usr/sbin/iptables")); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "kube-proxy")
+	if err := os.WriteFile(bin, []byte("#!kube-proxy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	created := time.Unix(1700000000, 0).UTC()
+	write := func(ref, binary string) v1.Image {
+		t.Helper()
+		out := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
+		spec := Spec{Ref: ref, Arch: "arm64", Entrypoint: []string{"/usr/local/bin/" + binary}, Created: created,
+			Layers: []Layer{{{Path: "/", Tree: root}}, {{Path: "/usr/local/bin/" + binary, Source: bin}}}}
+		if err := Write(out, spec); err != nil {
+			t.Fatal(err)
+		}
+		names := tarNames(t, out)
+		for _, want := range []string{"manifest.json", "repositories"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("%s has no %s, which docker save writes: %v", out, want, names)
+			}
+		}
+		tag, _ := name.NewTag(ref)
+		img, err := tarball.ImageFromPath(out, &tag)
+		if err != nil {
+			t.Fatalf("the tarball does not load as %s: %v", ref, err)
+		}
+		return img
+	}
+	proxy := write("registry.k8s.io/kube-proxy-arm64:v1.36.5-ctxfix.2", "kube-proxy")
+	scheduler := write("registry.k8s.io/kube-scheduler-arm64:v1.36.5-ctxfix.2", "kube-scheduler")
+
+	proxyLayers, _ := proxy.Layers()
+	schedulerLayers, _ := scheduler.Layers()
+	if len(proxyLayers) != 2 || len(schedulerLayers) != 2 {
+		t.Fatalf("layers: %d and %d, want 2 each", len(proxyLayers), len(schedulerLayers))
+	}
+	a, _ := proxyLayers[0].DiffID()
+	b, _ := schedulerLayers[0].DiffID()
+	if a != b {
+		t.Errorf("the base layers differ (%s, %s): the runtime would store the base twice", a, b)
+	}
+	files := layerFiles(t, proxyLayers[0])
+	for path, want := range map[string]string{"etc/passwd": "file 644", "usr/sbin/iptables": "link xtables-nft-multi", "usr/sbin/xtables-nft-multi": "file 755", "etc/ssl/certs/": "dir 755"} {
+		if files[path] != want {
+			t.Errorf("base layer: %s is %q, want %q", path, files[path], want)
+		}
+	}
+	if got := layerFiles(t, proxyLayers[1])["usr/local/bin/kube-proxy"]; got != "file 755" {
+		t.Errorf("top layer: usr/local/bin/kube-proxy is %q, want an executable file", got)
+	}
+	config, _ := proxy.ConfigFile()
+	if config.Architecture != "arm64" || !slices.Equal(config.Config.Entrypoint, []string{"/usr/local/bin/kube-proxy"}) {
+		t.Errorf("config: %s with entrypoint %v, want arm64 with /usr/local/bin/kube-proxy", config.Architecture, config.Config.Entrypoint)
+	}
+}
+
+func tarNames(t *testing.T, file string) []string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+}
+
+// layerFiles describes every entry of layer as "file MODE", "dir MODE" or
+// "link TARGET".
+func layerFiles(t *testing.T, layer v1.Layer) map[string]string {
+	t.Helper()
+	rc, err := layer.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Uid != 0 || h.Gid != 0 {
+			t.Errorf("%s is owned by %d:%d, want root", h.Name, h.Uid, h.Gid)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			out[h.Name] = fmt.Sprintf("dir %o", h.Mode)
+		case tar.TypeSymlink:
+			out[h.Name] = "link " + h.Linkname
+		default:
+			out[h.Name] = fmt.Sprintf("file %o", h.Mode)
 		}
 	}
 }
