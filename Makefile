@@ -38,8 +38,9 @@ all: build
 build:
 	hack/build-kubelet.sh
 
-## release: binaries, node tarballs, source archive, deb and rpm, SBOMs and
-## SHA256SUMS of KUBE_VERSION for ARCHES under _output/release/<version>/
+## release: binaries, control-plane images, node tarballs, source archive,
+## signed apt and yum repositories, SBOMs, ATTRIBUTION.txt, SHA256SUMS and
+## SHA512SUMS of KUBE_VERSION for ARCHES under _output/release/<version>/
 release:
 	hack/release.sh
 

@@ -7,6 +7,12 @@
 #     bin/linux/<arch>/kubeadm, kubectl        upstream's code, built from the same
 #                                              tree with the same version; each with
 #                                              .sha256 and .sha512
+#     bin/linux/<arch>/kube-apiserver.tar,     control-plane images from the same tree,
+#       kube-controller-manager.tar,           docker-save tarballs named
+#       kube-scheduler.tar, kube-proxy.tar     registry.k8s.io/<name>-<arch>:<version>
+#                                              (the tag kubeadm asks for), on bases
+#                                              assembled from Debian's packages; each
+#                                              with .sha256 and .sha512
 #     kubernetes-node-linux-<arch>.tar.gz      kubernetes/node/bin/{kubelet,kubeadm,kubectl},
 #                                              LICENSES, ATTRIBUTION.txt, version
 #     kubernetes-src.tar.gz                    the patched tree; builds to the same version
@@ -44,6 +50,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "${CTXFIX_ROOT}/hack/lib/repos.sh"
+source "${CTXFIX_ROOT}/hack/lib/images.sh"
 
 ctxfix::require_tools git go sha256sum sha512sum
 base="$(ctxfix::kube_version)"
@@ -63,7 +70,7 @@ done
 
 # Every tool, and the signing key, first: a missing tool or a bad key fails
 # before anything is built.
-ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils createrepo_c:createrepo-c rpmsign:rpm
+ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils createrepo_c:createrepo-c rpmsign:rpm apt-get:apt dpkg-deb:dpkg
 mkdir -p "${CTXFIX_OUTPUT}/tmp" "${CTXFIX_OUTPUT}/release"
 gnupg_home="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-gnupg.XXXXXX")"
 # gpg starts an agent for the keyring; stop it with the keyring.
@@ -72,6 +79,7 @@ signing_key="$(ctxfix::signing_key "${gnupg_home}")"
 ctxfix::warn_ephemeral_key
 release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 sbom_tool="$(ctxfix::go_tool github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod)"
+image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
 packaging="$(ctxfix::upstream_packaging)"
 
 "${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
@@ -117,6 +125,36 @@ for arch in "${arches[@]}"; do
   for name in "${node_binaries[@]}"; do attributed+=(-binary "${bin}/${name}"); done
 done
 
+# The control-plane images, as upstream's release ships them beside the
+# binaries: kube-apiserver, kube-controller-manager and kube-scheduler on a
+# static base, kube-proxy on one with iptables, nft and conntrack. The tag is
+# the version, with "+" made "_" as kubeadm makes it when it names the images
+# it pulls; the arch suffix is upstream's, which image-builder strips.
+image_tag="${version//+/_}"
+server_binaries=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+for arch in "${arches[@]}"; do
+  bin="${staging}/bin/linux/${arch}"
+  server="${work}/server/${arch}"
+  "${CTXFIX_ROOT}/hack/build-binaries.sh" "${base}" "${arch}" "${server}" "${server_binaries[@]}"
+  for name in "${server_binaries[@]}"; do attributed+=(-binary "${server}/${name}"); done
+  ctxfix::log "image bases for linux/${arch} from Debian's packages"
+  ctxfix::image_apt "${arch}" "${work}/apt/${arch}"
+  ctxfix::image_root_static "${arch}" "${work}/apt/${arch}" "${work}/images/${arch}/static"
+  cp -a "${work}/images/${arch}/static" "${work}/images/${arch}/iptables"
+  ctxfix::image_root_iptables "${arch}" "${work}/apt/${arch}" "${work}/images/${arch}/iptables"
+  for name in "${server_binaries[@]}"; do
+    image_base="static"
+    [[ "${name}" != kube-proxy ]] || image_base="iptables"
+    SOURCE_DATE_EPOCH="${epoch}" "${image_tool}" -ref "registry.k8s.io/${name}-${arch}:${image_tag}" -arch "${arch}" \
+      -base "${work}/images/${arch}/${image_base}" -entrypoint "/usr/local/bin/${name}" \
+      -file "/usr/local/bin/${name}=${server}/${name}" -out "${bin}/${name}.tar" ||
+      ctxfix::die "could not write the ${name} image for ${arch}"
+    (cd "${bin}" && sha256sum < "${name}.tar" | cut -d' ' -f1 > "${name}.tar.sha256" &&
+      sha512sum < "${name}.tar" | cut -d' ' -f1 > "${name}.tar.sha512")
+    ctxfix::log "bin/linux/${arch}/${name}.tar: registry.k8s.io/${name}-${arch}:${image_tag} on the ${image_base} base"
+  done
+done
+
 # What the kubelet and kubeadm packages depend on, as pkgs.k8s.io carries it
 # beside them: crictl (cri-tools) and the CNI plugins (kubernetes-cni), at
 # the versions build/upstream.sum pins, unchanged.
@@ -133,6 +171,8 @@ for arch in "${arches[@]}"; do
   ctxfix::log "crictl ${cri_tools_version} and CNI plugins ${cni_version} for linux/${arch}"
   ctxfix::build_pinned sigs.k8s.io/cri-tools "${arch}" "${work}/cri-tools/${arch}" cmd/crictl
   ctxfix::build_pinned github.com/containernetworking/plugins "${arch}" "${work}/cni/${arch}" "${cni_plugins[@]}"
+  attributed+=(-binary "${work}/cri-tools/${arch}/crictl")
+  for plugin in "${cni_plugins[@]}"; do attributed+=(-binary "${work}/cni/${arch}/${plugin##*/}"); done
 done
 
 # kubeadm.spec makes this substitution when debbuild builds the deb.

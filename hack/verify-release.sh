@@ -4,7 +4,11 @@
 #     tarball, and build/CHECKSUMS verify;
 #   - each node tarball has upstream's layout, its binaries are the released
 #     ones, and its version file and ATTRIBUTION.txt are the release's;
-#   - ATTRIBUTION.txt names every module the kubelet links;
+#   - the control-plane images: docker-save tarballs tagged
+#     registry.k8s.io/<name>-<arch>:<version>, with their entrypoint, the
+#     binary on a base that has what upstream's base has;
+#   - ATTRIBUTION.txt names every module the kubelet links, and the modules
+#     of crictl and the CNI plugins;
 #   - image-builder's goss checks (http mode), as goss-command.yaml runs
 #     them: kubectl, kubeadm and kubelet each report the folder's version
 #     without the "v";
@@ -73,6 +77,43 @@ for arch in "${arches[@]}"; do
   done
   ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/kubelet" "$(cat "${bin}/kubelet.sha256")"
 done
+
+# --- control-plane images: docker-save tarballs named as upstream names
+# them, with the entrypoint set, the binary on top of the base, and
+# kube-proxy's base holding iptables, nft and conntrack.
+image_tag="${version//+/_}"
+server_binaries=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+for arch in "${arches[@]}"; do
+  for name in "${server_binaries[@]}"; do
+    image="${dir}/bin/linux/${arch}/${name}.tar"
+    what="bin/linux/${arch}/${name}.tar"
+    [[ -f "${image}" ]] || fail "missing ${what}"
+    check_sums "${image}"
+    tar -tf "${image}" > "${scratch}/members" || fail "${what} is not a tar archive"
+    for member in manifest.json repositories; do
+      grep -qx "${member}" "${scratch}/members" || fail "${what} has no ${member}: it is not in docker save's form"
+    done
+    tar -xOf "${image}" manifest.json > "${scratch}/manifest.json"
+    tags="$(jq -c '[.[].RepoTags[]]' "${scratch}/manifest.json")"
+    [[ "${tags}" == "[\"registry.k8s.io/${name}-${arch}:${image_tag}\"]" ]] ||
+      fail "${what} is tagged ${tags}, want registry.k8s.io/${name}-${arch}:${image_tag}"
+    config="$(tar -xOf "${image}" "$(jq -r '.[0].Config' "${scratch}/manifest.json")" | jq -c '[.os, .architecture, .config.Entrypoint]')"
+    [[ "${config}" == "[\"linux\",\"${arch}\",[\"/usr/local/bin/${name}\"]]" ]] ||
+      fail "${what}: config has os, architecture and entrypoint ${config}, want linux/${arch} and /usr/local/bin/${name}"
+    mapfile -t layers < <(jq -r '.[0].Layers[]' "${scratch}/manifest.json")
+    ((${#layers[@]} == 2)) || fail "${what} has ${#layers[@]} layers, want the base and the binary"
+    tar -xOf "${image}" "${layers[1]}" | tar -t > "${scratch}/top"
+    grep -qx "usr/local/bin/${name}" "${scratch}/top" || fail "${what}: its top layer has no usr/local/bin/${name}"
+    tar -xOf "${image}" "${layers[0]}" | tar -t > "${scratch}/base"
+    wanted=(etc/passwd etc/group etc/nsswitch.conf etc/ssl/certs/ca-certificates.crt tmp/ var/lib/dpkg/status.d/ca-certificates)
+    [[ "${name}" != kube-proxy ]] || wanted+=(usr/sbin/iptables usr/sbin/ip6tables usr/sbin/iptables-legacy usr/sbin/nft usr/sbin/conntrack)
+    for member in "${wanted[@]}"; do
+      grep -qx "${member}" "${scratch}/base" || fail "${what}: its base layer has no ${member}"
+    done
+  done
+done
+ctxfix::log "images: ${server_binaries[*]} for ${arches[*]}, docker-save tarballs tagged ${image_tag}, entrypoints set, bases complete"
+
 mapfile -t tarballs < <(cd "${dir}" && find . -type f -name '*.tar.gz' -printf '%P\n' | LC_ALL=C sort)
 for tarball in "${tarballs[@]}"; do check_sums "${dir}/${tarball}"; done
 for sums in sha256 sha512; do
@@ -121,7 +162,12 @@ while read -r kind path mod_version _; do
   modules=$((modules + 1))
 done < <(go version -m "${dir}/bin/linux/${arches[0]}/kubelet")
 ((modules > 0)) || fail "go version -m lists no modules in the kubelet"
-ctxfix::log "ATTRIBUTION.txt names all ${modules} modules the kubelet links"
+for module in sigs.k8s.io/cri-tools github.com/containernetworking/plugins; do
+  mod_version="$(ctxfix::pinned_version "${module}")"
+  grep -qF "** ${module}; version ${mod_version} -- " "${dir}/ATTRIBUTION.txt" ||
+    fail "ATTRIBUTION.txt does not name ${module} ${mod_version}, whose binaries the packages ship"
+done
+ctxfix::log "ATTRIBUTION.txt names all ${modules} modules the kubelet links, and crictl's and the CNI plugins' modules"
 
 # --- image-builder's goss checks, http mode (goss-command.yaml):
 # kubernetes_version is the folder's name without the "v", and each command's

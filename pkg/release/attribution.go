@@ -29,7 +29,8 @@ type AttributionOptions struct {
 	GoRoot string
 	// MainDir is the tree the binaries were built in (their main module,
 	// k8s.io/kubernetes for a release), and MainVersion the version it was
-	// stamped with.
+	// stamped with. Binaries built from a module at a version, with go
+	// install, are attributed from ModCache instead.
 	MainDir, MainVersion string
 }
 
@@ -55,10 +56,17 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the build information of %s: %w", bin, err)
 		}
-		if mainPath != "" && info.Main.Path != mainPath {
-			return nil, fmt.Errorf("%s was built from %s, the other binaries from %s", bin, info.Main.Path, mainPath)
+		// A binary built from the tree has no module version; one that go
+		// install built from a module at a version (crictl, the CNI
+		// plugins) has that version, and its module is in ModCache.
+		fromTree := !strings.HasPrefix(info.Main.Version, "v")
+		mainVersion := info.Main.Version
+		if fromTree {
+			if mainPath != "" && info.Main.Path != mainPath {
+				return nil, fmt.Errorf("%s was built from %s, the other binaries from %s", bin, info.Main.Path, mainPath)
+			}
+			mainPath, mainVersion = info.Main.Path, opts.MainVersion
 		}
-		mainPath = info.Main.Path
 		if goVersion != "" && info.GoVersion != goVersion {
 			return nil, fmt.Errorf("%s was built with %s, the other binaries with %s", bin, info.GoVersion, goVersion)
 		}
@@ -73,7 +81,7 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 				modules[key].binaries = append(modules[key].binaries, name)
 			}
 		}
-		link(info.Main.Path, opts.MainVersion)
+		link(info.Main.Path, mainVersion)
 		for _, dep := range info.Deps {
 			if dep.Replace != nil {
 				dep = dep.Replace

@@ -1,0 +1,123 @@
+# The root filesystems the release's control-plane images sit on, assembled
+# offline from Debian's packages, as upstream's bases are:
+#
+#   static     what distroless/static (under go-runner) gives kube-apiserver,
+#              kube-controller-manager and kube-scheduler: /etc/passwd,
+#              /etc/group, /etc/nsswitch.conf, the CA bundle and /tmp;
+#   iptables   static, plus what distroless-iptables gives kube-proxy:
+#              iptables (nft and legacy), nft and conntrack, with the
+#              libraries they load.
+#
+# The packages come from the apt sources this machine has, for the image's
+# architecture, with apt's own signature checks. Each package's control data
+# is kept in /var/lib/dpkg/status.d/<package>, as distroless keeps it, so
+# that image scanners see what the image holds, and its copyright file in
+# /usr/share/doc/<package>/. Sourced by hack/release.sh after common.sh.
+
+# ctxfix::image_apt ARCH APT_DIR prints apt-get options that read this
+# machine's apt sources for ARCH, with lists, cache and an empty package
+# database in APT_DIR, and updates the lists. Nothing of the host's apt state
+# is touched.
+ctxfix::image_apt() {
+  local arch="$1" apt_dir="$2"
+  mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/archives/partial" "${apt_dir}/download"
+  : > "${apt_dir}/status"
+  cat > "${apt_dir}/apt.conf" <<EOF
+APT::Architecture "${arch}";
+APT::Architectures { "${arch}"; };
+Dir::State::Lists "${apt_dir}/lists";
+Dir::State::status "${apt_dir}/status";
+Dir::Cache "${apt_dir}";
+Dir::Cache::Archives "${apt_dir}/archives";
+Debug::NoLocking "true";
+APT::Sandbox::User "root";
+APT::Install-Recommends "false";
+EOF
+  APT_CONFIG="${apt_dir}/apt.conf" apt-get update > "${apt_dir}/update.log" 2>&1 ||
+    ctxfix::die "apt-get update for linux/${arch} failed ($(tail -n 3 "${apt_dir}/update.log" | tr '\n' ' '))"
+}
+
+# ctxfix::image_root_static ARCH APT_DIR ROOT assembles the static base in
+# ROOT, a folder that must not exist; ctxfix::image_apt must have prepared
+# APT_DIR for ARCH.
+ctxfix::image_root_static() {
+  local arch="$1" apt_dir="$2" root="$3" deb
+  [[ ! -e "${root}" ]] || ctxfix::die "${root} exists: the image root must start empty"
+  install -d -m 0755 "${root}" "${root}/etc" "${root}/etc/ssl/certs" "${root}/root" "${root}/home/nonroot" \
+    "${root}/var/lib/dpkg/status.d" "${root}/usr/share/doc"
+  install -d -m 1777 "${root}/tmp"
+  # The users and groups distroless has: root, nobody, and nonroot (65532).
+  printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+    'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' > "${root}/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nobody:x:65534:' 'tty:x:5:' 'staff:x:50:' 'nonroot:x:65532:' > "${root}/etc/group"
+  echo 'hosts: files dns' > "${root}/etc/nsswitch.conf"
+  chmod 0644 "${root}/etc/passwd" "${root}/etc/group" "${root}/etc/nsswitch.conf"
+
+  # The CA bundle: the certificates of Debian's ca-certificates, joined as
+  # update-ca-certificates joins them (its maintainer script does not run
+  # here, and its other dependencies, openssl and debconf, are not needed).
+  (cd "${apt_dir}/download" && rm -f ca-certificates_*.deb &&
+    APT_CONFIG="${apt_dir}/apt.conf" apt-get download ca-certificates > "${apt_dir}/download.log" 2>&1) ||
+    ctxfix::die "apt-get download ca-certificates for linux/${arch} failed ($(tail -n 3 "${apt_dir}/download.log" | tr '\n' ' '))"
+  deb="$(echo "${apt_dir}"/download/ca-certificates_*.deb)"
+  rm -rf "${apt_dir}/ca-certificates"
+  dpkg-deb -x "${deb}" "${apt_dir}/ca-certificates" || ctxfix::die "dpkg-deb could not unpack ${deb}"
+  find "${apt_dir}/ca-certificates/usr/share/ca-certificates" -name '*.crt' -print0 | LC_ALL=C sort -z |
+    xargs -0 cat > "${root}/etc/ssl/certs/ca-certificates.crt"
+  grep -c 'BEGIN CERTIFICATE' "${root}/etc/ssl/certs/ca-certificates.crt" > /dev/null ||
+    ctxfix::die "${deb} holds no certificates"
+  chmod 0644 "${root}/etc/ssl/certs/ca-certificates.crt"
+  ctxfix::image_record_package "${deb}" "${root}"
+  install -d -m 0755 "${root}/usr/share/doc/ca-certificates"
+  install -m 0644 "${apt_dir}/ca-certificates/usr/share/doc/ca-certificates/copyright" "${root}/usr/share/doc/ca-certificates/"
+}
+
+# ctxfix::image_record_package DEB ROOT records DEB's control data in ROOT's
+# /var/lib/dpkg/status.d/<package>, as distroless does.
+ctxfix::image_record_package() {
+  local deb="$1" root="$2" package
+  package="$(dpkg-deb -f "${deb}" Package)" || ctxfix::die "dpkg-deb cannot read ${deb}"
+  { dpkg-deb -f "${deb}" && echo "Status: install ok installed"; } > "${root}/var/lib/dpkg/status.d/${package}"
+  chmod 0644 "${root}/var/lib/dpkg/status.d/${package}"
+}
+
+# ctxfix::image_root_packages ARCH APT_DIR ROOT PACKAGE... unpacks PACKAGE...
+# and everything they depend on (their Pre-Depends and Depends, not their
+# Recommends) into ROOT, an assembled static base, without maintainer
+# scripts; documentation is left out but for the copyright files.
+ctxfix::image_root_packages() {
+  local arch="$1" apt_dir="$2" root="$3"
+  shift 3
+  local deb
+  rm -f "${apt_dir}"/archives/*.deb
+  # The package database is empty, so apt fetches the whole closure.
+  APT_CONFIG="${apt_dir}/apt.conf" apt-get install -y --download-only "$@" > "${apt_dir}/install.log" 2>&1 ||
+    ctxfix::die "apt-get could not fetch $* for linux/${arch} ($(tail -n 3 "${apt_dir}/install.log" | tr '\n' ' '))"
+  for deb in "${apt_dir}"/archives/*.deb; do
+    dpkg-deb -x "${deb}" "${root}" || ctxfix::die "dpkg-deb could not unpack ${deb}"
+    ctxfix::image_record_package "${deb}" "${root}"
+  done
+  find "${root}/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
+  find "${root}/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "${root}/usr/share/man" "${root}/usr/share/info" "${root}/usr/share/lintian" "${root}/usr/share/locale"
+  # glibc's character set converters: nothing in these images uses iconv.
+  rm -rf "${root}"/usr/lib/*-linux-gnu/gconv
+}
+
+# ctxfix::image_root_iptables ARCH APT_DIR ROOT adds iptables, nft and
+# conntrack to the static base in ROOT. iptables, ip6tables and their -save
+# and -restore are update-alternatives links, which no maintainer script
+# makes here: they point to the nft backend, Debian's default, and the
+# -legacy commands are there for hosts that still use the legacy one.
+ctxfix::image_root_iptables() {
+  local arch="$1" apt_dir="$2" root="$3" command
+  ctxfix::image_root_packages "${arch}" "${apt_dir}" "${root}" iptables nftables conntrack
+  [[ -x "${root}/usr/sbin/xtables-nft-multi" ]] || ctxfix::die "Debian's iptables for ${arch} has no /usr/sbin/xtables-nft-multi"
+  for command in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    [[ ! -e "${root}/usr/sbin/${command}" ]] || ctxfix::die "Debian's iptables now ships /usr/sbin/${command}: revisit the alternatives links"
+    ln -s xtables-nft-multi "${root}/usr/sbin/${command}"
+  done
+  for command in nft conntrack iptables-legacy; do
+    [[ -x "${root}/usr/sbin/${command}" ]] || ctxfix::die "the iptables base for ${arch} has no /usr/sbin/${command}"
+  done
+}
