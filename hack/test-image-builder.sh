@@ -9,25 +9,40 @@
 #      checked against its .sha256, as get_url's checksum does;
 #   2. kubectl and kubeadm write their bash completion;
 #   3. goss: kubectl, kubeadm and kubelet report kubernetes_version (the
-#      semver without its "v").
+#      semver without its "v");
+#   4. each of kubernetes_imgs (kube-apiserver.tar, kube-controller-manager.tar,
+#      kube-scheduler.tar, kube-proxy.tar) is downloaded from the same folder
+#      and checked against its .sha256; its arch suffix is taken out of
+#      manifest.json and repositories as modify-k8s-img.sh does (which knows
+#      only "-amd64"), and `ctr images import` loads it into containerd
+#      (github.com/containerd/containerd/v2 as build/upstream.sum pins it,
+#      started for this test on a socket of its own);
+#   5. goss: `crictl images` (sigs.k8s.io/cri-tools, pinned) lists exactly
+#      kube-apiserver, kube-controller-manager, kube-proxy and kube-scheduler
+#      once the arch suffix is taken out;
+#   6. kubeadm, given kubernetes_semver, asks for control-plane images that
+#      containerd now has (amd64, where the suffix is taken out), so that it
+#      pulls nothing;
+#   7. the images run: each binary's --version, and kube-proxy's iptables,
+#      ip6tables, nft and conntrack, in the image's own root filesystem
+#      (chroot), for the host's architecture.
 # pkg mode (roles/kubernetes/tasks/debian.yml; goss-package.yaml):
-#   4. the repository key is fetched from deb/Release.key and the flat
+#   8. the repository key is fetched from deb/Release.key and the flat
 #      repository added with signed-by; apt-get update verifies InRelease;
-#   5. apt-get install kubelet=V kubeadm=V kubectl=V kubernetes-cni, with
+#   9. apt-get install kubelet=V kubeadm=V kubectl=V kubernetes-cni, with
 #      dependencies resolved from the repository, into a scratch root whose
 #      dpkg database starts as this host's (the image's base system); the
 #      host's own packages are not touched;
-#   6. goss: the three packages are installed at V.
+#  10. goss: the three packages are installed at V.
 #
-# A failure names its step. The control-plane image tars of image-builder's
-# kubernetes_imgs are not part of a release yet, so their steps are absent.
+# A failure names its step.
 #
 # Usage: hack/test-image-builder.sh [RELEASE_DIR]   (default: the release of
 #        KUBE_VERSION or the default base); needs root for pkg mode's apt.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ctxfix::require_tools go curl sha256sum gpg jq awk
+ctxfix::require_tools go curl sha256sum gpg jq awk tar chroot findmnt
 ctxfix::require_packages apt-get:apt dpkg:dpkg
 [[ "$(id -u)" == 0 ]] || ctxfix::die "pkg mode runs apt-get and dpkg into a scratch root, which needs root"
 base="$(ctxfix::kube_version)"
@@ -41,17 +56,37 @@ kubernetes_version="${kubernetes_semver#v}"
 arch="$(go env GOHOSTARCH)"
 release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 revision="$(ctxfix::version_default CTXFIX_REVISION)"
-deb_version="$("${release_tool}" package-version -revision "${revision}" -base "${base}" -format deb)"
+release_deb_version="$("${release_tool}" package-version -revision "${revision}" -base "${base}" -format deb)"
+
+# containerd and crictl, as the node image has them.
+tools="${CTXFIX_OUTPUT}/image-builder/bin"
+mkdir -p "${tools}"
+ctxfix::install_pinned github.com/containerd/containerd/v2 "${tools}" "no_btrfs no_devmapper no_zfs" cmd/containerd cmd/ctr
+ctxfix::install_pinned sigs.k8s.io/cri-tools "${tools}" "" cmd/crictl
 
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/image-builder.XXXXXX")"
-server_pid=""
+server_pid="" containerd_pid=""
+# containerd's state is under the scratch folder; /run/containerd is
+# removed only if this test made it.
+run_containerd_existed=false
+[[ ! -e /run/containerd ]] || run_containerd_existed=true
+stop() {
+  local pid="$1"
+  [[ -n "${pid}" ]] || return 0
+  kill "${pid}" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "${pid}" 2>/dev/null || true
+  wait "${pid}" 2>/dev/null || true
+}
 cleanup() {
-  if [[ -n "${server_pid}" ]]; then
-    kill "${server_pid}" 2>/dev/null || true
-    wait "${server_pid}" 2>/dev/null || true
-  fi
+  stop "${server_pid}"
+  stop "${containerd_pid}"
+  # Unpacking mounts snapshots only for a moment; never remove through a
+  # mount that is left.
+  { findmnt -rn -o TARGET | grep -F "${scratch}/" || true; } | sort -r | while read -r target; do umount -l "${target}" || true; done
   rm -rf "${scratch}"
+  [[ "${run_containerd_existed}" == true ]] || rm -rf /run/containerd
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -70,17 +105,58 @@ for _ in $(seq 100); do [[ -s "${scratch}/addr" ]] && break; sleep 0.1; done
 kubernetes_http_source="http://$(cat "${scratch}/addr")"
 ctxfix::log "serving ${dir#"${CTXFIX_ROOT}"/} as ${kubernetes_http_source}/${kubernetes_semver}/"
 
+# The recipes of docs/node-images.md, as a user copies them. They are
+# written for the default base's release; its example address becomes this
+# server's, and for another base or folder its versions become theirs.
+docs="${CTXFIX_ROOT}/docs/node-images.md"
+# recipe_block HEADING LANGUAGE [N]: the Nth (default first) ```LANGUAGE
+# block under "## HEADING".
+recipe_block() {
+  awk -v heading="## $1" -v language="$2" -v want="${3:-1}" '
+    $0 == heading { under = 1; next }
+    under && /^## / { exit }
+    !under { next }
+    block && $0 == "```" { if (capture) exit; block = 0; next }
+    !block && /^```/ { block = 1; if (substr($0, 4) == language && ++n == want) capture = 1; next }
+    capture { print }' "${docs}"
+}
+docs_semver="$(recipe_block 'image-builder, http mode' json | jq -r .kubernetes_semver)"
+default_version="$(ctxfix::distribution_version "$(ctxfix::version_default KUBE_VERSION)")"
+[[ "${docs_semver}" == "${default_version}" ]] ||
+  ctxfix::die "docs/node-images.md's recipes are for ${docs_semver}, but the default base's release is ${default_version}: update them"
+adapt() {
+  sed -e "s;https://artifacts.example.com/kubelet-ctxfix;${kubernetes_http_source};g" -e "s;${docs_semver};${kubernetes_semver};g" \
+    -e "s;1\.36\.5;${base#v};g" -e "s;ctxfix\.2;ctxfix.${revision};g"
+}
+# recipe_var HEADING VARIABLE: VARIABLE of the json recipe under HEADING.
+recipe_var() {
+  local value
+  value="$(recipe_block "$1" json | adapt | jq -er --arg name "$2" '.[$name]')" ||
+    ctxfix::die "docs/node-images.md has no ${2} in its json recipe under '## ${1}'"
+  echo "${value}"
+}
+[[ "$(recipe_var 'image-builder, http mode' kubernetes_http_source)" == "${kubernetes_http_source}" ]] ||
+  ctxfix::die "docs/node-images.md's http recipe does not use https://artifacts.example.com/kubelet-ctxfix as kubernetes_http_source"
+[[ "$(recipe_var 'image-builder, http mode' kubernetes_semver)" == "${kubernetes_semver}" ]] ||
+  ctxfix::die "docs/node-images.md's http recipe does not name the release's folder as kubernetes_semver"
+
 # --- http mode
 sysusr_prefix="${scratch}/http/usr"
 mkdir -p "${sysusr_prefix}/bin" "${sysusr_prefix}/share/bash-completion/completions"
-for item in kubelet kubeadm kubectl; do
-  step="http mode, download ${item}"
+# download ITEM DEST: get_url of ITEM from the release's bin/linux/<arch>/,
+# with its checksum from ITEM.sha256.
+download() {
+  local item="$1" dest="$2" url checksum got
   url="${kubernetes_http_source}/${kubernetes_semver}/bin/linux/${arch}/${item}"
   checksum="$(curl -fsS "${url}.sha256" 2>&1)" || fail "${url}.sha256: ${checksum}"
   checksum="$(awk '{ print $1; exit }' <<<"${checksum}")"
-  curl -fsS -o "${sysusr_prefix}/bin/${item}" "${url}" 2> "${scratch}/curl.err" || fail "${url}: $(cat "${scratch}/curl.err")"
-  got="$(sha256sum < "${sysusr_prefix}/bin/${item}" | cut -d' ' -f1)"
+  curl -fsS -o "${dest}" "${url}" 2> "${scratch}/curl.err" || fail "${url}: $(cat "${scratch}/curl.err")"
+  got="$(sha256sum < "${dest}" | cut -d' ' -f1)"
   [[ "${got}" == "${checksum}" ]] || fail "${item} has sha256 ${got}, ${item}.sha256 says ${checksum}"
+}
+for item in kubelet kubeadm kubectl; do
+  step="http mode, download ${item}"
+  download "${item}" "${sysusr_prefix}/bin/${item}"
   chmod 0755 "${sysusr_prefix}/bin/${item}"
 done
 ctxfix::log "http mode: kubelet, kubeadm and kubectl downloaded and checked against their .sha256"
@@ -95,6 +171,95 @@ step="http mode, goss versions"
 mismatch="$(ctxfix::goss_versions "${sysusr_prefix}/bin" "${kubernetes_version}")" || fail "${mismatch}"
 ctxfix::log "http mode: goss sees kubectl, kubeadm and kubelet at ${kubernetes_version}"
 
+kubernetes_imgs=(kube-apiserver.tar kube-controller-manager.tar kube-scheduler.tar kube-proxy.tar)
+images="${scratch}/http/tmp"
+mkdir -p "${images}"
+for item in "${kubernetes_imgs[@]}"; do
+  step="http mode, download ${item}"
+  download "${item}" "${images}/${item}"
+  step="http mode, modify ${item}"
+  name="${item%%.*}"
+  unpacked="${images}/${name}"
+  mkdir -p "${unpacked}"
+  tar -xf "${images}/${item}" -C "${unpacked}" || fail "${item} is not a tar archive"
+  for file in manifest.json repositories; do
+    [[ -f "${unpacked}/${file}" ]] || fail "${item} has no ${file}"
+  done
+  sed -i "s/${name}-amd64:/${name}:/" "${unpacked}/manifest.json"
+  sed -i "s/${name}-amd64/${name}/" "${unpacked}/repositories"
+  tar -cf "${unpacked}.tar" -C "${unpacked}" . && rm -rf "${unpacked}"
+done
+ctxfix::log "http mode: ${kubernetes_imgs[*]} downloaded and checked against their .sha256"
+
+step="http mode, start containerd"
+mkdir -p "${scratch}/containerd"
+cat > "${scratch}/containerd/config.toml" <<EOF
+version = 3
+root = "${scratch}/containerd/root"
+state = "${scratch}/containerd/state"
+disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
+[grpc]
+  address = "${scratch}/containerd.sock"
+EOF
+"${tools}/containerd" --config "${scratch}/containerd/config.toml" > "${scratch}/containerd.log" 2>&1 &
+containerd_pid=$!
+for _ in $(seq 100); do
+  "${tools}/ctr" --address "${scratch}/containerd.sock" version > /dev/null 2>&1 && break
+  kill -0 "${containerd_pid}" 2>/dev/null || fail "containerd exited: $(tail -n 3 "${scratch}/containerd.log")"
+  sleep 0.2
+done
+"${tools}/ctr" --address "${scratch}/containerd.sock" version > /dev/null 2>&1 || fail "containerd does not answer on ${scratch}/containerd.sock"
+for item in "${kubernetes_imgs[@]}"; do
+  step="http mode, load ${item}"
+  CONTAINERD_NAMESPACE=k8s.io "${tools}/ctr" --address="${scratch}/containerd.sock" images import "${images}/${item}" > "${scratch}/ctr.log" 2>&1 ||
+    fail "ctr images import failed: $(tail -n 3 "${scratch}/ctr.log")"
+done
+step="http mode, goss crictl images"
+crictl=("${tools}/crictl" --runtime-endpoint "unix://${scratch}/containerd.sock" --image-endpoint "unix://${scratch}/containerd.sock" --timeout 30s)
+listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
+# goss-command.yaml's pipeline, word for word.
+got="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{print $1}' | awk -F'/' '{print $NF}' | sed "s/-${arch}//g" | sort | paste -sd' ')"
+[[ "${got}" == "kube-apiserver kube-controller-manager kube-proxy kube-scheduler" ]] ||
+  fail "crictl images gives '${got}', want kube-apiserver kube-controller-manager kube-proxy kube-scheduler"
+ctxfix::log "http mode: ctr imported the images, and goss sees exactly kube-apiserver, kube-controller-manager, kube-proxy and kube-scheduler"
+
+if [[ "${arch}" == amd64 ]]; then
+  step="http mode, kubeadm config images list"
+  wanted="$("${sysusr_prefix}/bin/kubeadm" config images list --kubernetes-version "${kubernetes_semver}" 2> "${scratch}/kubeadm.err")" ||
+    fail "kubeadm config images list --kubernetes-version ${kubernetes_semver} failed: $(cat "${scratch}/kubeadm.err")"
+  have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{print $1 ":" $2}')"
+  control_plane="$(grep -E '/kube-(apiserver|controller-manager|scheduler|proxy):' <<<"${wanted}" || true)"
+  [[ "$(wc -l <<<"${control_plane}")" == 4 ]] || fail "kubeadm names no four control-plane images: ${wanted}"
+  while read -r image; do
+    grep -qx "${image}" <<<"${have}" || fail "kubeadm asks for ${image}, which containerd does not have (it has: $(paste -sd' ' <<<"${have}"))"
+  done <<<"${control_plane}"
+  ctxfix::log "http mode: the four control-plane images kubeadm asks for at ${kubernetes_semver} are in containerd"
+fi
+stop "${containerd_pid}"
+containerd_pid=""
+
+# Each image's root filesystem, from its layers, to run what the image
+# holds: this machine runs the host's architecture only.
+for item in "${kubernetes_imgs[@]}"; do
+  name="${item%%.*}"
+  step="images run, ${name}"
+  rootfs="${scratch}/rootfs/${name}"
+  mkdir -p "${rootfs}" "${scratch}/image"
+  tar -xf "${images}/${item}" -C "${scratch}/image" || fail "could not unpack ${item}"
+  while read -r layer; do
+    tar -xf "${scratch}/image/${layer}" -C "${rootfs}" || fail "could not unpack ${layer}"
+  done < <(jq -r '.[0].Layers[]' "${scratch}/image/manifest.json")
+  reported="$(chroot "${rootfs}" "/usr/local/bin/${name}" --version 2>&1)" || fail "${name} --version failed: ${reported}"
+  [[ "${reported}" == "Kubernetes ${kubernetes_semver}" ]] || fail "${name} --version says '${reported}', want Kubernetes ${kubernetes_semver}"
+  if [[ "${name}" == kube-proxy ]]; then
+    for command in iptables ip6tables iptables-legacy nft conntrack; do
+      reported="$(chroot "${rootfs}" "/usr/sbin/${command}" --version 2>&1)" || fail "${command} --version failed: ${reported}"
+    done
+  fi
+  rm -rf "${rootfs}" "${scratch}/image"
+done
+ctxfix::log "images: each binary reports ${kubernetes_semver} in its image, and kube-proxy's iptables, ip6tables, nft and conntrack run"
+
 # --- pkg mode
 root="${scratch}/pkg"
 mkdir -p "${root}/etc/apt/sources.list.d" "${root}/etc/apt/preferences.d" "${root}/etc/apt/apt.conf.d" \
@@ -105,8 +270,15 @@ mkdir -p "${root}/etc/apt/sources.list.d" "${root}/etc/apt/preferences.d" "${roo
 # packages the release provides, which a base image does not have.
 awk -v RS= -v ORS='\n\n' '$0 !~ /(^|\n)Package: (kubelet|kubeadm|kubectl|cri-tools|kubernetes-cni)\n/' \
   /var/lib/dpkg/status > "${root}/var/lib/dpkg/status"
-kubernetes_deb_repo="${kubernetes_http_source}/${kubernetes_semver}/deb/"
-kubernetes_deb_gpg_key="${kubernetes_deb_repo}Release.key"
+step="pkg mode, the recipe"
+kubernetes_deb_repo="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_deb_repo)"
+kubernetes_deb_gpg_key="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_deb_gpg_key)"
+deb_version="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_deb_version)"
+[[ "${deb_version}" == "${release_deb_version}" ]] ||
+  fail "docs/node-images.md's kubernetes_deb_version gives ${deb_version}, the release's packages are ${release_deb_version}"
+# The apt pin, as the recipe gives it.
+recipe_block 'image-builder, package mode, and apt pinning' '' 2 | adapt > "${root}/etc/apt/preferences.d/kubelet-ctxfix"
+grep -q '^Pin-Priority: 1001$' "${root}/etc/apt/preferences.d/kubelet-ctxfix" || fail "docs/node-images.md's apt pin has no Pin-Priority: 1001"
 step="pkg mode, add the repository key"
 curl -fsS "${kubernetes_deb_gpg_key}" 2> "${scratch}/curl.err" | gpg --batch --dearmor > "${root}/etc/apt/keyrings/kubernetes.gpg" ||
   fail "${kubernetes_deb_gpg_key}: $(cat "${scratch}/curl.err")"
@@ -140,4 +312,30 @@ for file in usr/bin/kubelet usr/bin/kubeadm usr/bin/kubectl usr/bin/crictl opt/c
   [[ -x "${root}/${file}" ]] || fail "/${file} was not installed"
 done
 ctxfix::log "pkg mode: apt verified the repository and installed kubelet, kubeadm, kubectl ${deb_version} with cri-tools and kubernetes-cni"
+step="pkg mode, apt pin"
+policy="$(apt-cache "${apt_options[@]}" policy kubelet 2>&1)" || fail "apt-cache policy kubelet failed: ${policy}"
+grep -qxF "  Candidate: ${deb_version}" <<<"${policy}" || fail "with the pin, apt's candidate for kubelet is not ${deb_version}: ${policy}"
+grep -qxF " *** ${deb_version} 1001" <<<"${policy}" || fail "the pin does not give kubelet ${deb_version} priority 1001: ${policy}"
+ctxfix::log "pkg mode: the recipe's apt pin holds kubelet at ${deb_version} with priority 1001"
+
+# --- pkg mode, yum: the repository and key the recipe names, its metadata
+# signature checked as dnf checks it (repo_gpgcheck), and each package at
+# kubernetes_rpm_version downloadable.
+step="pkg mode, yum repository"
+kubernetes_rpm_repo="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_rpm_repo)"
+kubernetes_rpm_gpg_key="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_rpm_gpg_key)"
+rpm_version="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_rpm_version)"
+mkdir -p "${scratch}/yum"
+for url in "${kubernetes_rpm_gpg_key}" "${kubernetes_rpm_repo}repodata/repomd.xml" "${kubernetes_rpm_repo}repodata/repomd.xml.asc"; do
+  curl -fsS -o "${scratch}/yum/${url##*/}" "${url}" 2> "${scratch}/curl.err" || fail "${url}: $(cat "${scratch}/curl.err")"
+done
+gpg --batch --dearmor < "${scratch}/yum/repomd.xml.key" > "${scratch}/yum/key.gpg" || fail "${kubernetes_rpm_gpg_key} is not an OpenPGP key"
+gpgv --keyring "${scratch}/yum/key.gpg" "${scratch}/yum/repomd.xml.asc" "${scratch}/yum/repomd.xml" > "${scratch}/gpgv.log" 2>&1 ||
+  fail "repodata/repomd.xml does not verify against ${kubernetes_rpm_gpg_key}: $(tail -n 2 "${scratch}/gpgv.log")"
+rpm_arch="$([[ "${arch}" == arm64 ]] && echo aarch64 || echo x86_64)"
+for package in kubelet kubeadm kubectl; do
+  url="${kubernetes_rpm_repo}${package}-${rpm_version}.${rpm_arch}.rpm"
+  curl -fsS -o /dev/null "${url}" 2> "${scratch}/curl.err" || fail "${url}: $(cat "${scratch}/curl.err")"
+done
+ctxfix::log "pkg mode: repomd.xml verifies against the recipe's key, and kubelet, kubeadm and kubectl ${rpm_version} are in the yum repository"
 ctxfix::log "image-builder contract holds for ${kubernetes_semver} (${arch})"

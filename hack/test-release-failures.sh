@@ -11,7 +11,8 @@
 # that artifact; a forged repository index with its sums written anew must
 # fail its signature check. image-builder's contract
 # (hack/test-image-builder.sh) must fail too, naming its step, with kubeadm
-# removed or altered, a .sha256 altered, InRelease forged, or a deb gone.
+# removed or altered, an image tar removed, a .sha256 altered, InRelease
+# forged, or a deb gone.
 #
 # Usage: hack/test-release-failures.sh   (expects a release of the default
 #        base, from hack/release.sh, to compare against)
@@ -108,6 +109,17 @@ contract_fails() {
 # file would: then only the signatures can tell.
 forge_inrelease() { sed -i 's/^Label: kubelet-ctxfix$/Label: forged/' deb/InRelease && ctxfix::write_sums .; }
 forge_repomd() { sed -i 's/<revision>/<revision>1/' rpm/repodata/repomd.xml && ctxfix::write_sums .; }
+# An image under another name, with every checksum written anew: only the
+# image's own check can tell.
+retag_scheduler() {
+  local image="bin/linux/${arch}/kube-scheduler.tar" unpacked
+  unpacked="$(mktemp -d "${scratch}/image.XXXXXX")"
+  tar -xf "${image}" -C "${unpacked}" &&
+    sed -i 's;registry.k8s.io/kube-scheduler-;registry.example.com/kube-scheduler-;' "${unpacked}/manifest.json" &&
+    tar -cf "${image}" -C "${unpacked}" . && rm -rf "${unpacked}" &&
+    sha256sum < "${image}" | cut -d' ' -f1 > "${image}.sha256" && sha512sum < "${image}" | cut -d' ' -f1 > "${image}.sha512" &&
+    ctxfix::write_sums .
+}
 arch="$(go env GOHOSTARCH)"
 damaged "InRelease forged" "deb/InRelease does not verify against deb/Release.key" forge_inrelease
 damaged "repomd.xml forged" "rpm/repodata/repomd.xml.asc does not verify against repomd.xml.key" forge_repomd
@@ -118,8 +130,11 @@ damaged "a .sha512 altered" "kubernetes-node-linux-${arch}.tar.gz.sha512 does no
 damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" sh -c ": > ATTRIBUTION.txt"
 damaged "kubeadm deb removed" "SHA256SUMS does not verify: deb/kubeadm_" sh -c "rm deb/kubeadm_*_${arch}.deb"
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
+damaged "an image tar removed" "missing bin/linux/${arch}/kube-proxy.tar" rm "bin/linux/${arch}/kube-proxy.tar"
+damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" retag_scheduler
 
 contract_fails "kubeadm removed" "http mode, download kubeadm: http://" rm "bin/linux/${arch}/kubeadm"
+contract_fails "an image tar removed" "http mode, download kube-proxy.tar: http://" rm "bin/linux/${arch}/kube-proxy.tar"
 contract_fails "kubeadm altered" "http mode, download kubeadm: kubeadm has sha256" sh -c "echo >> bin/linux/${arch}/kubeadm"
 contract_fails "a .sha256 altered" "http mode, download kubectl: kubectl has sha256" \
   sh -c "sha256sum < SHA256SUMS | cut -d' ' -f1 > bin/linux/${arch}/kubectl.sha256"
