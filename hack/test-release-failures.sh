@@ -116,7 +116,7 @@ retag_scheduler() {
   unpacked="$(mktemp -d "${scratch}/image.XXXXXX")"
   tar -xf "${image}" -C "${unpacked}" &&
     sed -i 's;registry.k8s.io/kube-scheduler-;registry.example.com/kube-scheduler-;' "${unpacked}/manifest.json" &&
-    tar -cf "${image}" -C "${unpacked}" . && rm -rf "${unpacked}" &&
+    (cd "${unpacked}" && tar -cf - -- *) > "${image}" && rm -rf "${unpacked}" &&
     sha256sum < "${image}" | cut -d' ' -f1 > "${image}.sha256" && sha512sum < "${image}" | cut -d' ' -f1 > "${image}.sha512" &&
     ctxfix::write_sums .
 }
