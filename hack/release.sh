@@ -149,8 +149,6 @@ for arch in "${arches[@]}"; do
       -base "${work}/images/${arch}/${image_base}" -entrypoint "/usr/local/bin/${name}" \
       -file "/usr/local/bin/${name}=${server}/${name}" -out "${bin}/${name}.tar" ||
       ctxfix::die "could not write the ${name} image for ${arch}"
-    (cd "${bin}" && sha256sum < "${name}.tar" | cut -d' ' -f1 > "${name}.tar.sha256" &&
-      sha512sum < "${name}.tar" | cut -d' ' -f1 > "${name}.tar.sha512")
     ctxfix::log "bin/linux/${arch}/${name}.tar: registry.k8s.io/${name}-${arch}:${image_tag} on the ${image_base} base"
   done
 done
@@ -250,9 +248,9 @@ ctxfix::apt_repo "${staging}/deb" "${gnupg_home}" "${signing_key}" "${epoch}"
 ctxfix::log "rpm/: yum repository, rpms and repodata signed by ${signing_key}"
 ctxfix::yum_repo "${staging}/rpm" "${gnupg_home}" "${signing_key}" "${epoch}"
 
-# .sha256 and .sha512 beside every tarball, as EKS Distro ships them, then
-# SHA256SUMS and SHA512SUMS over every other file.
-(cd "${staging}" && find . -type f -name '*.tar.gz' -printf '%P\n' | while read -r tarball; do
+# .sha256 and .sha512 beside every tarball and image tar, as EKS Distro ships
+# them, then SHA256SUMS and SHA512SUMS over every other file.
+(cd "${staging}" && find . -type f \( -name '*.tar.gz' -o -name '*.tar' \) -printf '%P\n' | while read -r tarball; do
   sha256sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha256"
   sha512sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha512"
 done)

@@ -137,8 +137,6 @@ recipe_var() {
 }
 [[ "$(recipe_var 'image-builder, http mode' kubernetes_http_source)" == "${kubernetes_http_source}" ]] ||
   ctxfix::die "docs/node-images.md's http recipe does not use https://artifacts.example.com/kubelet-ctxfix as kubernetes_http_source"
-[[ "$(recipe_var 'image-builder, http mode' kubernetes_semver)" == "${kubernetes_semver}" ]] ||
-  ctxfix::die "docs/node-images.md's http recipe does not name the release's folder as kubernetes_semver"
 
 # --- http mode
 sysusr_prefix="${scratch}/http/usr"

@@ -14,10 +14,10 @@
 # that image scanners see what the image holds, and its copyright file in
 # /usr/share/doc/<package>/. Sourced by hack/release.sh after common.sh.
 
-# ctxfix::image_apt ARCH APT_DIR prints apt-get options that read this
-# machine's apt sources for ARCH, with lists, cache and an empty package
-# database in APT_DIR, and updates the lists. Nothing of the host's apt state
-# is touched.
+# ctxfix::image_apt ARCH APT_DIR writes APT_DIR/apt.conf, an apt
+# configuration (for APT_CONFIG) that reads this machine's apt sources for
+# ARCH, with lists, cache and an empty package database in APT_DIR, and
+# updates the lists. Nothing of the host's apt state is touched.
 ctxfix::image_apt() {
   local arch="$1" apt_dir="$2"
   mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/archives/partial" "${apt_dir}/download"
@@ -64,7 +64,7 @@ ctxfix::image_root_static() {
   dpkg-deb -x "${deb}" "${apt_dir}/ca-certificates" || ctxfix::die "dpkg-deb could not unpack ${deb}"
   find "${apt_dir}/ca-certificates/usr/share/ca-certificates" -name '*.crt' -print0 | LC_ALL=C sort -z |
     xargs -0 cat > "${root}/etc/ssl/certs/ca-certificates.crt"
-  grep -c 'BEGIN CERTIFICATE' "${root}/etc/ssl/certs/ca-certificates.crt" > /dev/null ||
+  grep -q 'BEGIN CERTIFICATE' "${root}/etc/ssl/certs/ca-certificates.crt" ||
     ctxfix::die "${deb} holds no certificates"
   chmod 0644 "${root}/etc/ssl/certs/ca-certificates.crt"
   ctxfix::image_record_package "${deb}" "${root}"
