@@ -59,7 +59,7 @@ test-image-builder:
 verify-reproducible:
 	hack/verify-reproducible.sh
 
-## update-checksums: record the default base's kubelet sha256s in build/CHECKSUMS
+## update-checksums: record the sha256s of the default base's binaries in build/CHECKSUMS
 update-checksums:
 	hack/update-checksums.sh
 

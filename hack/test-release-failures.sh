@@ -9,7 +9,8 @@
 # And a damaged release must not verify: hack/verify-release.sh, run on a
 # copy of the release with one artifact removed or altered, must fail naming
 # that artifact; a forged repository index with its sums written anew must
-# fail its signature check. image-builder's contract
+# fail its signature check, and so must an image whose binary is not the one
+# build/CHECKSUMS records, or whose kube-proxy base lacks a library. image-builder's contract
 # (hack/test-image-builder.sh) must fail too, naming its step, with kubeadm
 # removed or altered, an image tar removed, a .sha256 altered, InRelease
 # forged, or a deb gone.
@@ -120,6 +121,20 @@ retag_scheduler() {
     sha256sum < "${image}" | cut -d' ' -f1 > "${image}.sha256" && sha512sum < "${image}" | cut -d' ' -f1 > "${image}.sha512" &&
     ctxfix::write_sums .
 }
+# kube-proxy's base without libnftnl, which nft and the nft iptables load,
+# with every checksum written anew.
+drop_libnftnl() {
+  local image="bin/linux/${arch}/kube-proxy.tar" unpacked layer
+  unpacked="$(mktemp -d "${scratch}/image.XXXXXX")"
+  tar -xf "${image}" -C "${unpacked}" &&
+    layer="${unpacked}/$(jq -r '.[0].Layers[0]' "${unpacked}/manifest.json")" &&
+    mkdir "${unpacked}/base" && tar -xf "${layer}" -C "${unpacked}/base" &&
+    find "${unpacked}/base" -name 'libnftnl.so*' -delete &&
+    (cd "${unpacked}/base" && tar -cf - -- *) > "${layer}" && rm -rf "${unpacked}/base" &&
+    (cd "${unpacked}" && tar -cf - -- *) > "${image}" && rm -rf "${unpacked}" &&
+    sha256sum < "${image}" | cut -d' ' -f1 > "${image}.sha256" && sha512sum < "${image}" | cut -d' ' -f1 > "${image}.sha512" &&
+    ctxfix::write_sums .
+}
 arch="$(go env GOHOSTARCH)"
 damaged "InRelease forged" "deb/InRelease does not verify against deb/Release.key" forge_inrelease
 damaged "repomd.xml forged" "rpm/repodata/repomd.xml.asc does not verify against repomd.xml.key" forge_repomd
@@ -132,6 +147,15 @@ damaged "kubeadm deb removed" "SHA256SUMS does not verify: deb/kubeadm_" sh -c "
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
 damaged "an image tar removed" "missing bin/linux/${arch}/kube-proxy.tar" rm "bin/linux/${arch}/kube-proxy.tar"
 damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" retag_scheduler
+damaged "kube-proxy's base without a library" "bin/linux/${arch}/kube-proxy.tar: /usr/sbin/xtables-nft-multi needs libnftnl.so.11, which is not in the image" drop_libnftnl
+# An image whose binary is not the one build/CHECKSUMS records (simulated, as
+# above, with a copy of build/CHECKSUMS that records another sum).
+awk -v name="${version}/bin/linux/${arch}/kube-proxy" \
+  '!/^#/ && $2 == name { $1 = "0000000000000000000000000000000000000000000000000000000000000000" } { print }' \
+  "${CTXFIX_CHECKSUMS}" > "${scratch}/CHECKSUMS"
+expect_failure "verify-release, the kube-proxy image's binary not the recorded one" \
+  "checksum mismatch for ${version}/bin/linux/${arch}/kube-proxy" \
+  env CTXFIX_CHECKSUMS="${scratch}/CHECKSUMS" "${CTXFIX_ROOT}/hack/verify-release.sh" "${release_dir}"
 
 contract_fails "kubeadm removed" "http mode, download kubeadm: http://" rm "bin/linux/${arch}/kubeadm"
 contract_fails "an image tar removed" "http mode, download kube-proxy.tar: http://" rm "bin/linux/${arch}/kube-proxy.tar"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Checks a release folder the way its consumers use it:
 #   - SHA256SUMS and SHA512SUMS, the .sha256/.sha512 of every binary and
-#     tarball, and build/CHECKSUMS verify;
+#     tarball, and build/CHECKSUMS verify (for the images, the binary in
+#     each);
 #   - each node tarball has upstream's layout, its binaries are the released
 #     ones, and its version file and ATTRIBUTION.txt are the release's;
 #   - the control-plane images: docker-save tarballs tagged
 #     registry.k8s.io/<name>-<arch>:<version>, with their entrypoint, the
-#     binary on a base that has what upstream's base has;
+#     binary on a base that has what upstream's base has, where kube-proxy's
+#     iptables, nft and conntrack are ELF files for the image's architecture
+#     that find their loader and every library they need (readelf);
 #   - ATTRIBUTION.txt names every module the kubelet links, and the modules
 #     of crictl and the CNI plugins;
 #   - image-builder's goss checks (http mode), as goss-command.yaml runs
@@ -39,7 +42,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ctxfix::require_tools git go sha256sum sha512sum tar awk jq
-ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm gpgv:gpgv gpg:gnupg
+ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm gpgv:gpgv gpg:gnupg readelf:binutils
 base="$(ctxfix::kube_version)"
 version="$(ctxfix::distribution_version "${base}")"
 dir="${1:-${CTXFIX_OUTPUT}/release/${version}}"
@@ -66,6 +69,52 @@ check_sums() {
       fail "${file#"${dir}"/}.${sums} does not match"
   done
 }
+# in_root ROOT PATH prints PATH with its symlinks resolved inside ROOT (an
+# absolute target is read as ROOT's), or fails if it is not there.
+in_root() {
+  local root="$1" path="$2" hops=0 target
+  while [[ -L "${root}${path}" ]]; do
+    target="$(readlink "${root}${path}")"
+    [[ "${target}" == /* ]] || target="$(dirname "${path}")/${target}"
+    path="${target}"
+    ((++hops < 40)) || return 1
+  done
+  [[ -f "${root}${path}" ]] && echo "${path}"
+}
+# check_loads WHAT ROOT ARCH PROGRAM...: each PROGRAM in ROOT is an ELF file
+# for ARCH whose interpreter and every library it needs, and every library
+# those need, are in ROOT, where the dynamic loader of a Debian root looks.
+# readelf reads any architecture, so this holds for arm64 images on an amd64
+# machine, where they cannot run.
+check_loads() {
+  local what="$1" root="$2" arch="$3" machine triplet file interpreter needed lib found dir
+  shift 3
+  case "${arch}" in
+    amd64) machine="Advanced Micro Devices X86-64" triplet="x86_64-linux-gnu" ;;
+    arm64) machine="AArch64" triplet="aarch64-linux-gnu" ;;
+  esac
+  local -a queue=("$@")
+  local -A seen=()
+  while ((${#queue[@]} > 0)); do
+    file="$(in_root "${root}" "${queue[0]}")" || fail "${what}: ${queue[0]} is not in the image"
+    queue=("${queue[@]:1}")
+    [[ -z "${seen[${file}]:-}" ]] || continue
+    seen["${file}"]=1
+    [[ "$(readelf -h "${root}${file}" | sed -n 's/^ *Machine: *//p')" == "${machine}" ]] ||
+      fail "${what}: ${file} is not an ELF file for ${arch}"
+    interpreter="$(readelf -l "${root}${file}" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')"
+    [[ -z "${interpreter}" ]] || queue+=("${interpreter}")
+    while read -r needed; do
+      found=""
+      for dir in "/lib/${triplet}" "/usr/lib/${triplet}" /lib /usr/lib; do
+        if lib="$(in_root "${root}" "${dir}/${needed}")"; then found="${lib}" && break; fi
+      done
+      [[ -n "${found}" ]] || fail "${what}: ${file} needs ${needed}, which is not in the image"
+      queue+=("${found}")
+    done < <(readelf -d "${root}${file}" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
+  done
+}
+
 mapfile -t arches < <(find "${dir}/bin/linux" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
 ((${#arches[@]} > 0)) || fail "no bin/linux/<arch> folders"
 node_binaries=(kubelet kubeadm kubectl)
@@ -74,8 +123,8 @@ for arch in "${arches[@]}"; do
   for name in "${node_binaries[@]}"; do
     [[ -f "${bin}/${name}" ]] || fail "missing bin/linux/${arch}/${name}"
     check_sums "${bin}/${name}"
+    ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/${name}" "$(cat "${bin}/${name}.sha256")"
   done
-  ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/kubelet" "$(cat "${bin}/kubelet.sha256")"
 done
 
 # --- control-plane images: docker-save tarballs named as upstream names
@@ -104,15 +153,26 @@ for arch in "${arches[@]}"; do
     ((${#layers[@]} == 2)) || fail "${what} has ${#layers[@]} layers, want the base and the binary"
     tar -xOf "${image}" "${layers[1]}" | tar -t > "${scratch}/top"
     grep -qx "usr/local/bin/${name}" "${scratch}/top" || fail "${what}: its top layer has no usr/local/bin/${name}"
+    # The image's bytes follow Debian's mirror, but its binary is ours and
+    # reproducible: build/CHECKSUMS records it.
+    ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/${name}" \
+      "$(tar -xOf "${image}" "${layers[1]}" | tar -xO "usr/local/bin/${name}" | sha256sum | cut -d' ' -f1)"
     tar -xOf "${image}" "${layers[0]}" | tar -t > "${scratch}/base"
     wanted=(etc/passwd etc/group etc/nsswitch.conf etc/ssl/certs/ca-certificates.crt tmp/ var/lib/dpkg/status.d/ca-certificates)
     [[ "${name}" != kube-proxy ]] || wanted+=(usr/sbin/iptables usr/sbin/ip6tables usr/sbin/iptables-legacy usr/sbin/nft usr/sbin/conntrack)
     for member in "${wanted[@]}"; do
       grep -qx "${member}" "${scratch}/base" || fail "${what}: its base layer has no ${member}"
     done
+    if [[ "${name}" == kube-proxy ]]; then
+      rm -rf "${scratch}/root" && mkdir "${scratch}/root"
+      tar -xOf "${image}" "${layers[0]}" | tar -x --no-same-owner -C "${scratch}/root"
+      check_loads "${what}" "${scratch}/root" "${arch}" \
+        /usr/sbin/iptables /usr/sbin/ip6tables /usr/sbin/iptables-legacy /usr/sbin/nft /usr/sbin/conntrack
+      rm -rf "${scratch}/root"
+    fi
   done
 done
-ctxfix::log "images: ${server_binaries[*]} for ${arches[*]}, docker-save tarballs tagged ${image_tag}, entrypoints set, bases complete"
+ctxfix::log "images: ${server_binaries[*]} for ${arches[*]}, docker-save tarballs tagged ${image_tag}, entrypoints set, bases complete, kube-proxy's tools find every library they load"
 
 mapfile -t tarballs < <(cd "${dir}" && find . -type f -name '*.tar.gz' -printf '%P\n' | LC_ALL=C sort)
 for tarball in "${tarballs[@]}"; do check_sums "${dir}/${tarball}"; done
