@@ -10,10 +10,10 @@
 # copy of the release with one artifact removed or altered, must fail naming
 # that artifact; a forged repository index with its sums written anew must
 # fail its signature check, and so must an image whose binary is not the one
-# build/CHECKSUMS records, or whose kube-proxy base lacks a library. image-builder's contract
-# (hack/test-image-builder.sh) must fail too, naming its step, with kubeadm
-# removed or altered, an image tar removed, a .sha256 altered, InRelease
-# forged, or a deb gone.
+# build/CHECKSUMS records, or whose kube-proxy base lacks a library.
+# image-builder's contract (hack/test-image-builder.sh) must fail too, naming
+# its step, with kubeadm removed or altered, an image tar removed, a .sha256
+# altered, InRelease forged, or a deb gone.
 #
 # Usage: hack/test-release-failures.sh   (expects a release of the default
 #        base, from hack/release.sh, to compare against)
@@ -57,8 +57,13 @@ for tool in bash env git go gofmt sha256sum awk sed cut sort find xargs du mktem
 done
 expect_failure "missing tool" "missing required tool(s): sha512sum" env PATH="${scratch}/path" "${CTXFIX_ROOT}/hack/release.sh"
 
-awk '!/^#/ && $2 ~ /amd64/ { $1 = "0000000000000000000000000000000000000000000000000000000000000000" } { print }' \
-  "${CTXFIX_CHECKSUMS}" > "${scratch}/CHECKSUMS"
+# checksums_other PATTERN writes scratch/CHECKSUMS, a copy of build/CHECKSUMS
+# that records another sum for every name matching PATTERN.
+checksums_other() {
+  awk -v pattern="$1" '!/^#/ && $2 ~ pattern { $1 = "0000000000000000000000000000000000000000000000000000000000000000" } { print }' \
+    "${CTXFIX_CHECKSUMS}" > "${scratch}/CHECKSUMS"
+}
+checksums_other '/amd64/'
 expect_failure "checksum mismatch" "checksum mismatch for ${version}/bin/linux/amd64/kubelet" \
   env CTXFIX_CHECKSUMS="${scratch}/CHECKSUMS" ARCHES=amd64 "${CTXFIX_ROOT}/hack/release.sh"
 
@@ -110,30 +115,28 @@ contract_fails() {
 # file would: then only the signatures can tell.
 forge_inrelease() { sed -i 's/^Label: kubelet-ctxfix$/Label: forged/' deb/InRelease && ctxfix::write_sums .; }
 forge_repomd() { sed -i 's/<revision>/<revision>1/' rpm/repodata/repomd.xml && ctxfix::write_sums .; }
-# An image under another name, with every checksum written anew: only the
-# image's own check can tell.
-retag_scheduler() {
-  local image="bin/linux/${arch}/kube-scheduler.tar" unpacked
+# rewrite_image NAME EDIT...: unpacks bin/linux/<arch>/NAME.tar, runs EDIT in
+# the unpacked image, packs it again and writes every checksum anew, as whoever
+# altered it would: then only the image's own checks can tell.
+rewrite_image() {
+  local image="bin/linux/${arch}/$1.tar" unpacked
+  shift
   unpacked="$(mktemp -d "${scratch}/image.XXXXXX")"
   tar -xf "${image}" -C "${unpacked}" &&
-    sed -i 's;registry.k8s.io/kube-scheduler-;registry.example.com/kube-scheduler-;' "${unpacked}/manifest.json" &&
+    (cd "${unpacked}" && "$@") &&
     (cd "${unpacked}" && tar -cf - -- *) > "${image}" && rm -rf "${unpacked}" &&
     sha256sum < "${image}" | cut -d' ' -f1 > "${image}.sha256" && sha512sum < "${image}" | cut -d' ' -f1 > "${image}.sha512" &&
     ctxfix::write_sums .
 }
-# kube-proxy's base without libnftnl, which nft and the nft iptables load,
-# with every checksum written anew.
+# An image under another name.
+retag() { sed -i 's;registry.k8s.io/kube-scheduler-;registry.example.com/kube-scheduler-;' manifest.json; }
+# A base layer without libnftnl, which nft and the nft iptables load.
 drop_libnftnl() {
-  local image="bin/linux/${arch}/kube-proxy.tar" unpacked layer
-  unpacked="$(mktemp -d "${scratch}/image.XXXXXX")"
-  tar -xf "${image}" -C "${unpacked}" &&
-    layer="${unpacked}/$(jq -r '.[0].Layers[0]' "${unpacked}/manifest.json")" &&
-    mkdir "${unpacked}/base" && tar -xf "${layer}" -C "${unpacked}/base" &&
-    find "${unpacked}/base" -name 'libnftnl.so*' -delete &&
-    (cd "${unpacked}/base" && tar -cf - -- *) > "${layer}" && rm -rf "${unpacked}/base" &&
-    (cd "${unpacked}" && tar -cf - -- *) > "${image}" && rm -rf "${unpacked}" &&
-    sha256sum < "${image}" | cut -d' ' -f1 > "${image}.sha256" && sha512sum < "${image}" | cut -d' ' -f1 > "${image}.sha512" &&
-    ctxfix::write_sums .
+  local layer
+  layer="$(jq -r '.[0].Layers[0]' manifest.json)" &&
+    mkdir base && tar -xf "${layer}" -C base &&
+    find base -name 'libnftnl.so*' -delete &&
+    (cd base && tar -cf - -- *) > "${layer}" && rm -rf base
 }
 arch="$(go env GOHOSTARCH)"
 damaged "InRelease forged" "deb/InRelease does not verify against deb/Release.key" forge_inrelease
@@ -146,13 +149,12 @@ damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" 
 damaged "kubeadm deb removed" "SHA256SUMS does not verify: deb/kubeadm_" sh -c "rm deb/kubeadm_*_${arch}.deb"
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
 damaged "an image tar removed" "missing bin/linux/${arch}/kube-proxy.tar" rm "bin/linux/${arch}/kube-proxy.tar"
-damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" retag_scheduler
-damaged "kube-proxy's base without a library" "bin/linux/${arch}/kube-proxy.tar: /usr/sbin/xtables-nft-multi needs libnftnl.so.11, which is not in the image" drop_libnftnl
+damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" rewrite_image kube-scheduler retag
+damaged "kube-proxy's base without a library" "bin/linux/${arch}/kube-proxy.tar: /usr/sbin/xtables-nft-multi needs libnftnl.so.11, which is not in the image" \
+  rewrite_image kube-proxy drop_libnftnl
 # An image whose binary is not the one build/CHECKSUMS records (simulated, as
 # above, with a copy of build/CHECKSUMS that records another sum).
-awk -v name="${version}/bin/linux/${arch}/kube-proxy" \
-  '!/^#/ && $2 == name { $1 = "0000000000000000000000000000000000000000000000000000000000000000" } { print }' \
-  "${CTXFIX_CHECKSUMS}" > "${scratch}/CHECKSUMS"
+checksums_other "/${arch}/kube-proxy\$"
 expect_failure "verify-release, the kube-proxy image's binary not the recorded one" \
   "checksum mismatch for ${version}/bin/linux/${arch}/kube-proxy" \
   env CTXFIX_CHECKSUMS="${scratch}/CHECKSUMS" "${CTXFIX_ROOT}/hack/verify-release.sh" "${release_dir}"
