@@ -35,8 +35,24 @@ check() {
 }
 
 own_tests() {
-  (cd "${CTXFIX_ROOT}" && go vet ./... && go test -count=1 ./...) &&
-    [[ -z "$(cd "${CTXFIX_ROOT}" && gofmt -l cmd pkg test 2>/dev/null)" ]]
+  local unformatted
+  (cd "${CTXFIX_ROOT}" && go vet ./... && go test -count=1 ./...) || return 1
+  unformatted="$(cd "${CTXFIX_ROOT}" && gofmt -l cmd pkg test)" || return 1
+  [[ -z "${unformatted}" ]] || { echo "not gofmt-clean: ${unformatted}" >&2; return 1; }
+}
+
+# checksums_current checks that build/CHECKSUMS pins the default base, and
+# that every line of it is of VERSION's revision: a revision raised without
+# make update-checksums leaves lines that no build can match.
+checksums_current() {
+  local revision stale
+  revision="$(ctxfix::version_default CTXFIX_REVISION)"
+  stale="$(awk -v want="-ctxfix.${revision}/" '!/^#/ && NF && index($2, want) == 0 { print $2 }' "${CTXFIX_CHECKSUMS}" | paste -sd' ')"
+  [[ -z "${stale}" ]] ||
+    { echo "build/CHECKSUMS has lines of another revision than VERSION's ${revision} (make update-checksums): ${stale}" >&2; return 1; }
+  ctxfix::checksummed_bases | grep -qx -- "${default_base}" ||
+    { echo "build/CHECKSUMS does not pin the default base ${default_base}" >&2; return 1; }
+  echo "build/CHECKSUMS: revision ${revision}, bases $(ctxfix::checksummed_bases | paste -sd' ')"
 }
 
 applies_everywhere() {
@@ -57,15 +73,22 @@ built_version() {
 }
 
 probe_check() {
-  KUBE_VERSION="${default_base}" PODS=20 "${hack}/soak.sh" -probe-check -window 5s -check probes-fixed && nothing_left_behind
+  local status=0
+  KUBE_VERSION="${default_base}" PODS=20 "${hack}/soak.sh" -probe-check -window 5s -check probes-fixed || status=$?
+  nothing_left_behind && ((status == 0))
 }
 
-# nothing_left_behind checks that a soak stopped every kubelet it started and
-# removed their roots (and with them every mount under them).
+# nothing_left_behind checks that a soak, whether it passed or not, stopped
+# every kubelet it started and removed their roots (and with them every
+# mount under them). pgrep exits 1 when nothing matches, and more on error.
 nothing_left_behind() {
-  local left
-  left="$(pgrep -af -- '--root-dir=.*/ctxfix-soak-' || true)$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'ctxfix-soak-*' 2>/dev/null)$(grep ' /[^ ]*/ctxfix-soak-' /proc/self/mountinfo || true)"
-  [[ -z "${left}" ]] || { echo "left behind by the soak: ${left}" >&2; return 1; }
+  local processes status=0 folders mounts
+  processes="$(pgrep -af -- '--root-dir=.*/ctxfix-soak-')" || status=$?
+  ((status <= 1)) || { echo "pgrep failed (${status})" >&2; return 1; }
+  folders="$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'ctxfix-soak-*')" || return 1
+  mounts="$(awk '$5 ~ /\/ctxfix-soak-/ { print $5 }' /proc/self/mountinfo)" || return 1
+  [[ -z "${processes}${folders}${mounts}" ]] ||
+    { echo "left behind by the soak: ${processes} ${folders} ${mounts}" >&2; return 1; }
 }
 
 # The host's architecture only: a cold arm64 build would add minutes to CI.
@@ -77,11 +100,14 @@ release_verifies() {
 }
 
 short_soak() {
-  KUBE_VERSION="${leaking_base}" PODS=50 DURATION=90s INTERVAL=10s "${hack}/soak.sh" -check leak-fixed && nothing_left_behind
+  local status=0
+  KUBE_VERSION="${leaking_base}" PODS=50 DURATION=90s INTERVAL=10s "${hack}/soak.sh" -check leak-fixed || status=$?
+  nothing_left_behind && ((status == 0))
 }
 
 check "own Go code: vet, unit tests, gofmt" own_tests
 check "patch series are well-formed" "${hack}/verify-patches.sh"
+check "build/CHECKSUMS pins the default base at VERSION's revision" checksums_current
 check "series applies to every supported base" applies_everywhere
 check "ctxleak's version facts match the sources of every served release" "${hack}/verify-version-facts.sh"
 check "Prometheus rules: promtool's tests pass, and fail without each guard" "${hack}/verify-alerts.sh"

@@ -237,17 +237,36 @@ ctxfix::restore_stock_tree() {
   git -C "${stock_tree}" checkout -q -f HEAD && git -C "${stock_tree}" clean -q -f -d
 }
 
+# ctxfix::checksummed_bases prints every base build/CHECKSUMS has lines for,
+# one a line, whatever their revision.
+ctxfix::checksummed_bases() {
+  awk '!/^#/ && NF { base = $2; sub(/-ctxfix\..*/, "", base); print base }' "${CTXFIX_CHECKSUMS}" | sort -uV
+}
+
 # ctxfix::verify_recorded_checksum NAME SHA256 fails unless build/CHECKSUMS
-# records SHA256 for NAME (<version>/bin/linux/<arch>/kubelet), or does not
-# list NAME at all. The file records the Go it was made with, since another
-# Go gives other bytes.
+# records SHA256 for NAME (<version>/bin/linux/<arch>/kubelet). A NAME it
+# does not list fails too: a pin that switches itself off for whatever it
+# does not know pins nothing. CTXFIX_UNPINNED=1 lets such a build through,
+# saying so in the log, for builds that are knowingly unpinned (make
+# test-matrix's bases, a developer's experiment). The file records the Go it
+# was made with, since another Go gives other bytes.
 ctxfix::verify_recorded_checksum() {
-  local name="$1" actual="$2" recorded recorded_go go_version
+  local name="$1" actual="$2" recorded recorded_go go_version base other
   [[ -f "${CTXFIX_CHECKSUMS}" ]] || ctxfix::die "build/CHECKSUMS is missing (make update-checksums writes it)"
   recorded="$(awk -v name="${name}" '!/^#/ && $2 == name { print $1 }' "${CTXFIX_CHECKSUMS}")"
   if [[ -z "${recorded}" ]]; then
-    ctxfix::log "build/CHECKSUMS does not list ${name}: not verified"
-    return 0
+    if [[ "${CTXFIX_UNPINNED:-}" == 1 ]]; then
+      ctxfix::log "UNPINNED: build/CHECKSUMS does not list ${name}, and CTXFIX_UNPINNED=1 lets it through unverified"
+      return 0
+    fi
+    base="${name%%-ctxfix.*}"
+    # The same binary of the same base at another revision: the series or
+    # VERSION moved on and the sums did not.
+    other="$(awk -v base="${base}" -v rest="${name#*/}" '!/^#/ { b = $2; sub(/-ctxfix\..*/, "", b); r = $2; sub(/^[^\/]*\//, "", r); if (b == base && r == rest) print $2 }' "${CTXFIX_CHECKSUMS}")"
+    if [[ -n "${other}" ]]; then
+      ctxfix::die "checksum mismatch for ${name}: built ${actual}, build/CHECKSUMS records ${other%%/*} for this binary, another revision than VERSION's; rerecord with make update-checksums BASES=${base}"
+    fi
+    ctxfix::die "build/CHECKSUMS does not list ${name}, so its bytes cannot be verified: record the base with make update-checksums BASES=${base}, or build it knowingly unpinned with CTXFIX_UNPINNED=1"
   fi
   recorded_go="$(sed -n 's/^# go: //p' "${CTXFIX_CHECKSUMS}")"
   go_version="$(go env GOVERSION)"
