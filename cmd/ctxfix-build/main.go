@@ -7,6 +7,7 @@
 //	ctxfix-build ldflags -version v1.36.5-ctxfix.1 -commit SHA -tree-state clean -source-date-epoch N
 //	ctxfix-build version-vars (same flags): the same stamps as upstream's KUBE_GIT_VERSION_FILE
 //	ctxfix-build tree-hash -repo DIR -rev v1.36.5 -module k8s.io/kubernetes@v1.36.5
+//	ctxfix-build test-results -in go-test.json: per package, what failed
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/gotest"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/upstream"
 )
 
@@ -28,7 +30,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-build modfile|version|staging-version|ldflags|version-vars|tree-hash [flags]")
+		return fmt.Errorf("usage: ctxfix-build modfile|version|staging-version|ldflags|version-vars|tree-hash|test-results [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -104,6 +106,36 @@ func run(args []string) error {
 			return err
 		}
 		fmt.Println(strings.Join(flags, " "))
+		return nil
+
+	case "test-results":
+		in := fs.String("in", "", "the output of go test -json")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if *in == "" {
+			return fmt.Errorf("test-results: -in is required")
+		}
+		f, err := os.Open(*in)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		report, err := gotest.Parse(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *in, err)
+		}
+		// One line a finding, tab-separated, for the shell: "passed PKG N",
+		// "failed PKG TEST", "unexplained PKG REASON".
+		for _, p := range report.Packages {
+			fmt.Printf("passed\t%s\t%d\n", p.Name, p.Passed)
+			for _, t := range p.FailedTests {
+				fmt.Printf("failed\t%s\t%s\n", p.Name, t)
+			}
+			if p.Unexplained != "" {
+				fmt.Printf("unexplained\t%s\t%s\n", p.Name, p.Unexplained)
+			}
+		}
 		return nil
 
 	case "tree-hash":
