@@ -27,7 +27,23 @@ release_dir="${CTXFIX_OUTPUT}/release/${version}"
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-failures.XXXXXX")"
 trap 'rm -rf "${scratch}"' EXIT
-cp "${release_dir}/SHA256SUMS" "${scratch}/before"
+# snapshot prints every path under _output/release with its type, mode and
+# size, and every file's sha256: "as it was" is all of it, every release
+# folder, not one file of one.
+snapshot() {
+  (cd "${CTXFIX_OUTPUT}/release" && find . -printf '%p %y %m %s\n' | LC_ALL=C sort &&
+    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+}
+snapshot > "${scratch}/before"
+# as_it_was NAME fails NAME unless _output/release is as it was at the start.
+as_it_was() {
+  snapshot > "${scratch}/after"
+  if ! diff "${scratch}/before" "${scratch}/after" > "${scratch}/diff"; then
+    echo "FAIL ${1}: _output/release changed:" >&2
+    head -5 "${scratch}/diff" >&2
+    failures=$((failures + 1))
+  fi
+}
 
 failures=0
 # expect_failure NAME MESSAGE COMMAND... runs COMMAND, which must fail with
@@ -48,7 +64,7 @@ expect_failure() {
 }
 
 expect_failure "unknown base" "unknown base 'v1.36.9'" env KUBE_VERSION=v1.36.9 "${CTXFIX_ROOT}/hack/release.sh"
-[[ ! -e "${CTXFIX_OUTPUT}/release/v1.36.9-ctxfix.1" ]] || { echo "FAIL unknown base: left a release folder" >&2; failures=$((failures + 1)); }
+as_it_was "unknown base"
 
 # A PATH with every tool the release needs except sha512sum.
 mkdir -p "${scratch}/path"
@@ -145,8 +161,20 @@ damaged "kubeadm removed" "missing bin/linux/${arch}/kubeadm" rm "bin/linux/${ar
 damaged "kubectl altered" "bin/linux/${arch}/kubectl.sha256 does not match" sh -c "echo >> bin/linux/${arch}/kubectl"
 damaged "a .sha512 altered" "kubernetes-node-linux-${arch}.tar.gz.sha512 does not match" \
   sh -c "sha512sum < SHA256SUMS | cut -d' ' -f1 > kubernetes-node-linux-${arch}.tar.gz.sha512"
-damaged "ATTRIBUTION.txt emptied" "SHA256SUMS does not verify: ATTRIBUTION.txt" sh -c ": > ATTRIBUTION.txt"
-damaged "kubeadm deb removed" "SHA256SUMS does not verify: deb/kubeadm_" sh -c "rm deb/kubeadm_*_${arch}.deb"
+# drop_attribution MODULE removes MODULE's entry from ATTRIBUTION.txt and
+# writes the sums anew, as whoever trimmed it would.
+drop_attribution() { sed -i "/^\*\* ${1//\//\\/}; version /d" ATTRIBUTION.txt && ctxfix::write_sums .; }
+kubelet_module="$(go version -m "${release_dir}/bin/linux/${arch}/kubelet" | awk '$1 == "dep" { print $2; exit }')"
+damaged "ATTRIBUTION.txt without a module the kubelet links" "ATTRIBUTION.txt does not name ${kubelet_module} " \
+  drop_attribution "${kubelet_module}"
+damaged "ATTRIBUTION.txt without crictl's own module" "ATTRIBUTION.txt does not name sigs.k8s.io/cri-tools v" \
+  drop_attribution sigs.k8s.io/cri-tools
+# The kubeadm deb gone, or one more deb that deb/Packages does not list,
+# with the sums written anew.
+drop_kubeadm_deb() { rm deb/kubeadm_*_"${arch}".deb && ctxfix::write_sums .; }
+unlisted_deb() { cp deb/kubeadm_*_"${arch}".deb "deb/kubeadm_0.0.0_${arch}.deb" && ctxfix::write_sums .; }
+damaged "kubeadm deb removed" "missing kubeadm_" drop_kubeadm_deb
+damaged "a deb that deb/Packages does not list" "deb/Packages does not list kubeadm_0.0.0_${arch}.deb" unlisted_deb
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
 damaged "an image tar removed" "missing bin/linux/${arch}/kube-proxy.tar" rm "bin/linux/${arch}/kube-proxy.tar"
 damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" rewrite_image kube-scheduler retag
@@ -174,7 +202,7 @@ contract_fails "InRelease forged" "pkg mode, apt-get update" forge_inrelease
 contract_fails "a deb gone" "pkg mode, apt-get install" sh -c "rm deb/kubelet_*_${arch}.deb"
 rm -rf "${scratch}/damaged"
 
-cmp -s "${scratch}/before" "${release_dir}/SHA256SUMS" || { echo "FAIL: the release folder changed" >&2; failures=$((failures + 1)); }
+as_it_was "the whole run"
 leftovers="$(find "${CTXFIX_OUTPUT}/tmp" -maxdepth 1 -name 'release-*' ! -path "${scratch}" | head -5)"
 [[ -z "${leftovers}" ]] || { echo "FAIL: temporary release folders left: ${leftovers}" >&2; failures=$((failures + 1)); }
 ((failures == 0)) || ctxfix::die "${failures} release failure check(s) failed"
