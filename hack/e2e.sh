@@ -90,7 +90,11 @@ done
 for hierarchy in /sys/fs/cgroup/*/; do
   [[ ! -d "${hierarchy}kubepods" ]] || ctxfix::die "${hierarchy}kubepods exists: another kubelet runs pods on this machine; the node e2e needs the kubepods cgroups to itself"
 done
-iptables_before="$(iptables-save 2>/dev/null | grep -v '^[#:]' || true)"
+# The host's iptables rules, without counters and comments: the run must
+# leave them as they were. An iptables-save that fails stops the run here,
+# rather than comparing two empty listings at the end.
+host_iptables() { iptables-save | awk '!/^[#:]/'; }
+iptables_before="$(host_iptables)" || ctxfix::die "iptables-save failed: cannot check that the run leaves the host's rules alone"
 
 # ---- build what the node runs ------------------------------------------------
 ctxfix::log "node e2e of ${base}: building the stock and patched kubelets, the control plane, containerd and images"
@@ -210,7 +214,12 @@ left_behind() {
   for path in "${outside[@]}"; do
     [[ -n "${existed[${path}]:-}" || ! -e "${path}" ]] || left+=("${path}")
   done
-  [[ "$(iptables-save 2>/dev/null | grep -v '^[#:]' || true)" == "${iptables_before}" ]] || left+=("changed host iptables rules")
+  local iptables_after
+  if ! iptables_after="$(host_iptables)"; then
+    left+=("host iptables rules unknown: iptables-save failed")
+  elif [[ "${iptables_after}" != "${iptables_before}" ]]; then
+    left+=("changed host iptables rules")
+  fi
   ((${#left[@]} == 0)) || { printf 'left behind by the node e2e: %s\n' "${left[@]}" >&2; return 1; }
 }
 

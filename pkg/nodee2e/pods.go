@@ -3,6 +3,7 @@ package nodee2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -91,6 +92,19 @@ func (c *Cluster) deleteNamespace(ctx context.Context, ns string) error {
 		return fmt.Errorf("pods of %s not gone: %w", ns, err)
 	}
 	return c.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+}
+
+// deleteNamespaceInto deletes ns as deleteNamespace does, for a scenario's
+// defer: a cleanup that fails joins the scenario's error, so that the
+// result says so, rather than being dropped. An interrupted run skips it,
+// as deleteNamespace does.
+func (c *Cluster) deleteNamespaceInto(ctx context.Context, ns string, err *error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if cleanupErr := c.deleteNamespace(ctx, ns); cleanupErr != nil {
+		*err = errors.Join(*err, fmt.Errorf("cleaning up namespace %s: %w", ns, cleanupErr))
+	}
 }
 
 // createPod creates pod bound to the node under test: the run has no

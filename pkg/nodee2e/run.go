@@ -50,7 +50,12 @@ func (r Result) OK() bool { return r.Error == "" && r.Outcome == r.Expected }
 // that goes wrong is a result.
 func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 	logger := klog.FromContext(ctx)
-	problem, _ := ctxleak.ClassifyVersion(opts.Base)
+	// What stock must do follows from what its base has; a base the facts
+	// do not know would silently expect the fixed behaviour of stock.
+	problem, why := ctxleak.ClassifyVersion(opts.Base)
+	if problem == ctxleak.ProblemUnknown {
+		return nil, fmt.Errorf("cannot tell what stock %s must do: %s", opts.Base, why)
+	}
 	var results []Result
 	for _, spec := range opts.Kubelets {
 		kubelet, err := StartKubelet(ctx, spec)

@@ -64,8 +64,8 @@ I4 prober.go:122] "Probe failed" output="no such file"
 	if err := os.WriteFile(log, []byte(before+after), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := probeErrorLines(log, int64(len(before))); got != 1 {
-		t.Errorf("probeErrorLines = %d, want 1", got)
+	if got, err := probeErrorLines(log, int64(len(before))); err != nil || got != 1 {
+		t.Errorf("probeErrorLines = %d, %v, want 1", got, err)
 	}
 }
 

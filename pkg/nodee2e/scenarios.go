@@ -104,10 +104,13 @@ func always(outcome string) func(string, ctxleak.Problem) string {
 
 // probeErrorLines counts the kubelet's log lines since offset that report a
 // probe failing with "context canceled".
-func probeErrorLines(logPath string, offset int64) int {
+func probeErrorLines(logPath string, offset int64) (int, error) {
 	data, err := os.ReadFile(logPath)
-	if err != nil || int64(len(data)) < offset {
-		return 0
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(data)) < offset {
+		return 0, fmt.Errorf("%s is shorter than it was (%d < %d bytes): not the log the count started in", logPath, len(data), offset)
 	}
 	n := 0
 	for _, line := range strings.Split(string(data[offset:]), "\n") {
@@ -115,15 +118,15 @@ func probeErrorLines(logPath string, offset int64) int {
 			n++
 		}
 	}
-	return n
+	return n, nil
 }
 
-func fileSize(path string) int64 {
+func fileSize(path string) (int64, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	return info.Size()
+	return info.Size(), nil
 }
 
 // readinessDuringTermination deletes a pod whose preStop hook removes the
@@ -132,13 +135,13 @@ func fileSize(path string) int64 {
 // still runs. kubernetes#140881: on v1.36.3-v1.36.5 every probe of a
 // terminating pod fails with "context canceled", and the pod stays Ready for
 // its whole grace period.
-func readinessDuringTermination(ctx context.Context, env *Env) (string, string, error) {
+func readinessDuringTermination(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	c := env.Cluster
 	ns, err := c.createNamespace(ctx, "readiness")
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(ctx, ns)
+	defer c.deleteNamespaceInto(ctx, ns, &err)
 	pod := probedPod("terminating", 1)
 	pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{PreStop: &v1.LifecycleHandler{
 		Exec: &v1.ExecAction{Command: []string{"sh", "-c", "rm -f " + readyFile + "; sleep 20"}},
@@ -149,7 +152,10 @@ func readinessDuringTermination(ctx context.Context, env *Env) (string, string, 
 	if err := c.waitPodsReady(ctx, ns, 1, 2*time.Minute); err != nil {
 		return "", "", err
 	}
-	logOffset := fileSize(env.Kubelet.Spec.LogPath)
+	logOffset, err := fileSize(env.Kubelet.Spec.LogPath)
+	if err != nil {
+		return "", "", err
+	}
 	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](30)}); err != nil {
 		return "", "", err
 	}
@@ -173,7 +179,10 @@ func readinessDuringTermination(ctx context.Context, env *Env) (string, string, 
 		}
 		return false, nil
 	})
-	errorsSeen := probeErrorLines(env.Kubelet.Spec.LogPath, logOffset)
+	errorsSeen, countErr := probeErrorLines(env.Kubelet.Spec.LogPath, logOffset)
+	if countErr != nil {
+		return "", "", fmt.Errorf("counting probe errors: %w", countErr)
+	}
 	switch {
 	case err == nil && notReadyAfter <= bound:
 		return Pass, fmt.Sprintf("not Ready %.1fs after deletion, container running; %d probe errors \"context canceled\"", notReadyAfter.Seconds(), errorsSeen), nil
@@ -188,13 +197,13 @@ func readinessDuringTermination(ctx context.Context, env *Env) (string, string, 
 
 // kubeletRestart restarts the kubelet under running pods: they keep their
 // containers, nothing restarts, and probes resume.
-func kubeletRestart(ctx context.Context, env *Env) (string, string, error) {
+func kubeletRestart(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	c := env.Cluster
 	ns, err := c.createNamespace(ctx, "restart")
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(ctx, ns)
+	defer c.deleteNamespaceInto(ctx, ns, &err)
 	const pods = 3
 	for i := 0; i < pods; i++ {
 		if _, err := c.createPod(ctx, ns, probedPod(fmt.Sprintf("survivor-%d", i), 1)); err != nil {
@@ -266,7 +275,7 @@ func containerIDs(ctx context.Context, c *Cluster, ns string) (map[string]string
 // `ctxleak nodes --profile` at every interval: kubernetes#139823's leak is one
 // sync context per pod sync. The outcome is "leaking" if any sample is
 // leaking, else ctxleak's last verdict.
-func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
+func sustainedSync(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	logger := klog.FromContext(ctx)
 	c := env.Cluster
 	opts := env.Sync
@@ -274,7 +283,7 @@ func sustainedSync(ctx context.Context, env *Env) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(ctx, ns)
+	defer c.deleteNamespaceInto(ctx, ns, &err)
 	if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Data: map[string]string{"key": "value"}}, metav1.CreateOptions{}); err != nil {
 		return "", "", err
 	}
@@ -426,13 +435,13 @@ const hookCompleted = "hook-completed"
 // forceDeleteDuringPreStop deletes a pod with a 120 s preStop hook, and
 // force-deletes it 3 s later. The running hook is not cut short: the
 // container runs until the hook ends. The series must not change that.
-func forceDeleteDuringPreStop(ctx context.Context, env *Env) (string, string, error) {
+func forceDeleteDuringPreStop(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	c := env.Cluster
 	ns, err := c.createNamespace(ctx, "prestop")
 	if err != nil {
 		return "", "", err
 	}
-	defer c.deleteNamespace(ctx, ns)
+	defer c.deleteNamespaceInto(ctx, ns, &err)
 	const hook = 120 * time.Second
 	pod := probedPod("hooked", 1)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](300)
@@ -473,7 +482,7 @@ func forceDeleteDuringPreStop(ctx context.Context, env *Env) (string, string, er
 	if err != nil {
 		return "", "", fmt.Errorf("the container still runs %s after deletion: %w", hook+time.Minute, err)
 	}
-	outcome := "hook-cut-short"
+	outcome = "hook-cut-short"
 	if ranFor >= hook-5*time.Second {
 		outcome = hookCompleted
 	}

@@ -43,6 +43,32 @@ func (r ProbeCheckResult) KeptProbing() bool {
 	return r.Cancellations > 0 && r.ExecCallsAfter > 0 && r.CanceledProbeErrors == 0
 }
 
+// ShowedRegression reports whether the kubelet showed kubernetes#140881 as
+// it is: probes of terminating pods failing with "context canceled" before
+// they reach the runtime, so that no exec call reaches it once the pods
+// started terminating. A kubelet with neither errors nor exec calls stopped
+// probing for another reason, which proves nothing either way.
+func (r ProbeCheckResult) ShowedRegression() bool {
+	return r.Cancellations > 0 && r.CanceledProbeErrors > 0 && r.ExecCallsAfter == 0
+}
+
+// ProbesFixed judges a stock and a patched result as -check probes-fixed
+// does: patched keeps probing, stock shows the regression. Each way a result
+// fails says what was seen.
+func ProbesFixed(name string, r ProbeCheckResult) error {
+	switch {
+	case name == "patched" && !r.KeptProbing():
+		return fmt.Errorf("patched: exec probes did not keep running once the pods started terminating (%d exec calls after, %d \"context canceled\" errors, %d syncs cancelled)",
+			r.ExecCallsAfter, r.CanceledProbeErrors, r.Cancellations)
+	case name == "stock" && r.KeptProbing():
+		return fmt.Errorf("stock: exec probes kept running once the pods started terminating; the check cannot tell the regression from the fix")
+	case name == "stock" && !r.ShowedRegression():
+		return fmt.Errorf("stock: inconclusive: %d \"context canceled\" probe errors and %d exec calls after the pods started terminating (%d syncs cancelled); the regression shows as errors above zero and no exec call",
+			r.CanceledProbeErrors, r.ExecCallsAfter, r.Cancellations)
+	}
+	return nil
+}
+
 func (r ProbeCheckResult) String() string {
 	return fmt.Sprintf("%s (%s): %d pods removed, %d syncs cancelled; exec probe calls %d in the window before, %d after; %d probe errors with \"context canceled\"",
 		r.Name, r.Version, r.Pods, r.Cancellations, r.ExecCallsBefore, r.ExecCallsAfter, r.CanceledProbeErrors)

@@ -147,11 +147,8 @@ func runProbeCheck(ctx context.Context, kubelets kubeletFlags, pods int, window 
 		if check == "" {
 			continue
 		}
-		switch name := kubelets[i].Name; {
-		case name == "patched" && !r.KeptProbing():
-			failures = append(failures, fmt.Errorf("patched: exec probes did not keep running once the pods started terminating"))
-		case name == "stock" && r.KeptProbing():
-			failures = append(failures, fmt.Errorf("stock: exec probes kept running once the pods started terminating; the check cannot tell the regression from the fix"))
+		if err := soak.ProbesFixed(kubelets[i].Name, r); err != nil {
+			failures = append(failures, err)
 		}
 	}
 	return errors.Join(failures...)
