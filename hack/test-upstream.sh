@@ -63,8 +63,6 @@ run_tests() {
 results="${log%.json}.results"
 run_tests "${log}" "${results}" "${skip_args[@]}" "${packages[@]}"
 awk -F'\t' '$1 == "passed" { printf "  %s: %d tests passed\n", $2, $3 }' "${results}" >&2
-(($(awk -F'\t' '$1 == "passed" { n += $3 } END { print n + 0 }' "${results}") > 0)) ||
-  ctxfix::die "no upstream test ran on patched ${base}; log: _output/logs/upstream-${base}.json"
 
 # A package that did not build, panicked or timed out ran only some of its
 # tests, and one that failed without a failed test ran who knows what: no
@@ -74,6 +72,9 @@ if ((${#unexplained[@]} > 0)); then
   printf '  FAIL %s\n' "${unexplained[@]}" >&2
   ctxfix::die "upstream packages failed on patched ${base} beyond any named test: ${unexplained[*]}; log: _output/logs/upstream-${base}.json"
 fi
+
+(($(awk -F'\t' '$1 == "passed" { n += $3 } END { print n + 0 }' "${results}") > 0)) ||
+  ctxfix::die "no upstream test ran on patched ${base}; log: _output/logs/upstream-${base}.json"
 
 unexpected=()
 allowed=()
