@@ -5,6 +5,10 @@
 # the base, containerd and runc, the bridge CNI, and images built here.
 # Without --short, the scenarios end with upstream's node conformance list:
 # e2e_node.test and ginkgo from the patched tree, agnhost from the stock one.
+# With --short, the node then runs the stock and patched kubelets of
+# LEAK_BASE, a base that leaks, for the sustained sync and the
+# node-problem-detector plugin: a leak seen through the API server, and not
+# seen once patched.
 #
 # Network: two network namespaces that this run makes, joined by a veth pair:
 # the control plane in one, the node (containerd, kubelet, pods) in the other.
@@ -24,13 +28,17 @@
 #
 # Usage: hack/e2e.sh [--short]
 #   KUBE_VERSION   base (default from VERSION)
-#   --short        what make test runs: readiness during termination,
-#                  SYNC_DURATION (default 90s) of sustained sync, the
-#                  node-problem-detector plugin and the kubectl plugin
+#   --short        what make test runs: readiness during termination, the
+#                  node-problem-detector plugin and the kubectl plugin on
+#                  KUBE_VERSION, then SYNC_DURATION (default 90s) of
+#                  sustained sync and the node-problem-detector plugin on
+#                  LEAK_BASE
+#   LEAK_BASE      with --short, the base of the sustained sync (default
+#                  v1.36.2)
 #   SYNC_PODS      pods of the sustained sync (default 100; 20 with --short)
 #   SYNC_DURATION  its length (default 10m; 90s with --short)
-#   E2E_SCENARIOS  scenarios to run, comma separated (default: all; with
-#                  --short, the four above)
+#   E2E_SCENARIOS  scenarios to run on KUBE_VERSION, comma separated
+#                  (default: all; with --short, the three above)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -63,10 +71,13 @@ pod_cidr=10.214.0.0/24
 service_cidr=10.215.0.0/24
 if ${short}; then
   sync_pods="${SYNC_PODS:-20}" sync_duration="${SYNC_DURATION:-90s}" sync_interval=30s
-  scenarios="${E2E_SCENARIOS:-readiness-during-termination,sustained-sync,npd-node-check,kubectl-plugin}"
+  scenarios="${E2E_SCENARIOS:-readiness-during-termination,npd-node-check,kubectl-plugin}"
+  leak_base="${LEAK_BASE:-v1.36.2}"
+  leak_scenarios=sustained-sync,npd-node-check
 else
   sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
   scenarios="${E2E_SCENARIOS:-}"
+  leak_base=""
 fi
 # Upstream's node conformance list runs in make e2e, not in its short form.
 conformance=false
@@ -98,10 +109,20 @@ iptables_before="$(host_iptables)" || ctxfix::die "iptables-save failed: cannot 
 
 # ---- build what the node runs ------------------------------------------------
 ctxfix::log "node e2e of ${base}: building the stock and patched kubelets, the control plane, containerd and images"
-"${CTXFIX_ROOT}/hack/build-kubelet.sh" --stock "${base}" "${arch}"
-"${CTXFIX_ROOT}/hack/build-kubelet.sh" "${base}" "${arch}"
-stock_kubelet="${CTXFIX_OUTPUT}/stock-release/${base}/bin/linux/${arch}/kubelet"
-patched_kubelet="${CTXFIX_OUTPUT}/release/${version}/bin/linux/${arch}/kubelet"
+# kubelet_bases: the bases whose stock and patched kubelets run, in order.
+kubelet_bases=("${base}")
+if [[ -n "${leak_base}" ]]; then
+  ctxfix::supported_bases | grep -qx -- "${leak_base}" || ctxfix::die "LEAK_BASE ${leak_base} is not a supported base (build/bases.tsv)"
+  [[ "${leak_base}" != "${base}" ]] || ctxfix::die "LEAK_BASE is KUBE_VERSION (${base}): the short run needs a leaking base beside it"
+  kubelet_bases+=("${leak_base}")
+fi
+for b in "${kubelet_bases[@]}"; do
+  "${CTXFIX_ROOT}/hack/build-kubelet.sh" --stock "${b}" "${arch}"
+  "${CTXFIX_ROOT}/hack/build-kubelet.sh" "${b}" "${arch}"
+done
+# stock_kubelet BASE, patched_kubelet BASE: where build-kubelet.sh put them.
+stock_kubelet() { echo "${CTXFIX_OUTPUT}/stock-release/$1/bin/linux/${arch}/kubelet"; }
+patched_kubelet() { echo "${CTXFIX_OUTPUT}/release/$(ctxfix::distribution_version "$1")/bin/linux/${arch}/kubelet"; }
 mkdir -p "${bin}/${base}"
 # kube-apiserver, kube-controller-manager and kubectl from the same stock
 # tree: the series does not touch them. Without the controller manager,
@@ -451,26 +472,41 @@ authentication:
 authorization: {mode: Webhook}
 EOF
 
-ctxfix::log "kubelets: stock $("${stock_kubelet}" --version), patched $("${patched_kubelet}" --version); scenarios: ${scenarios:-all}"
 if ${conformance}; then
   conformance_args=(-conformance-binary "${bin}/${base}/e2e_node.test" -conformance-ginkgo "${bin}/${base}/ginkgo" -conformance-host "https://${cp_ip}:6443"
     -conformance-token-file "${pki}/conformance.token" -conformance-known-failures "${CTXFIX_ROOT}/test/e2e-node-known-failures.tsv")
 fi
-set +e
-# nsenter, not ip netns exec: that would give test/e2e, and so the kubelets
-# it starts, a mount namespace of their own, and containerd would not see
-# the volumes they mount.
-nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${base}" \
-  -kubelet "stock=${stock_kubelet}" -kubelet "patched=${patched_kubelet}" \
-  -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}" \
-  -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
-  -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}" -scenarios "${scenarios}" \
-  -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" "${conformance_args[@]}" 2>&1 | tee "${logs}/e2e.log"
-status="${PIPESTATUS[0]}"
-set -e
-if ((status == 130)); then
-  echo "node e2e of ${base}: interrupted" >&2
-  exit 130
+# run_kubelets BASE SCENARIOS [ARGS...]: test/e2e with the stock and the
+# patched kubelet of BASE, on this node and control plane, each with root
+# folders of its own; results in _output/e2e/<base>/<BASE>/.
+run_kubelets() {
+  local b="$1" selected="$2" status
+  shift 2
+  ctxfix::log "kubelets: stock $("$(stock_kubelet "${b}")" --version), patched $("$(patched_kubelet "${b}")" --version); scenarios: ${selected:-all}"
+  mkdir -p "${out}/${b}" "${run}/${b}"
+  set +e
+  # nsenter, not ip netns exec: that would give test/e2e, and so the kubelets
+  # it starts, a mount namespace of their own, and containerd would not see
+  # the volumes they mount.
+  nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${b}" \
+    -kubelet "stock=$(stock_kubelet "${b}")" -kubelet "patched=$(patched_kubelet "${b}")" \
+    -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}/${b}" \
+    -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
+    -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}/${b}" -scenarios "${selected}" \
+    -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" "$@" 2>&1 | tee "${logs}/e2e-${b}.log"
+  status="${PIPESTATUS[0]}"
+  set -e
+  if ((status == 130)); then
+    echo "node e2e of ${b}: interrupted" >&2
+    exit 130
+  fi
+  ((status == 0)) || { echo "node e2e of ${b}: a kubelet did not do what it must (table above; logs in ${out#"${CTXFIX_ROOT}"/}/${b})" >&2; return 1; }
+}
+# Both bases run even when the first fails: what each does is the evidence.
+failed=()
+run_kubelets "${base}" "${scenarios}" "${conformance_args[@]}" || failed+=("${base}")
+if [[ -n "${leak_base}" ]]; then
+  run_kubelets "${leak_base}" "${leak_scenarios}" || failed+=("${leak_base}")
 fi
-((status == 0)) || ctxfix::die "node e2e of ${base}: a kubelet did not do what it must (table above; logs in ${out#"${CTXFIX_ROOT}"/})"
-ctxfix::log "node e2e of ${base}: every kubelet did what it must (results: ${out#"${CTXFIX_ROOT}"/}/results.json)"
+((${#failed[@]} == 0)) || ctxfix::die "node e2e: the kubelets of ${failed[*]} did not do what they must"
+ctxfix::log "node e2e: every kubelet of ${kubelet_bases[*]} did what it must (results: ${out#"${CTXFIX_ROOT}"/}/<base>/results.json)"

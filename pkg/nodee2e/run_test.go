@@ -10,45 +10,82 @@ import (
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
 )
 
-// The outcomes each kubelet must have are what the issues say: stock fails
-// readiness during termination only where the probe regression is, and leaks
-// only where the leak is; patched passes everything everywhere.
-func TestExpectedOutcomes(t *testing.T) {
-	want := map[string]map[string]string{
-		"readiness-during-termination": {
-			"stock/" + string(ctxleak.ProblemProbeRegression):   Fail,
-			"stock/" + string(ctxleak.ProblemLeak):              Pass,
-			"patched/" + string(ctxleak.ProblemProbeRegression): Pass,
-			"patched/" + string(ctxleak.ProblemLeak):            Pass,
-		},
-		"sustained-sync": {
-			"stock/" + string(ctxleak.ProblemProbeRegression):   string(ctxleak.Clean),
-			"stock/" + string(ctxleak.ProblemLeak):              string(ctxleak.Leaking),
-			"patched/" + string(ctxleak.ProblemProbeRegression): string(ctxleak.Clean),
-			"patched/" + string(ctxleak.ProblemLeak):            string(ctxleak.Clean),
-		},
-		"npd-node-check": {
-			"stock/" + string(ctxleak.ProblemLeak):              "exit 1",
-			"stock/" + string(ctxleak.ProblemProbeRegression):   "exit 1",
-			"stock/" + string(ctxleak.ProblemNone):              "exit 0",
-			"patched/" + string(ctxleak.ProblemLeak):            "exit 0",
-			"patched/" + string(ctxleak.ProblemProbeRegression): "exit 0",
-		},
-		"kubelet-restart":             {"stock/" + string(ctxleak.ProblemLeak): Pass, "patched/" + string(ctxleak.ProblemProbeRegression): Pass},
-		"node-conformance":            {"stock/" + string(ctxleak.ProblemLeak): Pass, "patched/" + string(ctxleak.ProblemProbeRegression): Pass},
-		"kubectl-plugin":              {"stock/" + string(ctxleak.ProblemLeak): Pass, "patched/" + string(ctxleak.ProblemProbeRegression): Pass},
-		"force-delete-during-prestop": {"stock/" + string(ctxleak.ProblemLeak): hookCompleted, "patched/" + string(ctxleak.ProblemProbeRegression): hookCompleted},
+// supportedBases reads build/bases.tsv.
+func supportedBases(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "build", "bases.tsv"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range Scenarios {
-		cases, ok := want[s.Name]
-		if !ok {
-			t.Errorf("scenario %s has no expectations in this test", s.Name)
+	var bases []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		for key, outcome := range cases {
-			kubelet, problem, _ := strings.Cut(key, "/")
-			if got := s.Expect(kubelet, ctxleak.Problem(problem)); got != outcome {
-				t.Errorf("%s on %s: expected outcome %q, want %q", s.Name, key, got, outcome)
+		bases = append(bases, strings.Fields(line)[0])
+	}
+	if len(bases) == 0 {
+		t.Fatal("build/bases.tsv names no base")
+	}
+	return bases
+}
+
+// Every scenario that tells stock bases apart says what each supported base
+// must do, and a base it does not name is an error, not a default.
+func TestStockOutcomesNameEverySupportedBase(t *testing.T) {
+	for _, s := range Scenarios {
+		if s.Patched == "" {
+			t.Errorf("scenario %s has no outcome for patched kubelets", s.Name)
+		}
+		if s.Stock == nil {
+			continue
+		}
+		for _, base := range supportedBases(t) {
+			if _, err := s.Expect("stock", base); err != nil {
+				t.Error(err)
+			}
+		}
+		if _, err := s.Expect("stock", "v1.36.99"); err == nil || !strings.Contains(err.Error(), "v1.36.99") {
+			t.Errorf("scenario %s: an unknown base gives %v, want an error naming it", s.Name, err)
+		}
+	}
+}
+
+// The table is written out per base; ctxleak's facts, read from the same
+// sources, must say the same about each base, or one of the two is wrong.
+func TestStockOutcomesAgreeWithVersionFacts(t *testing.T) {
+	byProblem := map[ctxleak.Problem]map[string]string{
+		ctxleak.ProblemLeak:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1"},
+		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1"},
+		ctxleak.ProblemNone:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0"},
+	}
+	for _, base := range supportedBases(t) {
+		problem, why := ctxleak.ClassifyVersion(base)
+		want, ok := byProblem[problem]
+		if !ok {
+			t.Errorf("%s: ctxleak says %s (%s)", base, problem, why)
+			continue
+		}
+		for _, s := range Scenarios {
+			if s.Stock == nil {
+				continue
+			}
+			if got, _ := s.Expect("stock", base); got != want[s.Name] {
+				t.Errorf("%s on stock %s: the table says %q, ctxleak's facts (%s) say %q", s.Name, base, got, problem, want[s.Name])
+			}
+		}
+	}
+}
+
+func TestPatchedAndUniformOutcomes(t *testing.T) {
+	for _, s := range Scenarios {
+		got, err := s.Expect("patched", "v1.36.99")
+		if err != nil || got != s.Patched {
+			t.Errorf("%s on patched: %q, %v, want %q for any base", s.Name, got, err, s.Patched)
+		}
+		if s.Stock == nil {
+			if got, err := s.Expect("stock", "v1.36.2"); err != nil || got != s.Patched {
+				t.Errorf("%s on stock: %q, %v, want %q", s.Name, got, err, s.Patched)
 			}
 		}
 	}
