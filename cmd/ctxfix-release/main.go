@@ -13,13 +13,16 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"maps"
 	"os"
+	"os/signal"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/release"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/upstream"
@@ -195,7 +198,10 @@ func run(args []string) error {
 		if err := required("dir", "addr-file"); err != nil {
 			return err
 		}
-		return release.Serve(*dir, *addrFile)
+		// SIGTERM, as the scripts stop it, ends it cleanly.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return release.Serve(ctx, *dir, *addrFile)
 
 	case "plugin-archive":
 		binary := fs.String("binary", "", "ctxleak built for -os")

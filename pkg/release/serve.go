@@ -1,6 +1,8 @@
 package release
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,9 +12,9 @@ import (
 
 // Serve serves dir over HTTP on a free loopback port, as a web server would
 // serve a published release folder to image-builder, apt or dnf, and writes
-// "127.0.0.1:PORT" to addrFile once it listens. It serves until the process
-// is stopped.
-func Serve(dir, addrFile string) error {
+// "127.0.0.1:PORT" to addrFile once it listens. It serves until ctx ends,
+// then closes the listener and every connection and returns nil.
+func Serve(ctx context.Context, dir, addrFile string) error {
 	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 		return fmt.Errorf("%s is not a folder to serve", dir)
 	}
@@ -29,5 +31,11 @@ func Serve(dir, addrFile string) error {
 	if err := os.Rename(tmp, filepath.Clean(addrFile)); err != nil {
 		return err
 	}
-	return http.Serve(listener, http.FileServer(http.Dir(dir)))
+	server := &http.Server{Handler: http.FileServer(http.Dir(dir))}
+	stopped := context.AfterFunc(ctx, func() { server.Close() })
+	defer stopped()
+	if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -18,8 +19,17 @@ func TestServeServesTheFolderOnLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	// Serve returns only on failure; it serves until the test binary exits.
-	go func() { _ = Serve(dir, addrFile) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, dir, addrFile) }()
+	// Serve must return once its context ends, and leave no goroutine
+	// behind (TestMain checks with goleak).
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v after its context ended, want nil", err)
+		}
+	}()
 	var addr []byte
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var err error
@@ -50,7 +60,7 @@ func TestServeServesTheFolderOnLoopback(t *testing.T) {
 }
 
 func TestServeRefusesAMissingFolder(t *testing.T) {
-	if err := Serve(filepath.Join(t.TempDir(), "none"), filepath.Join(t.TempDir(), "addr")); err == nil {
+	if err := Serve(context.Background(), filepath.Join(t.TempDir(), "none"), filepath.Join(t.TempDir(), "addr")); err == nil {
 		t.Error("served a folder that does not exist")
 	}
 }
