@@ -25,10 +25,6 @@ const (
 )
 
 const (
-	// slack is how many live sync contexts above what the pod workers
-	// account for an exact profile may show without counting as a leak
-	// (syncs in flight when the profile was taken).
-	slack = 10
 	// sampledLeakThreshold is the estimated number of live sync contexts
 	// from which a sampled profile counts as leaking. At the default
 	// sampling rate (one sample per 512 KiB allocated) one sampled context
@@ -45,12 +41,9 @@ type Analysis struct {
 	// PodWorkers estimates the pod workers: each keeps the cancel function
 	// of its latest sync.
 	PodWorkers int64 `json:"podWorkers"`
-	// Expected is the most live sync contexts a kubelet that does not leak
-	// holds with that many pod workers, as the soak bounds them: for each
-	// worker, the context of its latest sync, of a sync that has just ended
-	// but whose goroutines have not let go of it yet, and of the sync its
-	// probe workers keep the values of, each up to
-	// heapprofile.ValuesPerSyncContext context values; plus slack.
+	// Expected is heapprofile.SyncContextBound with every pod worker's pod
+	// counted as probed: the profile tells pod workers apart, not which of
+	// their pods have probes, so this is the bound's upper end.
 	Expected int64 `json:"expected"`
 	// LeakedEstimate is SyncContexts beyond Expected.
 	LeakedEstimate int64 `json:"leakedEstimate"`
@@ -81,7 +74,7 @@ func Analyze(p *profile.Profile) (Analysis, error) {
 		Sites:        counts.Sites,
 		Evidence:     heapprofile.TopStacks(p, heapprofile.SitePodSync, 3, 6),
 	}
-	a.Expected = heapprofile.ValuesPerSyncContext*3*a.PodWorkers + slack
+	a.Expected = heapprofile.SyncContextBound(a.PodWorkers, a.PodWorkers)
 	a.LeakedEstimate = max(0, a.SyncContexts-a.Expected)
 
 	switch {

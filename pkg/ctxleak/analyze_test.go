@@ -46,7 +46,7 @@ func TestAnalyzeSoakProfiles(t *testing.T) {
 			// Each worker keeps the cancel function of its latest sync; a
 			// profile taken while syncs are in flight can also hold a few of
 			// the syncs just replaced (5 in the stock v1.36.2 profile).
-			if a.PodWorkers < 100 || a.PodWorkers > 100+slack {
+			if a.PodWorkers < 100 || a.PodWorkers > 100+heapprofile.SyncContextSlack {
 				t.Errorf("estimated %d pod workers; the soak ran 100 pods", a.PodWorkers)
 			}
 			if want == Leaking && (a.LeakedEstimate < 1000 || len(a.Evidence) == 0) {

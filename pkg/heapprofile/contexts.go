@@ -191,6 +191,25 @@ var contextValueAllocators = map[string]bool{
 // cancelCtx. Bounds on live sync contexts are in context values.
 const ValuesPerSyncContext = 2
 
+// SyncContextSlack is how many live sync contexts above what the pods
+// account for a kubelet may show without counting as leaking: syncs in
+// flight when the profile was taken.
+const SyncContextSlack = 10
+
+// SyncContextBound is the most live sync contexts, in context values, that a
+// kubelet which does not leak holds while it runs pods pods, probedPods of
+// them with probes. Per pod: the context of its latest sync (reachable
+// through the pod worker's cancel function until the next sync replaces
+// it), and that of a sync that has just ended but whose goroutines have not
+// let go of it yet; per probed pod, the context of the sync that started its
+// probe workers, whose values they keep. Each is up to ValuesPerSyncContext
+// context values; plus SyncContextSlack. The bound does not grow with the
+// number of syncs, so a kubelet that leaks one context per sync passes it
+// within seconds. The soak, the real node and ctxleak all judge by it.
+func SyncContextBound(pods, probedPods int64) int64 {
+	return ValuesPerSyncContext*(2*pods+probedPods) + SyncContextSlack
+}
+
 // isContextConstructor reports whether fn allocates context values.
 func isContextConstructor(fn string) bool { return contextValueAllocators[fn] }
 

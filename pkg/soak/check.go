@@ -7,26 +7,15 @@ import (
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
 )
 
-// SyncContextSlack is how many sync contexts a kubelet may hold above what
-// its pods account for and still count as bounded.
-const SyncContextSlack = 10
-
 // GoroutineSlack is how many goroutines a kubelet may hold above the stock
 // kubelet of the same run at its end, or gain between the middle and the end
 // of a run without one, and still count as not growing.
 const GoroutineSlack = 20
 
-// SyncContextBound is the most live sync contexts a kubelet that does not
-// leak holds: per pod, the context of its latest sync (reachable through the
-// pod's cancel function until the next sync replaces it) and of a sync that
-// has just ended but whose goroutines have not let go of its context yet;
-// per probed pod, the context of the sync that started its probe workers
-// (they keep its values, and so a reference); each up to
-// heapprofile.ValuesPerSyncContext context values; plus SyncContextSlack. It
-// does not grow with the number of syncs; a leaking kubelet passes it within
-// seconds.
+// SyncContextBound is heapprofile.SyncContextBound for the run's pods and
+// probed pods.
 func SyncContextBound(r *Result) int64 {
-	return int64(heapprofile.ValuesPerSyncContext*(2*r.Pods+r.ProbedPods) + SyncContextSlack)
+	return heapprofile.SyncContextBound(int64(r.Pods), int64(r.ProbedPods))
 }
 
 // Check asserts what a soak run must show. Every kubelet named "patched"
@@ -95,7 +84,7 @@ func checkGoroutines(s, stock *Series) error {
 // syncContextGrowthSlack is how far a kubelet's sync contexts may end above
 // their peak in the first half of the run: syncs in flight come and go.
 func syncContextGrowthSlack(pods int) int64 {
-	return int64(SyncContextSlack + heapprofile.ValuesPerSyncContext*pods/2)
+	return int64(heapprofile.SyncContextSlack + heapprofile.ValuesPerSyncContext*pods/2)
 }
 
 // checkBounded checks that a kubelet neither leaks sync contexts nor
@@ -107,7 +96,7 @@ func checkBounded(r *Result, s, stock *Series) error {
 	for _, sample := range s.Samples {
 		if sample.SyncContexts() > bound {
 			errs = append(errs, fmt.Errorf("%s: %d sync contexts live at %.0fs; want at most %d (%d x (2 x %d pods + %d probed) + %d)",
-				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, heapprofile.ValuesPerSyncContext, r.Pods, r.ProbedPods, SyncContextSlack))
+				s.Name, sample.SyncContexts(), sample.ElapsedSeconds, bound, heapprofile.ValuesPerSyncContext, r.Pods, r.ProbedPods, heapprofile.SyncContextSlack))
 			break
 		}
 	}
