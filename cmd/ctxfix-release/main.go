@@ -97,16 +97,10 @@ func run(args []string) error {
 			fmt.Println(v.Deb())
 		case "rpm":
 			fmt.Println(v.RPM())
-		case "upstream-deb", "upstream-rpm":
-			spell := release.UpstreamDeb
-			if *format == "upstream-rpm" {
-				spell = release.UpstreamRPM
-			}
-			upstreamVersion, err := spell(*base)
-			if err != nil {
-				return err
-			}
-			fmt.Println(upstreamVersion)
+		case "upstream-deb":
+			fmt.Println(release.UpstreamDeb(*base))
+		case "upstream-rpm":
+			fmt.Println(release.UpstreamRPM(*base))
 		default:
 			return fmt.Errorf("package-version: unknown -format %q", *format)
 		}
