@@ -24,7 +24,9 @@
 # iptables rule of the host or path outside _output/. Also on failure and on
 # Ctrl-C.
 #
-# Results, kubelet logs and heap profiles stay in _output/e2e/<base>/.
+# Results, kubelet logs and heap profiles stay in _output/e2e/<base>/<kubelet
+# base>/ (with --short, one folder for the base and one for LEAK_BASE); the
+# other components' logs in _output/e2e/<base>/logs/.
 #
 # Usage: hack/e2e.sh [--short]
 #   KUBE_VERSION   base (default from VERSION)
@@ -56,7 +58,6 @@ ctxfix::require_packages runc:runc etcd:etcd-server busybox:busybox-static bash-
 
 base="$(ctxfix::kube_version)"
 arch="$(go env GOHOSTARCH)"
-version="$(ctxfix::distribution_version "${base}")"
 out="${CTXFIX_OUTPUT}/e2e/${base}"
 run="${out}/run"
 bin="${CTXFIX_OUTPUT}/e2e/bin"
