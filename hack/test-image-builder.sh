@@ -8,8 +8,11 @@
 #      {kubernetes_http_source}/{kubernetes_semver}/bin/linux/{arch}/ and
 #      checked against its .sha256, as get_url's checksum does;
 #   2. kubectl and kubeadm write their bash completion;
-#   3. goss: kubectl, kubeadm and kubelet report kubernetes_version (the
-#      semver without its "v");
+#   3. goss (github.com/goss-org/goss, pinned) with
+#      test/image-builder/goss-versions.yaml, which states goss-command.yaml's
+#      version commands: kubectl, kubeadm and kubelet report
+#      kubernetes_version (the semver without its "v"); the same goss file
+#      must fail for a kubectl whose version string is altered;
 #   4. each of kubernetes_imgs (kube-apiserver.tar, kube-controller-manager.tar,
 #      kube-scheduler.tar, kube-proxy.tar) is downloaded from the same folder
 #      and checked against its .sha256; its arch suffix is taken out of
@@ -17,9 +20,10 @@
 #      only "-amd64"), and `ctr images import` loads it into containerd
 #      (github.com/containerd/containerd/v2 as build/upstream.sum pins it,
 #      started for this test on a socket of its own);
-#   5. goss: `crictl images` (sigs.k8s.io/cri-tools, pinned) lists exactly
-#      kube-apiserver, kube-controller-manager, kube-proxy and kube-scheduler
-#      once the arch suffix is taken out;
+#   5. goss with goss-images.yaml: goss-command.yaml's `crictl images`
+#      pipeline (sigs.k8s.io/cri-tools, pinned) lists kube-apiserver,
+#      kube-controller-manager, kube-proxy and kube-scheduler once the arch
+#      suffix is taken out, and exactly those;
 #   6. kubeadm, given kubernetes_semver, asks for control-plane images that
 #      containerd now has (amd64, where the suffix is taken out), so that it
 #      pulls nothing;
@@ -33,9 +37,12 @@
 #      dependencies resolved from the repository, into a scratch root whose
 #      dpkg database starts as this host's (the image's base system); the
 #      host's own packages are not touched;
-#  10. goss: the three packages are installed at V.
+#  10. goss with goss-packages.yaml: the three packages are installed at V,
+#      and the CNI plugins are executable.
 #
-# A failure names its step.
+# These are image-builder's steps as this project reads them, not
+# image-builder itself: no Ansible or Packer runs here. A failure names its
+# step.
 #
 # Usage: hack/test-image-builder.sh [RELEASE_DIR]   (default: the release of
 #        KUBE_VERSION or the default base); needs root for pkg mode's apt.
@@ -166,8 +173,27 @@ for item in kubectl kubeadm; do
 done
 ctxfix::log "http mode: kubectl and kubeadm write their bash completion"
 step="http mode, goss versions"
-mismatch="$(ctxfix::goss_versions "${sysusr_prefix}/bin" "${kubernetes_version}")" || fail "${mismatch}"
+version_vars="{\"kubernetes_version\": \"${kubernetes_version}\"}"
+mismatch="$(PATH="${sysusr_prefix}/bin:${PATH}" ctxfix::goss_validate goss-versions.yaml "${version_vars}")" || fail "${mismatch}"
 ctxfix::log "http mode: goss sees kubectl, kubeadm and kubelet at ${kubernetes_version}"
+# The same goss file must fail for a kubectl that reports another version:
+# a kubectl in front of the release's, whose gitVersion is altered.
+step="http mode, goss versions with an altered kubectl"
+mkdir -p "${scratch}/altered"
+cat > "${scratch}/altered/kubectl" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+"${sysusr_prefix}/bin/kubectl" "\$@" | sed 's/"gitVersion": "v[^"]*"/"gitVersion": "v0.0.0-altered"/'
+EOF
+chmod 0755 "${scratch}/altered/kubectl"
+altered="$("${scratch}/altered/kubectl" version --client -o json | jq -r .clientVersion.gitVersion)"
+[[ "${altered}" == v0.0.0-altered ]] || fail "the altered kubectl reports ${altered}, not v0.0.0-altered"
+if mismatch="$(PATH="${scratch}/altered:${sysusr_prefix}/bin:${PATH}" ctxfix::goss_validate goss-versions.yaml "${version_vars}")"; then
+  fail "goss passes a kubectl that reports ${altered}: it checks nothing"
+fi
+[[ "$(grep -c '^not ok' <<<"${mismatch}")" == 1 ]] && grep -q '^not ok .*Command: kubectl version .*: stdout: ' <<<"${mismatch}" ||
+  fail "with an altered kubectl, goss fails elsewhere than kubectl's stdout check: ${mismatch}"
+ctxfix::log "http mode: goss fails kubectl's version check, and only it, for a kubectl that reports ${altered}"
 
 kubernetes_imgs=(kube-apiserver.tar kube-controller-manager.tar kube-scheduler.tar kube-proxy.tar)
 images="${scratch}/http/tmp"
@@ -213,12 +239,14 @@ for item in "${kubernetes_imgs[@]}"; do
     fail "ctr images import failed: $(tail -n 3 "${scratch}/ctr.log")"
 done
 step="http mode, goss crictl images"
+mismatch="$(PATH="${tools}:${PATH}" CONTAINER_RUNTIME_ENDPOINT="unix://${scratch}/containerd.sock" IMAGE_SERVICE_ENDPOINT="unix://${scratch}/containerd.sock" \
+  ctxfix::goss_validate goss-images.yaml "{\"arch\": \"${arch}\"}")" || fail "${mismatch}"
 crictl=("${tools}/crictl" --runtime-endpoint "unix://${scratch}/containerd.sock" --image-endpoint "unix://${scratch}/containerd.sock" --timeout 30s)
 listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
-# goss-command.yaml's pipeline, word for word.
+# goss's patterns say that each image is there; nothing else may be.
 got="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{print $1}' | awk -F'/' '{print $NF}' | sed "s/-${arch}//g" | sort | paste -sd' ')"
 [[ "${got}" == "kube-apiserver kube-controller-manager kube-proxy kube-scheduler" ]] ||
-  fail "crictl images gives '${got}', want kube-apiserver kube-controller-manager kube-proxy kube-scheduler"
+  fail "crictl images gives '${got}', want exactly kube-apiserver kube-controller-manager kube-proxy kube-scheduler"
 ctxfix::log "http mode: ctr imported the images, and goss sees exactly kube-apiserver, kube-controller-manager, kube-proxy and kube-scheduler"
 
 if [[ "${arch}" == amd64 ]]; then
@@ -302,11 +330,8 @@ DEBIAN_FRONTEND=noninteractive apt-get "${apt_options[@]}" install -y --no-insta
   "kubelet=${deb_version}" "kubeadm=${deb_version}" "kubectl=${deb_version}" kubernetes-cni > "${scratch}/apt.log" 2>&1 ||
   { cat "${scratch}/apt.log" >&2; fail "apt-get install kubelet=${deb_version} kubeadm=${deb_version} kubectl=${deb_version} kubernetes-cni failed (above)"; }
 step="pkg mode, goss packages"
-for package in kubelet kubeadm kubectl; do
-  got="$(dpkg-query --admindir="${root}/var/lib/dpkg" --show --showformat='${Status} ${Version}' "${package}" 2>&1)" || true
-  [[ "${got}" == "install ok installed ${deb_version}" ]] || fail "${package} is '${got}', want installed at ${deb_version}"
-done
-for file in usr/bin/kubelet usr/bin/kubeadm usr/bin/kubectl usr/bin/crictl opt/cni/bin/bridge opt/cni/bin/host-local opt/cni/bin/loopback opt/cni/bin/portmap; do
+mismatch="$(ctxfix::goss_validate goss-packages.yaml "{\"root\": \"${root}\", \"kubernetes_deb_version\": \"${deb_version}\"}")" || fail "${mismatch}"
+for file in usr/bin/kubelet usr/bin/kubeadm usr/bin/kubectl usr/bin/crictl; do
   [[ -x "${root}/${file}" ]] || fail "/${file} was not installed"
 done
 ctxfix::log "pkg mode: apt verified the repository and installed kubelet, kubeadm, kubectl ${deb_version} with cri-tools and kubernetes-cni"

@@ -259,12 +259,13 @@ for arch in "${arches[@]}"; do
 done
 ctxfix::log "node tarballs have upstream's layout, the released ${node_binaries[*]} and ATTRIBUTION.txt"
 
-# --- image-builder's goss checks, http mode (goss-command.yaml):
-# kubernetes_version is the folder's name without the "v", and each command's
-# output must contain it.
+# --- image-builder's goss checks, http mode (goss-command.yaml), run by goss
+# with test/image-builder/goss-versions.yaml: kubernetes_version is the
+# folder's name without the "v", and each command's output must contain it.
 if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
   kubernetes_version="${folder#v}"
-  mismatch="$(ctxfix::goss_versions "${dir}/bin/linux/${host_arch}" "${kubernetes_version}")" || fail "goss check: ${mismatch}"
+  mismatch="$(PATH="${dir}/bin/linux/${host_arch}:${PATH}" ctxfix::goss_validate goss-versions.yaml "{\"kubernetes_version\": \"${kubernetes_version}\"}")" ||
+    fail "goss check: ${mismatch}"
   ctxfix::log "goss checks: kubectl, kubeadm and kubelet report ${kubernetes_version}"
 else
   skip "image-builder's goss version checks"

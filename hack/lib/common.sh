@@ -372,24 +372,42 @@ ctxfix::install_pinned() {
     ctxfix::die "could not build ${targets[*]}"
 }
 
-# ctxfix::goss_versions BIN_DIR KUBERNETES_VERSION runs image-builder's goss
-# version checks for http mode (goss-command.yaml), pipeline for pipeline, on
-# the kubectl, kubeadm and kubelet in BIN_DIR: each output must contain
-# KUBERNETES_VERSION (the semver without its "v"). It fails naming the first
-# binary that does not.
-ctxfix::goss_versions() {
-  local bin="$1" kubernetes_version="$2" name reported
-  for name in kubectl kubeadm kubelet; do
-    case "${name}" in
-      kubectl) reported="$("${bin}/kubectl" version --client -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')" ;;
-      kubeadm) reported="$("${bin}/kubeadm" version -o json | jq .clientVersion.gitVersion | tr -d '"' | awk '{print substr($1,2); }')" ;;
-      kubelet) reported="$("${bin}/kubelet" --version | awk -F' ' '{print $2}' | tr -d '"' | awk '{print substr($1,2); }')" ;;
-    esac
-    if [[ "${reported}" != *"${kubernetes_version}"* ]]; then
-      echo "${name} reports '${reported}', which does not contain kubernetes_version ${kubernetes_version}"
-      return 1
-    fi
-  done
+# ctxfix::goss_bin prints the path of goss (github.com/goss-org/goss at the
+# version build/upstream.sum pins), built on first use under _output/tools/.
+# The proxy lists no versions of goss, and `go install MODULE@VERSION` asks
+# for that list to look up deprecations; so goss is built inside a scratch
+# module that requires the pinned version, which asks only for that version.
+ctxfix::goss_bin() {
+  local version bin scratch
+  version="$(ctxfix::pinned_version github.com/goss-org/goss)"
+  bin="${CTXFIX_OUTPUT}/tools/goss-${version}/goss"
+  if [[ ! -x "${bin}" ]]; then
+    mkdir -p "${CTXFIX_OUTPUT}/tmp" "${bin%/*}"
+    scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/goss-build.XXXXXX")"
+    printf 'module ctxfix.invalid/goss\n\ngo 1.22\n\nrequire github.com/goss-org/goss %s\n' "${version}" > "${scratch}/go.mod"
+    (cd "${scratch}" && GOWORK=off GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "${bin}.new" github.com/goss-org/goss/cmd/goss) >&2 ||
+      { rm -rf "${scratch}" "${bin}.new"; ctxfix::die "could not build github.com/goss-org/goss/cmd/goss@${version}"; }
+    rm -rf "${scratch}"
+    mv "${bin}.new" "${bin}"
+  fi
+  echo "${bin}"
+}
+
+# ctxfix::goss_validate GOSSFILE VARS_JSON runs goss validate with
+# test/image-builder/GOSSFILE and the variables VARS_JSON, in the caller's
+# environment (PATH says which binaries it checks). On a failure it prints
+# goss's failing checks and returns 1.
+ctxfix::goss_validate() {
+  local goss out
+  goss="$(ctxfix::goss_bin)"
+  if out="$("${goss}" -g "${CTXFIX_ROOT}/test/image-builder/$1" --vars-inline "$2" validate --format tap --no-color 2>&1)"; then
+    return 0
+  fi
+  if grep '^not ok' <<<"${out}"; then
+    return 1
+  fi
+  echo "goss failed without a failing check: ${out}"
+  return 1
 }
 
 # ctxfix::write_sums DIR writes DIR/SHA256SUMS and DIR/SHA512SUMS over every
