@@ -97,10 +97,16 @@ func run(args []string) error {
 			fmt.Println(v.Deb())
 		case "rpm":
 			fmt.Println(v.RPM())
-		case "upstream-deb":
-			fmt.Println(release.UpstreamDeb(*base))
-		case "upstream-rpm":
-			fmt.Println(release.UpstreamRPM(*base))
+		case "upstream-deb", "upstream-rpm":
+			spell := release.UpstreamDeb
+			if *format == "upstream-rpm" {
+				spell = release.UpstreamRPM
+			}
+			upstreamVersion, err := spell(*base)
+			if err != nil {
+				return err
+			}
+			fmt.Println(upstreamVersion)
 		default:
 			return fmt.Errorf("package-version: unknown -format %q", *format)
 		}

@@ -4,19 +4,48 @@
 package release
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
+
+	"golang.org/x/mod/semver"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/upstream"
 )
 
-// Upstream's packages (pkgs.k8s.io, built by kubernetes/release's krel on
-// the openSUSE Build Service) carry these releases after the Kubernetes
-// version: kubelet_1.36.5-1.1_amd64.deb and kubelet-1.36.5-150500.1.1.x86_64.rpm.
-const (
-	upstreamDebRevision = "1.1"
-	upstreamRPMRelease  = "150500.1.1"
-)
+//go:embed upstream-packages.tsv
+var upstreamPackagesTSV string
+
+// UpstreamPackaging is how upstream's packages of one minor release spell
+// their versions after the Kubernetes version.
+type UpstreamPackaging struct {
+	Minor       string // v1.36
+	DebRevision string // 1.1
+	RPMRelease  string // 150500.1.1
+	Source      string // the repository that publishes them
+}
+
+// UpstreamPackagingFor gives the entry of upstream-packages.tsv for base's
+// minor release, or an error naming the minor that has none.
+func UpstreamPackagingFor(base string) (UpstreamPackaging, error) {
+	if !semver.IsValid(base) {
+		return UpstreamPackaging{}, fmt.Errorf("%q is not a version like v1.36.5", base)
+	}
+	minor := semver.MajorMinor(base)
+	for i, line := range strings.Split(upstreamPackagesTSV, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Split(line, "\t")
+		if len(fields) != 4 {
+			return UpstreamPackaging{}, fmt.Errorf("upstream-packages.tsv:%d: want minor, deb revision, rpm release and source separated by tabs", i+1)
+		}
+		if fields[0] == minor {
+			return UpstreamPackaging{Minor: fields[0], DebRevision: fields[1], RPMRelease: fields[2], Source: fields[3]}, nil
+		}
+	}
+	return UpstreamPackaging{}, fmt.Errorf("pkg/release/upstream-packages.tsv says nothing about upstream's packages of %s (%s): add the minor with what its repository publishes", minor, base)
+}
 
 // PackageVersion is how a distribution version is spelled in packages.
 type PackageVersion struct {
@@ -42,21 +71,33 @@ func PackageVersionFor(base string, revision int) (PackageVersion, error) {
 	if _, err := upstream.DistributionVersion(base, revision); err != nil {
 		return PackageVersion{}, err
 	}
+	up, err := UpstreamPackagingFor(base)
+	if err != nil {
+		return PackageVersion{}, err
+	}
 	suffix := fmt.Sprintf("%s.%d", upstream.DistributionName, revision)
 	return PackageVersion{
 		Version:     strings.TrimPrefix(base, "v"),
-		DebRevision: upstreamDebRevision + "+" + suffix,
-		RPMRelease:  upstreamRPMRelease + "." + suffix,
+		DebRevision: up.DebRevision + "+" + suffix,
+		RPMRelease:  up.RPMRelease + "." + suffix,
 	}, nil
 }
 
 // UpstreamDeb is the Debian version of upstream's own package of base, the
 // one ours must sort above: 1.36.5-1.1.
-func UpstreamDeb(base string) string {
-	return strings.TrimPrefix(base, "v") + "-" + upstreamDebRevision
+func UpstreamDeb(base string) (string, error) {
+	up, err := UpstreamPackagingFor(base)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(base, "v") + "-" + up.DebRevision, nil
 }
 
 // UpstreamRPM is upstream's rpm version-release of base: 1.36.5-150500.1.1.
-func UpstreamRPM(base string) string {
-	return strings.TrimPrefix(base, "v") + "-" + upstreamRPMRelease
+func UpstreamRPM(base string) (string, error) {
+	up, err := UpstreamPackagingFor(base)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(base, "v") + "-" + up.RPMRelease, nil
 }

@@ -1,7 +1,10 @@
 package release
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,14 +37,50 @@ func TestDebVersionsSort(t *testing.T) {
 	r1, _ := PackageVersionFor("v1.36.5", 1)
 	r2, _ := PackageVersionFor("v1.36.5", 2)
 	next, _ := PackageVersionFor("v1.36.6", 1)
+	upstream5, _ := UpstreamDeb("v1.36.5")
+	upstream6, _ := UpstreamDeb("v1.36.6")
 	for _, c := range []struct{ lower, higher string }{
-		{UpstreamDeb("v1.36.5"), r1.Deb()},
+		{upstream5, r1.Deb()},
 		{r1.Deb(), r2.Deb()},
-		{r2.Deb(), UpstreamDeb("v1.36.6")},
-		{UpstreamDeb("v1.36.6"), next.Deb()},
+		{r2.Deb(), upstream6},
+		{upstream6, next.Deb()},
 	} {
 		if err := exec.Command(dpkg, "--compare-versions", c.lower, "lt", c.higher).Run(); err != nil {
 			t.Errorf("dpkg does not sort %s below %s: %v", c.lower, c.higher, err)
 		}
+	}
+}
+
+// Every supported base (build/bases.tsv) has upstream's package versions to
+// sort above; a minor with none is an error that names it.
+func TestUpstreamPackagingCoversEverySupportedBase(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "build", "bases.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bases := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		base := strings.Fields(line)[0]
+		bases++
+		up, err := UpstreamPackagingFor(base)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if up.DebRevision == "" || up.RPMRelease == "" || !strings.HasPrefix(up.Source, "https://pkgs.k8s.io/") {
+			t.Errorf("%s: incomplete entry %+v", base, up)
+		}
+	}
+	if bases == 0 {
+		t.Fatal("build/bases.tsv names no base")
+	}
+	if _, err := UpstreamPackagingFor("v1.99.0"); err == nil || !strings.Contains(err.Error(), "v1.99") {
+		t.Errorf("a minor without an entry gives %v, want an error naming it", err)
+	}
+	if _, err := PackageVersionFor("v1.99.0", 1); err == nil {
+		t.Error("PackageVersionFor spelled a base whose upstream packages are unknown")
 	}
 }
