@@ -13,6 +13,10 @@
 #      version commands: kubectl, kubeadm and kubelet report
 #      kubernetes_version (the semver without its "v"); the same goss file
 #      must fail for a kubectl whose version string is altered;
+#   3a. the plain Packer recipe of docs/node-images.md, taken from the
+#      document: its file provisioners and its shell provisioner's inline
+#      commands, into a scratch root; they must refuse an altered kubelet at
+#      their sha256 check;
 #   4. each of kubernetes_imgs (kube-apiserver.tar, kube-controller-manager.tar,
 #      kube-scheduler.tar, kube-proxy.tar) is downloaded from the same folder
 #      and checked against its .sha256; its arch suffix is taken out of
@@ -172,6 +176,41 @@ for item in kubectl kubeadm; do
   [[ -s "${sysusr_prefix}/share/bash-completion/completions/${item}" ]] || fail "${item} wrote no completion"
 done
 ctxfix::log "http mode: kubectl and kubeadm write their bash completion"
+
+# --- the plain Packer recipe of docs/node-images.md, as written there: its
+# file provisioners copy from the release folder into the image, and its
+# shell provisioner's inline commands run one by one, in a scratch root that
+# stands for the image's "/" (the commands' /tmp/ and /usr/bin/ are taken
+# into it, and sudo is dropped: root runs them here). The same commands must
+# fail for a kubelet altered on its way into the image.
+packer_recipe() {
+  local packer_root="$1" kubelet_source="$2" hcl source destination command
+  hcl="$(recipe_block 'Packer without image-builder' hcl | adapt | sed "s;/linux/amd64/;/linux/${arch}/;g")"
+  [[ -n "${hcl}" ]] || fail "docs/node-images.md has no hcl block under '## Packer without image-builder'"
+  mkdir -p "${packer_root}/tmp" "${packer_root}/usr/bin"
+  while read -r source destination; do
+    [[ "${source}" == "release/${kubernetes_semver}/"* ]] || fail "a file provisioner copies ${source}, which is not in release/${kubernetes_semver}/"
+    source="${dir}/${source#"release/${kubernetes_semver}/"}"
+    [[ "${source##*/}" != kubelet ]] || source="${kubelet_source}"
+    cp "${source}" "${packer_root}${destination}" || fail "file provisioner: could not copy ${source} to ${destination}"
+  done < <(awk -F'"' '/^provisioner "file"/ { file = 1 } file && $1 ~ /source *=/ { s = $2 } file && $1 ~ /destination *=/ { print s, $2; file = 0 }' <<<"${hcl}")
+  while read -r command; do
+    command="$(sed -e 's/^ *"//' -e 's/",\{0,1\}$//' -e 's/\\"/"/g' -e 's/^sudo //' -e "s; /tmp/; ${packer_root}/tmp/;g" -e "s;\(^\| \)/usr/bin/;\1${packer_root}/usr/bin/;g" \
+      -e "s;\$(/usr/bin/;\$(${packer_root}/usr/bin/;g" <<<"${command}")"
+    bash -euo pipefail -c "${command}" > "${scratch}/packer.log" 2>&1 || { echo "${command}: $(tail -n 2 "${scratch}/packer.log")"; return 1; }
+  done < <(awk '/inline = \[/ { inline = 1; next } inline && /^ *\]/ { inline = 0 } inline' <<<"${hcl}")
+}
+step="Packer recipe"
+mismatch="$(packer_recipe "${scratch}/packer" "${sysusr_prefix}/bin/kubelet")" || fail "${mismatch}"
+[[ "$("${scratch}/packer/usr/bin/kubelet" --version)" == "Kubernetes ${kubernetes_semver}" ]] || fail "the recipe installed no kubelet of ${kubernetes_semver}"
+step="Packer recipe with an altered kubelet"
+cp "${sysusr_prefix}/bin/kubelet" "${scratch}/kubelet.altered" && echo >> "${scratch}/kubelet.altered"
+if mismatch="$(packer_recipe "${scratch}/packer-altered" "${scratch}/kubelet.altered")"; then
+  fail "the recipe installs a kubelet that does not match its .sha256"
+fi
+[[ "${mismatch}" == *"sha256sum --check"* ]] || fail "with an altered kubelet, the recipe fails elsewhere than at its sha256 check: ${mismatch}"
+rm -rf "${scratch}/packer" "${scratch}/packer-altered" "${scratch}/kubelet.altered"
+ctxfix::log "Packer recipe: its file and shell provisioners install the kubelet of ${kubernetes_semver}, and refuse an altered one at sha256sum --check"
 step="http mode, goss versions"
 version_vars="{\"kubernetes_version\": \"${kubernetes_version}\"}"
 mismatch="$(PATH="${sysusr_prefix}/bin:${PATH}" ctxfix::goss_validate goss-versions.yaml "${version_vars}")" || fail "${mismatch}"
