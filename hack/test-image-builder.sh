@@ -177,6 +177,29 @@ for item in kubectl kubeadm; do
 done
 ctxfix::log "http mode: kubectl and kubeadm write their bash completion"
 
+step="http mode, goss versions"
+version_vars="{\"kubernetes_version\": \"${kubernetes_version}\"}"
+mismatch="$(PATH="${sysusr_prefix}/bin:${PATH}" ctxfix::goss_validate goss-versions.yaml "${version_vars}")" || fail "${mismatch}"
+ctxfix::log "http mode: goss sees kubectl, kubeadm and kubelet at ${kubernetes_version}"
+# The same goss file must fail for a kubectl that reports another version:
+# a kubectl in front of the release's, whose gitVersion is altered.
+step="http mode, goss versions with an altered kubectl"
+mkdir -p "${scratch}/altered"
+cat > "${scratch}/altered/kubectl" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+"${sysusr_prefix}/bin/kubectl" "\$@" | sed 's/"gitVersion": "v[^"]*"/"gitVersion": "v0.0.0-altered"/'
+EOF
+chmod 0755 "${scratch}/altered/kubectl"
+altered="$("${scratch}/altered/kubectl" version --client -o json | jq -r .clientVersion.gitVersion)"
+[[ "${altered}" == v0.0.0-altered ]] || fail "the altered kubectl reports ${altered}, not v0.0.0-altered"
+if mismatch="$(PATH="${scratch}/altered:${sysusr_prefix}/bin:${PATH}" ctxfix::goss_validate goss-versions.yaml "${version_vars}")"; then
+  fail "goss passes a kubectl that reports ${altered}: it checks nothing"
+fi
+[[ "$(grep -c '^not ok' <<<"${mismatch}")" == 1 ]] && grep -q '^not ok .*Command: kubectl version .*: stdout: ' <<<"${mismatch}" ||
+  fail "with an altered kubectl, goss fails elsewhere than kubectl's stdout check: ${mismatch}"
+ctxfix::log "http mode: goss fails kubectl's version check, and only it, for a kubectl that reports ${altered}"
+
 # --- the plain Packer recipe of docs/node-images.md, as written there: its
 # file provisioners copy from the release folder into the image, and its
 # shell provisioner's inline commands run one by one, in a scratch root that
@@ -211,28 +234,6 @@ fi
 [[ "${mismatch}" == *"sha256sum --check"* ]] || fail "with an altered kubelet, the recipe fails elsewhere than at its sha256 check: ${mismatch}"
 rm -rf "${scratch}/packer" "${scratch}/packer-altered" "${scratch}/kubelet.altered"
 ctxfix::log "Packer recipe: its file and shell provisioners install the kubelet of ${kubernetes_semver}, and refuse an altered one at sha256sum --check"
-step="http mode, goss versions"
-version_vars="{\"kubernetes_version\": \"${kubernetes_version}\"}"
-mismatch="$(PATH="${sysusr_prefix}/bin:${PATH}" ctxfix::goss_validate goss-versions.yaml "${version_vars}")" || fail "${mismatch}"
-ctxfix::log "http mode: goss sees kubectl, kubeadm and kubelet at ${kubernetes_version}"
-# The same goss file must fail for a kubectl that reports another version:
-# a kubectl in front of the release's, whose gitVersion is altered.
-step="http mode, goss versions with an altered kubectl"
-mkdir -p "${scratch}/altered"
-cat > "${scratch}/altered/kubectl" <<EOF
-#!/usr/bin/env bash
-set -euo pipefail
-"${sysusr_prefix}/bin/kubectl" "\$@" | sed 's/"gitVersion": "v[^"]*"/"gitVersion": "v0.0.0-altered"/'
-EOF
-chmod 0755 "${scratch}/altered/kubectl"
-altered="$("${scratch}/altered/kubectl" version --client -o json | jq -r .clientVersion.gitVersion)"
-[[ "${altered}" == v0.0.0-altered ]] || fail "the altered kubectl reports ${altered}, not v0.0.0-altered"
-if mismatch="$(PATH="${scratch}/altered:${sysusr_prefix}/bin:${PATH}" ctxfix::goss_validate goss-versions.yaml "${version_vars}")"; then
-  fail "goss passes a kubectl that reports ${altered}: it checks nothing"
-fi
-[[ "$(grep -c '^not ok' <<<"${mismatch}")" == 1 ]] && grep -q '^not ok .*Command: kubectl version .*: stdout: ' <<<"${mismatch}" ||
-  fail "with an altered kubectl, goss fails elsewhere than kubectl's stdout check: ${mismatch}"
-ctxfix::log "http mode: goss fails kubectl's version check, and only it, for a kubectl that reports ${altered}"
 
 kubernetes_imgs=(kube-apiserver.tar kube-controller-manager.tar kube-scheduler.tar kube-proxy.tar)
 images="${scratch}/http/tmp"
