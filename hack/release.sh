@@ -207,12 +207,12 @@ for arch in "${arches[@]}"; do
     package="$("${release_tool}" package -format "${format}" -config "${CTXFIX_ROOT}/build/packaging/cri-tools.nfpm.yaml" \
       -set "CRICTL_BINARY=${work}/cri-tools/${arch}/crictl" -set "CRI_TOOLS_LICENSE=${cri_tools_dir}/LICENSE" \
       -set "CRI_TOOLS_VERSION=${cri_tools_version}" -set "KUBE_BASE=${base}" \
-      -arch "${arch}" -base "${cri_tools_version}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
+      -arch "${arch}" -base "${base}" -component-version "${cri_tools_version}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
     ctxfix::log "${package#"${staging}"/}"
     package="$("${release_tool}" package -format "${format}" -config "${CTXFIX_ROOT}/build/packaging/kubernetes-cni.nfpm.yaml" \
       -set "CNI_PLUGINS_DIR=${work}/cni/${arch}" -set "CNI_PLUGINS_LICENSE=${cni_dir}/LICENSE" \
       -set "CNI_PLUGINS_VERSION=${cni_version}" -set "KUBE_BASE=${base}" \
-      -arch "${arch}" -base "${cni_version}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
+      -arch "${arch}" -base "${base}" -component-version "${cni_version}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${staging}/${format}")"
     ctxfix::log "${package#"${staging}"/}"
   done
 

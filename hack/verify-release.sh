@@ -358,8 +358,8 @@ for dependency in "cri-tools sigs.k8s.io/cri-tools" "kubernetes-cni github.com/c
   pinned="$(ctxfix::pinned_version "${module}")"
   for arch in "${arches[@]}"; do
     case "${arch}" in amd64) rpm_arch=x86_64 ;; arm64) rpm_arch=aarch64 ;; esac
-    for package in "deb/${name}_$(package_version -base "${pinned}" -format deb)_${arch}.deb" \
-      "rpm/${name}-$(package_version -base "${pinned}" -format rpm).${rpm_arch}.rpm"; do
+    for package in "deb/${name}_$(package_version -base "${base}" -component-version "${pinned}" -format deb)_${arch}.deb" \
+      "rpm/${name}-$(package_version -base "${base}" -component-version "${pinned}" -format rpm).${rpm_arch}.rpm"; do
       [[ -f "${dir}/${package}" ]] || fail "missing ${package} (${module} ${pinned})"
     done
   done

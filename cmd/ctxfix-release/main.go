@@ -2,10 +2,10 @@
 // get right, and reproducible, in Go than in shell. hack/release.sh drives
 // it.
 //
-//	ctxfix-release package-version -base v1.36.5 -revision 1 [-format deb|rpm|upstream-deb|upstream-rpm]
+//	ctxfix-release package-version -base v1.36.5 [-component-version v1.10.0] -revision 1 [-format deb|rpm|upstream-deb|upstream-rpm]
 //	ctxfix-release src-tarball -tree DIR -extra NAME=FILE... -source-date-epoch N -out FILE
 //	ctxfix-release node-tarball -kubelet FILE -licenses DIR -src-tarball FILE -version V -source-date-epoch N -out FILE
-//	ctxfix-release package -format deb|rpm -config FILE -set NAME=VALUE... -arch A -base B -revision N -source-date-epoch N -out-dir DIR
+//	ctxfix-release package -format deb|rpm -config FILE -set NAME=VALUE... -arch A -base B [-component-version V] -revision N -source-date-epoch N -out-dir DIR
 //	ctxfix-release sbom-pedigree -in FILE -base B -series DIR -out FILE
 //	ctxfix-release check-sbom -in FILE -kubelet FILE -base B -series DIR
 //	ctxfix-release plugin-archive -binary FILE -license FILE -os OS -source-date-epoch N -out FILE
@@ -83,12 +83,16 @@ func run(args []string) error {
 	switch cmd {
 	case "package-version":
 		base := fs.String("base", "", "upstream base, e.g. v1.36.5")
+		component := fs.String("component-version", "", "version of a component packaged beside base's binaries (cri-tools, kubernetes-cni); the base itself when empty")
 		revision := fs.Int("revision", 0, "this project's revision")
 		format := fs.String("format", "deb", "deb, rpm, upstream-deb or upstream-rpm")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		v, err := release.PackageVersionFor(*base, *revision)
+		if *component == "" {
+			*component = *base
+		}
+		v, err := release.ComponentPackageVersionFor(*base, *component, *revision)
 		if err != nil {
 			return err
 		}
@@ -261,6 +265,7 @@ func run(args []string) error {
 		fs.Var(vars, "set", "NAME=VALUE for ${NAME} in the configuration (repeatable)")
 		arch := fs.String("arch", "", "Go architecture")
 		base := fs.String("base", "", "upstream base")
+		component := fs.String("component-version", "", "version of a component packaged beside base's binaries (cri-tools, kubernetes-cni); the base itself when empty")
 		revision := fs.Int("revision", 0, "this project's revision")
 		epoch := fs.String("source-date-epoch", "", "mtime of every file in the package")
 		outDir := fs.String("out-dir", "", "folder to write the package to")
@@ -270,7 +275,10 @@ func run(args []string) error {
 		if err := required("format", "config", "arch", "base", "source-date-epoch", "out-dir"); err != nil {
 			return err
 		}
-		version, err := release.PackageVersionFor(*base, *revision)
+		if *component == "" {
+			*component = *base
+		}
+		version, err := release.ComponentPackageVersionFor(*base, *component, *revision)
 		if err != nil {
 			return err
 		}

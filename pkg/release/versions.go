@@ -68,8 +68,20 @@ func (v PackageVersion) RPM() string { return v.Version + "-" + v.RPMRelease }
 
 // PackageVersionFor spells base at this project's revision for packages.
 func PackageVersionFor(base string, revision int) (PackageVersion, error) {
+	return ComponentPackageVersionFor(base, base, revision)
+}
+
+// ComponentPackageVersionFor spells a component that a release of base
+// packages beside the Kubernetes binaries (cri-tools, kubernetes-cni) at its
+// own version. Upstream publishes those in base's minor repository with the
+// same revision as kubelet's, so the revision comes from base, not from the
+// component's version (kubernetes-cni 1.10.0 has no Kubernetes minor).
+func ComponentPackageVersionFor(base, version string, revision int) (PackageVersion, error) {
 	if _, err := upstream.DistributionVersion(base, revision); err != nil {
 		return PackageVersion{}, err
+	}
+	if !semver.IsValid(version) {
+		return PackageVersion{}, fmt.Errorf("component version %q is not a version like v1.37.0", version)
 	}
 	up, err := UpstreamPackagingFor(base)
 	if err != nil {
@@ -77,7 +89,7 @@ func PackageVersionFor(base string, revision int) (PackageVersion, error) {
 	}
 	suffix := fmt.Sprintf("%s.%d", upstream.DistributionName, revision)
 	return PackageVersion{
-		Version:     strings.TrimPrefix(base, "v"),
+		Version:     strings.TrimPrefix(version, "v"),
 		DebRevision: up.DebRevision + "+" + suffix,
 		RPMRelease:  up.RPMRelease + "." + suffix,
 	}, nil

@@ -27,6 +27,28 @@ func TestPackageVersionFor(t *testing.T) {
 	}
 }
 
+// cri-tools and kubernetes-cni are packaged at their own versions, with the
+// revision of the Kubernetes base they ship with: kubernetes-cni v1.10.0 is
+// not a Kubernetes minor and must not be looked up as one.
+func TestComponentPackageVersionFor(t *testing.T) {
+	v, err := ComponentPackageVersionFor("v1.36.5", "v1.10.0", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v.Deb(), "1.10.0-1.1+ctxfix.2"; got != want {
+		t.Errorf("Deb() = %q, want %q", got, want)
+	}
+	if got, want := v.RPM(), "1.10.0-150500.1.1.ctxfix.2"; got != want {
+		t.Errorf("RPM() = %q, want %q", got, want)
+	}
+	if _, err := ComponentPackageVersionFor("v1.36.5", "1.10.0", 2); err == nil || !strings.Contains(err.Error(), `"1.10.0"`) {
+		t.Errorf("a component version without v: got %v, want an error naming it", err)
+	}
+	if _, err := ComponentPackageVersionFor("v1.99.0", "v1.10.0", 2); err == nil || !strings.Contains(err.Error(), "v1.99") {
+		t.Errorf("a base with no upstream packaging: got %v, want an error naming v1.99", err)
+	}
+}
+
 // TestDebVersionsSort asks dpkg itself: ours above upstream's package of the
 // same base and below the next base's, and a later revision above an earlier.
 func TestDebVersionsSort(t *testing.T) {
