@@ -198,7 +198,7 @@ copy_changed true
 mv "${scratch}/damaged/${version}" "${scratch}/damaged/${version}9"
 expect_failure "image-builder contract, another version's folder" "http mode, goss versions: not ok" \
   "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}9"
-contract_fails "InRelease forged" "pkg mode, apt-get update" forge_inrelease
+contract_fails "InRelease forged" "pkg mode, apt-get update: apt-get update failed" forge_inrelease
 contract_fails "a deb gone" "pkg mode, apt-get install" sh -c "rm deb/kubelet_*_${arch}.deb"
 rm -rf "${scratch}/damaged"
 
