@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ type ProbeCheckResult struct {
 	// same length of time before the pods were removed.
 	ExecCallsBefore int64 `json:"execCallsBefore"`
 	// ExecCallsAfter counts the exec calls that reached the runtime in the
-	// window after the pods were removed.
+	// window after every pod's sync was cancelled.
 	ExecCallsAfter int64 `json:"execCallsAfter"`
 	// CanceledProbeErrors counts the kubelet's probe errors with "context
 	// canceled" in the window.
@@ -76,13 +77,17 @@ func (r ProbeCheckResult) String() string {
 
 // ProbeCheck runs a kubelet whose pods all have an exec readiness probe
 // (period 1s) and a preStop sleep, waits until the probes run, removes every
-// pod's manifest, and counts, from then on for opts.Window, the exec calls
-// that reach the runtime and the probe errors with "context canceled".
+// pod's manifest, and counts the probe errors with "context canceled" from
+// then on, and the exec calls that reach the runtime for opts.Window from the
+// moment every pod's sync is cancelled.
 //
-// Standalone, the kubelet drops a removed static pod's status about a second
-// after the removal, and its probe workers stop probing then ("No status for
-// pod"): the window in which a probe can run, or fail, is short, so the check
-// uses many pods.
+// Standalone, the kubelet drops a removed static pod's status at its next
+// housekeeping (every 2s), and the pod's probe workers stop probing then ("No
+// status for pod"). Removed at an arbitrary moment, the pods could lose their
+// status before any probe worker ticks again: both kubelets would then show
+// nothing, stock no error and patched no call. So the manifests are removed
+// just after a housekeeping ends, which leaves the workers (period 1s) about
+// two seconds, at least one tick each, before their status goes.
 func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckResult, err error) {
 	logger := klog.FromContext(ctx)
 	spec := opts.Spec
@@ -93,7 +98,7 @@ func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckR
 		GracePeriodSeconds:  60,
 		PreStopSleepSeconds: 30,
 	}
-	spec.Verbosity = max(spec.Verbosity, 3) // "Cancelling current pod sync" is V(3)
+	spec.Verbosity = max(spec.Verbosity, 4) // "SyncLoop (housekeeping) end" is V(4)
 	k, err := StartKubelet(ctx, spec)
 	if err != nil {
 		return result, err
@@ -123,29 +128,92 @@ func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckR
 	if err != nil {
 		return result, err
 	}
-	removedAt := k.cri.ExecSyncCalls()
+	if err := waitForLogLines(ctx, k.LogPath, logStart, housekeepingEnd, 1, 10*time.Second); err != nil {
+		return result, fmt.Errorf("%s kubelet: %w", spec.Name, err)
+	}
+	removedLog, err := fileSize(k.LogPath)
+	if err != nil {
+		return result, err
+	}
 	for i := range spec.Pods {
 		if err := os.Remove(ManifestPath(k.ManifestDir(), i)); err != nil {
 			return result, err
 		}
 	}
 	logger.Info("Removed every pod manifest", "kubelet", spec.Name, "pods", spec.Pods)
+	// Count from the moment every pod's sync is cancelled: a probe that
+	// ticks between a pod's removal and its cancellation reaches the runtime
+	// on stock too.
+	if err := waitForLogLines(ctx, k.LogPath, removedLog, syncCancelled, spec.Pods, 10*time.Second); err != nil {
+		return result, fmt.Errorf("%s kubelet: %w", spec.Name, err)
+	}
+	cancelledAt := k.cri.ExecSyncCalls()
 	time.Sleep(opts.Window)
-	result.ExecCallsAfter = k.cri.ExecSyncCalls() - removedAt
+	result.ExecCallsAfter = k.cri.ExecSyncCalls() - cancelledAt
 
 	data, err := os.ReadFile(k.LogPath)
 	if err != nil {
 		return result, err
 	}
-	for _, line := range strings.Split(string(data[min(logStart, int64(len(data))):]), "\n") {
+	for _, line := range strings.Split(string(data[min(removedLog, int64(len(data))):]), "\n") {
 		switch {
-		case strings.Contains(line, "Cancelling current pod sync"):
+		case strings.Contains(line, syncCancelled):
 			result.Cancellations++
 		case strings.Contains(line, "Probe errored") && strings.Contains(line, "context canceled"):
 			result.CanceledProbeErrors++
 		}
 	}
 	return result, nil
+}
+
+const (
+	// housekeepingEnd is what the kubelet logs, at V(4), when a
+	// housekeeping, which drops the status of removed pods, has ended.
+	housekeepingEnd = "SyncLoop (housekeeping) end"
+	// syncCancelled is what the kubelet logs, at V(3), when a pod's
+	// termination cancels its sync.
+	syncCancelled = "Cancelling current pod sync"
+)
+
+// waitForLogLines waits until text occurs n times in the log at path after
+// offset from (the kubelet's log lines hold their message once).
+func waitForLogLines(ctx context.Context, path string, from int64, text string, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		seen, err := countLogLines(path, from, text)
+		if err != nil {
+			return err
+		}
+		if seen >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d lines with %q in %s within %s", seen, n, text, path, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// countLogLines counts how often text occurs in the log at path after offset
+// from.
+func countLogLines(path string, from int64, text string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return 0, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(string(data), text), nil
 }
 
 func fileSize(path string) (int64, error) {

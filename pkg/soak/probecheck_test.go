@@ -1,8 +1,13 @@
 package soak
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestProbesFixed(t *testing.T) {
@@ -34,5 +39,33 @@ func TestProbesFixed(t *testing.T) {
 				t.Errorf("got %v, want an error with %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestWaitForLogLines(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "kubelet.log")
+	before := "I1204 \"Cancelling current pod sync\" pod=\"a\"\n"
+	if err := os.WriteFile(log, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from := int64(len(before))
+	// A line before the offset does not count.
+	err := waitForLogLines(context.Background(), log, from, syncCancelled, 1, 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "0 of 1 lines with \"Cancelling current pod sync\"") {
+		t.Fatalf("got %v, want an error naming 0 of 1 lines", err)
+	}
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	go func() {
+		for _, pod := range []string{"b", "c"} {
+			time.Sleep(20 * time.Millisecond)
+			fmt.Fprintf(f, "I1204 \"Cancelling current pod sync\" pod=%q\n", pod)
+		}
+	}()
+	if err := waitForLogLines(context.Background(), log, from, syncCancelled, 2, 5*time.Second); err != nil {
+		t.Fatalf("got %v, want both lines written after the offset", err)
 	}
 }

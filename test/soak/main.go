@@ -54,7 +54,7 @@ func main() {
 	out := flag.String("out", "_output/soak", "folder for the report (JSON, table, SVG) and kubelet logs")
 	check := flag.String("check", "", "assertions to make on the result: leak-fixed (patched flat, stock grows) or bounded (every kubelet flat); with -probe-check: probes-fixed (patched keeps probing, stock does not)")
 	probeCheck := flag.Bool("probe-check", false, "instead of the soak, check exec readiness probes once the pods start terminating")
-	window := flag.Duration("window", 5*time.Second, "with -probe-check: how long before and after the pods' removal exec calls are counted")
+	window := flag.Duration("window", 5*time.Second, "with -probe-check: how long exec calls are counted before the pods' removal, and after their syncs are cancelled")
 	verbosity := flag.Int("kubelet-v", 2, "the kubelets' log verbosity")
 	flag.Var(&kubelets, "kubelet", "NAME=PATH of a kubelet to run; repeat for side by side")
 	render := flag.String("render", "", "instead of running, rewrite the table and plot of the report in this folder from its result.json")
