@@ -20,8 +20,7 @@ mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/tree-failures.XXXXXX")"
 cleanup() {
   # The go command extracts module folders read-only.
-  chmod -R u+w "${scratch}" 2>/dev/null || true
-  rm -rf "${scratch}"
+  chmod -R u+w "${scratch}" && rm -rf "${scratch}" || { echo "could not remove ${scratch}" >&2; exit 1; }
 }
 trap cleanup EXIT
 
@@ -56,7 +55,7 @@ expect_refused() {
     echo "FAIL ${name}: failed without naming the module and both checksums:" >&2
     tail -5 "${scratch}/log" >&2
     failures=$((failures + 1))
-  elif [[ -n "$(find "${out}/src" -mindepth 1 -maxdepth 1 2>/dev/null)" ]]; then
+  elif [[ -d "${out}/src" && -n "$(find "${out}/src" -mindepth 1 -maxdepth 1)" ]]; then
     echo "FAIL ${name}: left $(find "${out}/src" -mindepth 1 -maxdepth 1 | head -1)" >&2
     failures=$((failures + 1))
   else
