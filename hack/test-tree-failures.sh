@@ -19,8 +19,9 @@ pinned="$(ctxfix::pinned_sum "${base}")"
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/tree-failures.XXXXXX")"
 cleanup() {
+  local status=$?
   # The go command extracts module folders read-only.
-  chmod -R u+w "${scratch}" && rm -rf "${scratch}" || { echo "could not remove ${scratch}" >&2; exit 1; }
+  chmod -R u+w "${scratch}" && rm -rf "${scratch}" || { echo "could not remove ${scratch}" >&2; exit $((status ? status : 1)); }
 }
 trap cleanup EXIT
 
@@ -45,7 +46,7 @@ tampered_cache() {
 }
 
 expect_refused() {
-  local name="$1" change="$2" cache out="${scratch}/$1-output"
+  local name="$1" change="$2" cache out="${scratch}/$1-output" left=""
   cache="$(tampered_cache "${name}" "${change}")"
   if GOMODCACHE="${cache}" GOPROXY="${proxy}" GOSUMDB=off CTXFIX_OUTPUT="${out}" \
     "${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}" > "${scratch}/log" 2>&1; then
@@ -55,8 +56,8 @@ expect_refused() {
     echo "FAIL ${name}: failed without naming the module and both checksums:" >&2
     tail -5 "${scratch}/log" >&2
     failures=$((failures + 1))
-  elif [[ -d "${out}/src" && -n "$(find "${out}/src" -mindepth 1 -maxdepth 1)" ]]; then
-    echo "FAIL ${name}: left $(find "${out}/src" -mindepth 1 -maxdepth 1 | head -1)" >&2
+  elif [[ -d "${out}/src" ]] && { left="$(find "${out}/src" -mindepth 1 -maxdepth 1)" || ctxfix::die "could not list ${out}/src"; } && [[ -n "${left}" ]]; then
+    echo "FAIL ${name}: left $(head -1 <<<"${left}")" >&2
     failures=$((failures + 1))
   else
     echo "ok   ${name}: $(grep -m1 'checksum mismatch' "${scratch}/log")" >&2

@@ -12,9 +12,10 @@ rules=prometheus-rules.yaml
 tests=prometheus-rules_test.yaml
 bin="${CTXFIX_OUTPUT}/tools/bin"
 mkdir -p "${bin}"
-# remove_all_sd leaves out Prometheus's service discoveries (AWS, Azure, GCE,
-# Kubernetes and the rest), which checking and testing rules never uses: half
-# the download, and less than half the build.
+# remove_all_sd leaves out most of Prometheus's service discoveries (AWS,
+# Azure, GCE and the rest; promtool still imports Kubernetes', and file and
+# http stay), which checking and testing rules never uses: half the download,
+# and less than half the build.
 ctxfix::install_pinned github.com/prometheus/prometheus "${bin}" remove_all_sd cmd/promtool
 promtool="${bin}/promtool"
 

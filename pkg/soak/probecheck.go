@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -14,8 +15,8 @@ import (
 // ProbeCheckOptions describes a probe check of one kubelet.
 type ProbeCheckOptions struct {
 	Spec KubeletSpec
-	// Window is how long after the pods are removed exec calls and probe
-	// errors are counted.
+	// Window is how long exec calls are counted: before the pods are
+	// removed, and after every pod's sync is cancelled.
 	Window time.Duration
 }
 
@@ -25,16 +26,18 @@ type ProbeCheckResult struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Pods    int    `json:"pods"`
-	// Cancellations counts the kubelet's "Cancelling current pod sync".
+	// Cancellations counts the pods whose sync the kubelet logged as
+	// cancelled ("Cancelling current pod sync").
 	Cancellations int `json:"cancellations"`
-	// ExecCallsBefore counts the exec calls that reached the runtime in the
-	// same length of time before the pods were removed.
+	// ExecCallsBefore counts the exec calls that reached the runtime in a
+	// window while every pod ran, ending at most a housekeeping period (2s)
+	// before the pods were removed.
 	ExecCallsBefore int64 `json:"execCallsBefore"`
 	// ExecCallsAfter counts the exec calls that reached the runtime in the
 	// window after every pod's sync was cancelled.
 	ExecCallsAfter int64 `json:"execCallsAfter"`
 	// CanceledProbeErrors counts the kubelet's probe errors with "context
-	// canceled" in the window.
+	// canceled" from the removal of the pods to the end of the window.
 	CanceledProbeErrors int `json:"canceledProbeErrors"`
 }
 
@@ -86,8 +89,10 @@ func (r ProbeCheckResult) String() string {
 // status for pod"). Removed at an arbitrary moment, the pods could lose their
 // status before any probe worker ticks again: both kubelets would then show
 // nothing, stock no error and patched no call. So the manifests are removed
-// just after a housekeeping ends, which leaves the workers (period 1s) about
-// two seconds, at least one tick each, before their status goes.
+// just after a housekeeping ends: the next one starts 2s after this one
+// started, which leaves the workers (period 1s) 2s less the housekeeping's
+// own time and the removal's, one tick or two each, before their status
+// goes.
 func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckResult, err error) {
 	logger := klog.FromContext(ctx)
 	spec := opts.Spec
@@ -128,7 +133,7 @@ func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckR
 	if err != nil {
 		return result, err
 	}
-	if err := waitForLogLines(ctx, k.LogPath, logStart, housekeepingEnd, 1, 10*time.Second); err != nil {
+	if err := k.waitForLog(ctx, logStart, housekeepingEnd, 1, 10*time.Second); err != nil {
 		return result, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
 	removedLog, err := fileSize(k.LogPath)
@@ -144,22 +149,20 @@ func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckR
 	// Count from the moment every pod's sync is cancelled: a probe that
 	// ticks between a pod's removal and its cancellation reaches the runtime
 	// on stock too.
-	if err := waitForLogLines(ctx, k.LogPath, removedLog, syncCancelled, spec.Pods, 10*time.Second); err != nil {
+	if err := k.waitForLog(ctx, removedLog, syncCancelled, spec.Pods, 10*time.Second); err != nil {
 		return result, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
 	cancelledAt := k.cri.ExecSyncCalls()
 	time.Sleep(opts.Window)
 	result.ExecCallsAfter = k.cri.ExecSyncCalls() - cancelledAt
 
-	data, err := os.ReadFile(k.LogPath)
+	lines, err := logLinesAfter(k.LogPath, removedLog)
 	if err != nil {
 		return result, err
 	}
-	for _, line := range strings.Split(string(data[min(removedLog, int64(len(data))):]), "\n") {
-		switch {
-		case strings.Contains(line, syncCancelled):
-			result.Cancellations++
-		case strings.Contains(line, "Probe errored") && strings.Contains(line, "context canceled"):
+	result.Cancellations = podsLogging(lines, syncCancelled)
+	for _, line := range lines {
+		if strings.Contains(line, "Probe errored") && strings.Contains(line, "context canceled") {
 			result.CanceledProbeErrors++
 		}
 	}
@@ -175,45 +178,73 @@ const (
 	syncCancelled = "Cancelling current pod sync"
 )
 
-// waitForLogLines waits until text occurs n times in the log at path after
-// offset from (the kubelet's log lines hold their message once).
-func waitForLogLines(ctx context.Context, path string, from int64, text string, n int, timeout time.Duration) error {
+// waitForLog waits until n pods have logged text after offset from of the
+// kubelet's log, or the kubelet exits.
+func (k *Kubelet) waitForLog(ctx context.Context, from int64, text string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		seen, err := countLogLines(path, from, text)
+		lines, err := logLinesAfter(k.LogPath, from)
 		if err != nil {
 			return err
 		}
+		seen := podsLogging(lines, text)
 		if seen >= n {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d lines with %q in %s within %s", seen, n, text, path, timeout)
+			return fmt.Errorf("%d of %d pods logged %q within %s (%s)", seen, n, text, timeout, k.LogPath)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-k.Exited():
+			return fmt.Errorf("exited while waiting for %q: %w", text, k.ExitError())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
-// countLogLines counts how often text occurs in the log at path after offset
-// from.
-func countLogLines(path string, from int64, text string) (int, error) {
+// logPodUID is the pod a kubelet log line is about.
+var logPodUID = regexp.MustCompile(`podUID="([^"]+)"`)
+
+// podsLogging counts the pods that logged text: lines with the same
+// podUID count once (a pod whose grace period is shortened logs its
+// cancellation again), and each line without one counts as a pod of its own
+// (the housekeeping's lines are of no pod).
+func podsLogging(lines []string, text string) int {
+	pods := map[string]bool{}
+	n := 0
+	for _, line := range lines {
+		if !strings.Contains(line, text) {
+			continue
+		}
+		m := logPodUID.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+			n++
+		case !pods[m[1]]:
+			pods[m[1]] = true
+			n++
+		}
+	}
+	return n
+}
+
+// logLinesAfter returns the lines of the log at path after offset from.
+func logLinesAfter(path string, from int64) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer f.Close()
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return 0, err
+		return nil, err
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return strings.Count(string(data), text), nil
+	return strings.Split(string(data), "\n"), nil
 }
 
 func fileSize(path string) (int64, error) {

@@ -12,8 +12,8 @@ import (
 
 func TestProbesFixed(t *testing.T) {
 	// As docs/RESULTS.md measured them on v1.36.5.
-	stockSeen := ProbeCheckResult{Pods: 20, Cancellations: 20, ExecCallsBefore: 100, ExecCallsAfter: 0, CanceledProbeErrors: 17}
-	patchedSeen := ProbeCheckResult{Pods: 20, Cancellations: 20, ExecCallsBefore: 100, ExecCallsAfter: 40, CanceledProbeErrors: 0}
+	stockSeen := ProbeCheckResult{Pods: 20, Cancellations: 20, ExecCallsBefore: 100, ExecCallsAfter: 0, CanceledProbeErrors: 39}
+	patchedSeen := ProbeCheckResult{Pods: 20, Cancellations: 20, ExecCallsBefore: 100, ExecCallsAfter: 37, CanceledProbeErrors: 0}
 	for _, tc := range []struct {
 		name, kubelet string
 		result        ProbeCheckResult
@@ -42,30 +42,47 @@ func TestProbesFixed(t *testing.T) {
 	}
 }
 
-func TestWaitForLogLines(t *testing.T) {
+func TestWaitForLog(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "kubelet.log")
-	before := "I1204 \"Cancelling current pod sync\" pod=\"a\"\n"
+	line := func(pod string) string {
+		return fmt.Sprintf("I1204 pod_workers.go:991] \"Cancelling current pod sync\" pod=\"default/%s\" podUID=\"uid-%s\" updateType=\"kill\"\n", pod, pod)
+	}
+	before := line("a")
 	if err := os.WriteFile(log, []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	k := &Kubelet{Spec: KubeletSpec{Name: "test"}, LogPath: log, exited: make(chan struct{})}
 	from := int64(len(before))
 	// A line before the offset does not count.
-	err := waitForLogLines(context.Background(), log, from, syncCancelled, 1, 50*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "0 of 1 lines with \"Cancelling current pod sync\"") {
-		t.Fatalf("got %v, want an error naming 0 of 1 lines", err)
+	err := k.waitForLog(context.Background(), from, syncCancelled, 1, 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "0 of 1 pods logged \"Cancelling current pod sync\"") {
+		t.Fatalf("got %v, want an error naming 0 of 1 pods", err)
 	}
 	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	// A pod that logs twice (its grace period shortened) is one pod.
+	if _, err := f.WriteString(line("b") + line("b")); err != nil {
+		t.Fatal(err)
+	}
+	err = k.waitForLog(context.Background(), from, syncCancelled, 2, 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 pods logged") {
+		t.Fatalf("got %v, want a pod that logged twice counted once", err)
+	}
 	go func() {
-		for _, pod := range []string{"b", "c"} {
-			time.Sleep(20 * time.Millisecond)
-			fmt.Fprintf(f, "I1204 \"Cancelling current pod sync\" pod=%q\n", pod)
-		}
+		time.Sleep(20 * time.Millisecond)
+		fmt.Fprint(f, line("c"))
 	}()
-	if err := waitForLogLines(context.Background(), log, from, syncCancelled, 2, 5*time.Second); err != nil {
-		t.Fatalf("got %v, want both lines written after the offset", err)
+	if err := k.waitForLog(context.Background(), from, syncCancelled, 2, 5*time.Second); err != nil {
+		t.Fatalf("got %v, want both pods' lines written after the offset", err)
+	}
+	// A kubelet that exits ends the wait, saying so.
+	k.exitErr = fmt.Errorf("signal: killed")
+	close(k.exited)
+	err = k.waitForLog(context.Background(), from, housekeepingEnd, 1, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "exited while waiting for \"SyncLoop (housekeeping) end\"") {
+		t.Fatalf("got %v, want the kubelet's exit", err)
 	}
 }
