@@ -141,7 +141,9 @@ ctxfix::series_patches() {
 # makes this cheap when nothing changed.
 ctxfix::go_tool() {
   local package="$1" bin="${CTXFIX_OUTPUT}/bin/${1##*/}"
-  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -o "${bin}" "${package}") || ctxfix::die "could not build ${package}"
+  # The same bytes from any checkout at any commit: cyclonedx-gomod writes
+  # its own sha256 into the SBOMs, which the release's sums cover.
+  (cd "${CTXFIX_ROOT}" && go build -mod=readonly -trimpath -buildvcs=false -o "${bin}" "${package}") || ctxfix::die "could not build ${package}"
   echo "${bin}"
 }
 

@@ -129,7 +129,7 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 
 	ordered := make([]*group, 0, len(groups))
 	for _, g := range groups {
-		sort.Slice(g.modules, func(i, j int) bool { return g.modules[i].path < g.modules[j].path })
+		sortModules(g.modules)
 		ordered = append(ordered, g)
 	}
 	// Largest group first, then by first module: the same inputs give the
@@ -138,7 +138,7 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 		if len(ordered[i].modules) != len(ordered[j].modules) {
 			return len(ordered[i].modules) > len(ordered[j].modules)
 		}
-		return ordered[i].modules[0].path < ordered[j].modules[0].path
+		return moduleLess(ordered[i].modules[0], ordered[j].modules[0])
 	})
 
 	var out bytes.Buffer
@@ -154,6 +154,20 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 		out.WriteString("\n\n------\n")
 	}
 	return out.Bytes(), nil
+}
+
+// sortModules orders modules by path, then version: a release links some
+// modules at two versions (crictl's k8s.io/client-go is not the kubelet's),
+// and by path alone those would come in the order the map gave them.
+func sortModules(modules []*linkedModule) {
+	sort.Slice(modules, func(i, j int) bool { return moduleLess(modules[i], modules[j]) })
+}
+
+func moduleLess(a, b *linkedModule) bool {
+	if a.path != b.path {
+		return a.path < b.path
+	}
+	return a.version < b.version
 }
 
 // binaryNames lists the binaries' names once each, in order: a release has

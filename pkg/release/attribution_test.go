@@ -118,3 +118,27 @@ func TestAttributionFailsNamingAModuleWithoutLicense(t *testing.T) {
 		t.Errorf("error does not name golang.org/x/mod and its missing license: %v", err)
 	}
 }
+
+// A module linked at two versions (k8s.io/client-go: v0.36.5 in the kubelet,
+// v0.37.0 in crictl) comes out in the same place whatever order it was
+// found in.
+func TestAttributionOrdersAModuleLinkedAtTwoVersions(t *testing.T) {
+	kubelets := &linkedModule{path: "k8s.io/client-go", version: "v0.36.5", binaries: []string{"kubelet"}}
+	crictls := &linkedModule{path: "k8s.io/client-go", version: "v0.37.0", binaries: []string{"crictl"}}
+	other := &linkedModule{path: "k8s.io/api", version: "v0.36.5", binaries: []string{"kubelet"}}
+	var orders [][]string
+	for _, found := range [][]*linkedModule{{kubelets, crictls, other}, {crictls, kubelets, other}} {
+		sortModules(found)
+		var order []string
+		for _, m := range found {
+			order = append(order, m.path+"@"+m.version)
+		}
+		orders = append(orders, order)
+	}
+	want := "k8s.io/api@v0.36.5 k8s.io/client-go@v0.36.5 k8s.io/client-go@v0.37.0"
+	for _, order := range orders {
+		if got := strings.Join(order, " "); got != want {
+			t.Errorf("modules in the order %s, want %s", got, want)
+		}
+	}
+}
