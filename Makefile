@@ -57,7 +57,7 @@ test-image-builder:
 	hack/test-image-builder.sh
 
 ## verify-reproducible: two fresh trees, two empty build caches, same bytes
-## (18 minutes measured for amd64 and arm64)
+## (12 minutes measured for amd64 and arm64, 2026-12-04)
 verify-reproducible:
 	hack/verify-reproducible.sh
 
