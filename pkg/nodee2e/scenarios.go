@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletlog"
 )
 
 // Outcomes a scenario reports.
@@ -120,28 +121,17 @@ var Scenarios = []Scenario{
 // probeErrorLines counts the kubelet's log lines since offset that report a
 // probe failing with "context canceled".
 func probeErrorLines(logPath string, offset int64) (int, error) {
-	data, err := os.ReadFile(logPath)
+	lines, err := kubeletlog.LinesAfter(logPath, offset)
 	if err != nil {
 		return 0, err
 	}
-	if int64(len(data)) < offset {
-		return 0, fmt.Errorf("%s is shorter than it was (%d < %d bytes): not the log the count started in", logPath, len(data), offset)
-	}
 	n := 0
-	for _, line := range strings.Split(string(data[offset:]), "\n") {
+	for _, line := range lines {
 		if strings.Contains(line, "robe") && strings.Contains(line, "context canceled") {
 			n++
 		}
 	}
 	return n, nil
-}
-
-func fileSize(path string) (int64, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	return info.Size(), nil
 }
 
 // readinessDuringTermination deletes a pod whose preStop hook removes the
@@ -167,7 +157,7 @@ func readinessDuringTermination(ctx context.Context, env *Env) (outcome, measure
 	if err := c.waitPodsReady(ctx, ns, 1, 2*time.Minute); err != nil {
 		return "", "", err
 	}
-	logOffset, err := fileSize(env.Kubelet.Spec.LogPath)
+	logOffset, err := kubeletlog.Offset(env.Kubelet.Spec.LogPath)
 	if err != nil {
 		return "", "", err
 	}

@@ -3,13 +3,14 @@ package soak
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletlog"
 )
 
 // ProbeCheckOptions describes a probe check of one kubelet.
@@ -129,14 +130,14 @@ func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckR
 	time.Sleep(opts.Window)
 	result.ExecCallsBefore = k.cri.ExecSyncCalls() - before
 
-	logStart, err := fileSize(k.LogPath)
+	logStart, err := kubeletlog.Offset(k.LogPath)
 	if err != nil {
 		return result, err
 	}
 	if err := k.waitForLog(ctx, logStart, housekeepingEnd, 1, 10*time.Second); err != nil {
 		return result, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
-	removedLog, err := fileSize(k.LogPath)
+	removedLog, err := kubeletlog.Offset(k.LogPath)
 	if err != nil {
 		return result, err
 	}
@@ -156,7 +157,7 @@ func ProbeCheck(ctx context.Context, opts ProbeCheckOptions) (result ProbeCheckR
 	time.Sleep(opts.Window)
 	result.ExecCallsAfter = k.cri.ExecSyncCalls() - cancelledAt
 
-	lines, err := logLinesAfter(k.LogPath, removedLog)
+	lines, err := kubeletlog.LinesAfter(k.LogPath, removedLog)
 	if err != nil {
 		return result, err
 	}
@@ -183,7 +184,7 @@ const (
 func (k *Kubelet) waitForLog(ctx context.Context, from int64, text string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		lines, err := logLinesAfter(k.LogPath, from)
+		lines, err := kubeletlog.LinesAfter(k.LogPath, from)
 		if err != nil {
 			return err
 		}
@@ -228,29 +229,4 @@ func podsLogging(lines []string, text string) int {
 		}
 	}
 	return n
-}
-
-// logLinesAfter returns the lines of the log at path after offset from.
-func logLinesAfter(path string, from int64) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, err
-	}
-	return strings.Split(string(data), "\n"), nil
-}
-
-func fileSize(path string) (int64, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	return info.Size(), nil
 }
