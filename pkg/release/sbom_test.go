@@ -36,7 +36,7 @@ func TestReadSeries(t *testing.T) {
 	if fix == nil {
 		t.Fatal("no patch changes the sync context in pod_workers.go")
 	}
-	if want := "UPSTREAM: <carry>: kubelet: give each pod sync iteration its own context"; fix.Subject != want {
+	if want := "UPSTREAM: <carry>: kubelet: give each pod sync its own context"; fix.Subject != want {
 		t.Errorf("%s: subject %q, want the folded subject joined: %q", fix.File, fix.Subject, want)
 	}
 	if !strings.Contains(strings.Join(fix.References, " "), "kubernetes#139823") {
