@@ -133,11 +133,27 @@ func nodeCheckFlags(stderr io.Writer) (*flag.FlagSet, *ctxleak.NodeCheckOptions,
 func analyze(args []string, stdin io.Reader, stdout io.Writer) (int, error) {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 	output := fs.String("o", "text", "output: text or json")
+	podWorkers := fs.Int64("pod-workers", -1, "the kubelet's pod workers when the profile was taken (kubelet_working_pods, every label summed); without it, the profile's own count")
+	probedPods := fs.Int64("probed-pods", -1, "how many of those pods have probes; without it, all of them (needs --pod-workers)")
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
 	}
 	if fs.NArg() != 1 {
 		return exitError, errors.New("analyze takes one heap profile: a file, or - for standard input")
+	}
+	var workload *ctxleak.Workload
+	switch {
+	case *podWorkers < 0 && *probedPods >= 0:
+		return exitError, errors.New("--probed-pods needs --pod-workers")
+	case *podWorkers >= 0:
+		workload = &ctxleak.Workload{PodWorkers: *podWorkers, ProbedPods: *podWorkers, Source: "--pod-workers"}
+		if *probedPods >= 0 {
+			if *probedPods > *podWorkers {
+				return exitError, fmt.Errorf("--probed-pods %d is more than --pod-workers %d", *probedPods, *podWorkers)
+			}
+			workload.ProbedPods = *probedPods
+			workload.Source = "--pod-workers and --probed-pods"
+		}
 	}
 	name := fs.Arg(0)
 	in := stdin
@@ -153,7 +169,7 @@ func analyze(args []string, stdin io.Reader, stdout io.Writer) (int, error) {
 	if err != nil {
 		return exitError, fmt.Errorf("%s: %w", name, err)
 	}
-	a, err := ctxleak.Analyze(p)
+	a, err := ctxleak.Analyze(p, workload)
 	if err != nil {
 		return exitError, fmt.Errorf("%s: %w", name, err)
 	}
@@ -287,7 +303,7 @@ func printNodes(w io.Writer, reports []ctxleak.NodeReport, profiled, wide bool) 
 				if !r.Analysis.Exact {
 					exact = "estimated"
 				}
-				line += fmt.Sprintf("\t%s\t%d\t%d\t%s", r.Analysis.Verdict, r.Analysis.SyncContexts, r.Analysis.PodWorkers, exact)
+				line += fmt.Sprintf("\t%s\t%d\t%d\t%s", r.Analysis.Verdict, r.Analysis.SyncContexts, r.Analysis.Workload.PodWorkers, exact)
 			}
 		}
 		if wide {

@@ -66,12 +66,12 @@ func TestNodesAgainstFakeAPIServer(t *testing.T) {
 		"patched": "../../pkg/ctxleak/testdata/patched-v1.36.2-heap-contexts.pb.gz",
 	}
 	versions := map[string]string{"leaking": "v1.36.2", "patched": "v1.36.2-ctxfix.1", "forbidden": "v1.36.5-ctxfix.1"}
-	srv := ctxleaktest.NewAPIServer(t, versions, map[string]http.HandlerFunc{
-		"leaking": ctxleaktest.ServeFile(t, profiles["leaking"]),
-		"patched": ctxleaktest.ServeFile(t, profiles["patched"]),
-		"forbidden": func(w http.ResponseWriter, r *http.Request) {
+	srv := ctxleaktest.NewAPIServer(t, versions, map[string]http.Handler{
+		"leaking": ctxleaktest.Kubelet{Version: "v1.36.2", Pods: 100, Heap: ctxleaktest.ServeFile(t, profiles["leaking"])},
+		"patched": ctxleaktest.Kubelet{Version: "v1.36.2-ctxfix.1", Pods: 100, Heap: ctxleaktest.ServeFile(t, profiles["patched"])},
+		"forbidden": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "forbidden", http.StatusForbidden)
-		},
+		}),
 	})
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	config := "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " + srv.URL +
@@ -87,7 +87,7 @@ func TestNodesAgainstFakeAPIServer(t *testing.T) {
 	}{
 		{args: []string{"nodes", "--kubeconfig", kubeconfig}, code: exitAffected, want: []string{"leaking", "v1.36.2", "leak", "patched", "fixed"}},
 		{args: []string{"nodes", "--kubeconfig", kubeconfig, "--profile"}, code: exitAffected, want: []string{"leaking", "patched", "clean", "forbidden", "error"}},
-		{args: []string{"nodes", "--kubeconfig", kubeconfig, "--profile", "-o", "json"}, code: exitAffected, want: []string{`"verdict": "leaking"`, `"verdict": "clean"`, `"error": "forbidden to read the heap profile`}},
+		{args: []string{"nodes", "--kubeconfig", kubeconfig, "--profile", "-o", "json"}, code: exitAffected, want: []string{`"verdict": "leaking"`, `"verdict": "clean"`, `"error": "forbidden to read the kubelet through the node proxy`}},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(context.Background(), tc.args, nil, &stdout, &stderr)

@@ -33,17 +33,38 @@ const (
 	sampledLeakThreshold = 50000
 )
 
+// Workload is what a kubelet runs, as the bound on its live sync contexts
+// counts it (heapprofile.SyncContextBound).
+type Workload struct {
+	// PodWorkers is the pods the kubelet has a pod worker for, deleted ones
+	// included until it has finished them and forgotten them.
+	PodWorkers int64 `json:"podWorkers"`
+	// ProbedPods is how many of them have probes.
+	ProbedPods int64 `json:"probedPods"`
+	// Source says where the counts come from.
+	Source string `json:"source"`
+}
+
+// SourceProfile is the Source of a workload taken from the heap profile
+// itself, for a profile judged without its kubelet.
+const SourceProfile = "the profile's own pod-worker cancel functions, every pod counted as probed"
+
+// Bound is the most live sync contexts the workload accounts for.
+func (w Workload) Bound() int64 { return heapprofile.SyncContextBound(w.PodWorkers, w.ProbedPods) }
+
 // Analysis is the verdict on one heap profile and its evidence.
 type Analysis struct {
 	Verdict Verdict `json:"verdict"`
 	// SyncContexts are the live contexts created by pod syncs.
 	SyncContexts int64 `json:"syncContexts"`
-	// PodWorkers estimates the pod workers: each keeps the cancel function
-	// of its latest sync.
-	PodWorkers int64 `json:"podWorkers"`
-	// Expected is heapprofile.SyncContextBound with every pod worker's pod
-	// counted as probed: the profile tells pod workers apart, not which of
-	// their pods have probes, so this is the bound's upper end.
+	// Workload is what the kubelet runs, which the bound is derived from.
+	Workload Workload `json:"workload"`
+	// ProfilePodWorkers counts the cancel functions of pod syncs that the
+	// profile holds: one per pod worker, the latest sync's. It cross-checks
+	// Workload and is never the bound when the kubelet was asked, since a
+	// leak that also kept cancel functions would raise its own bound.
+	ProfilePodWorkers int64 `json:"profilePodWorkers"`
+	// Expected is Workload.Bound().
 	Expected int64 `json:"expected"`
 	// LeakedEstimate is SyncContexts beyond Expected.
 	LeakedEstimate int64 `json:"leakedEstimate"`
@@ -60,30 +81,38 @@ type Analysis struct {
 	Reason string `json:"reason"`
 }
 
-// Analyze reads the live contexts of a heap profile and gives a verdict.
-func Analyze(p *profile.Profile) (Analysis, error) {
+// Analyze reads the live contexts of a heap profile and judges them by what
+// the kubelet runs. A nil workload takes it from the profile itself
+// (SourceProfile), which is all a profile without its kubelet has.
+func Analyze(p *profile.Profile, workload *Workload) (Analysis, error) {
 	counts, err := heapprofile.CountContexts(p)
 	if err != nil {
 		return Analysis{}, err
 	}
 	a := Analysis{
-		SyncContexts: counts.Contexts(heapprofile.SitePodSync),
-		PodWorkers:   podWorkers(p),
-		Exact:        counts.Exact,
-		SamplingRate: counts.SamplingRate,
-		Sites:        counts.Sites,
-		Evidence:     heapprofile.TopStacks(p, heapprofile.SitePodSync, 3, 6),
+		SyncContexts:      counts.Contexts(heapprofile.SitePodSync),
+		ProfilePodWorkers: podWorkers(p),
+		Exact:             counts.Exact,
+		SamplingRate:      counts.SamplingRate,
+		Sites:             counts.Sites,
+		Evidence:          heapprofile.TopStacks(p, heapprofile.SitePodSync, 3, 6),
 	}
-	a.Expected = heapprofile.SyncContextBound(a.PodWorkers, a.PodWorkers)
+	if workload != nil {
+		a.Workload = *workload
+	} else {
+		a.Workload = Workload{PodWorkers: a.ProfilePodWorkers, ProbedPods: a.ProfilePodWorkers, Source: SourceProfile}
+	}
+	a.Expected = a.Workload.Bound()
 	a.LeakedEstimate = max(0, a.SyncContexts-a.Expected)
 
+	workers := fmt.Sprintf("%d pod workers (%d probed; from %s)", a.Workload.PodWorkers, a.Workload.ProbedPods, a.Workload.Source)
 	switch {
 	case a.Exact && a.LeakedEstimate > 0:
 		a.Verdict = Leaking
-		a.Reason = fmt.Sprintf("%d live sync contexts where %d pod workers account for at most %d: about %d leaked", a.SyncContexts, a.PodWorkers, a.Expected, a.LeakedEstimate)
+		a.Reason = fmt.Sprintf("%d live sync contexts where %s account for at most %d: about %d leaked", a.SyncContexts, workers, a.Expected, a.LeakedEstimate)
 	case a.Exact:
 		a.Verdict = Clean
-		a.Reason = fmt.Sprintf("%d live sync contexts, within the %d that %d pod workers account for", a.SyncContexts, a.Expected, a.PodWorkers)
+		a.Reason = fmt.Sprintf("%d live sync contexts, within the %d that %s account for", a.SyncContexts, a.Expected, workers)
 	case a.SyncContexts >= sampledLeakThreshold:
 		a.Verdict = Leaking
 		a.Reason = fmt.Sprintf("an estimated %d live sync contexts (profile sampled every %d bytes); a kubelet that does not leak holds at most six per pod", a.SyncContexts, a.SamplingRate)
@@ -93,6 +122,9 @@ func Analyze(p *profile.Profile) (Analysis, error) {
 	default:
 		a.Verdict = Inconclusive
 		a.Reason = fmt.Sprintf("an estimated %d live sync contexts in a profile sampled every %d bytes: too few to tell a leak from pods at this rate; take the profile later, or with GODEBUG=memprofilerate=1", a.SyncContexts, a.SamplingRate)
+	}
+	if a.Exact && workload != nil && a.ProfilePodWorkers > a.Workload.PodWorkers+heapprofile.SyncContextSlack {
+		a.Reason += fmt.Sprintf("; the profile holds %d pod-sync cancel functions, more than one per pod worker", a.ProfilePodWorkers)
 	}
 	return a, nil
 }

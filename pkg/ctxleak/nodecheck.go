@@ -1,22 +1,21 @@
 package ctxleak
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
 
-	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletmetrics"
 )
 
 // node-problem-detector's custom plugin interface: the exit code is the
@@ -33,7 +32,8 @@ const (
 type NodeCheckOptions struct {
 	// KubeletURL is the kubelet's authenticated server, e.g.
 	// https://127.0.0.1:10250. The version comes from its /metrics
-	// (kubernetes_build_info), the heap profile from /debug/pprof/heap.
+	// (kubernetes_build_info), the heap profile from /debug/pprof/heap,
+	// and what it runs from /metrics (kubelet_working_pods) and /pods.
 	KubeletURL string
 	// Token is a bearer token allowed to get nodes/metrics (and nodes/proxy
 	// for the profile).
@@ -94,7 +94,7 @@ func NodeCheck(ctx context.Context, opts NodeCheckOptions) NodeCheckResult {
 		if client == nil {
 			return nodeResult(NPDUnknown, "ctxleak: --profile needs --kubelet-url")
 		}
-		a, err := kubeletHeap(ctx, client, opts)
+		a, err := profileKubelet(ctx, kubeletDirect(client, opts))
 		if err != nil {
 			return nodeResult(NPDUnknown, "kubelet %s: cannot analyze its heap: %v", version, err)
 		}
@@ -139,43 +139,48 @@ func kubeletClient(opts NodeCheckOptions) (*http.Client, error) {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}, nil
 }
 
-func kubeletGet(ctx context.Context, client *http.Client, opts NodeCheckOptions, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(opts.KubeletURL, "/")+path, nil)
-	if err != nil {
-		return nil, err
+// kubeletDirect gets a path of this node's kubelet at opts.KubeletURL.
+func kubeletDirect(client *http.Client, opts NodeCheckOptions) kubeletGetter {
+	return func(ctx context.Context, path string, query url.Values) ([]byte, error) {
+		target := strings.TrimSuffix(opts.KubeletURL, "/") + path
+		if len(query) > 0 {
+			target += "?" + query.Encode()
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+opts.Token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", path, resp.Status)
+		}
+		return body, nil
 	}
-	if opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+opts.Token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", path, resp.Status)
-	}
-	return body, nil
 }
-
-var buildInfoVersion = regexp.MustCompile(`(?m)^kubernetes_build_info\{[^}]*git_version="([^"]+)"`)
 
 func kubeletVersion(ctx context.Context, client *http.Client, opts NodeCheckOptions) (string, error) {
 	switch {
 	case client != nil:
-		metrics, err := kubeletGet(ctx, client, opts, "/metrics")
+		raw, err := kubeletDirect(client, opts)(ctx, "/metrics", nil)
 		if err != nil {
 			return "", err
 		}
-		m := buildInfoVersion.FindSubmatch(metrics)
-		if m == nil {
-			return "", fmt.Errorf("no kubernetes_build_info in /metrics")
+		m, err := kubeletmetrics.Parse(raw)
+		if err != nil {
+			return "", err
 		}
-		return string(m[1]), nil
+		return m.Label(kubeletmetrics.BuildInfo, "git_version")
 	case opts.KubeletBinary != "":
 		out, err := exec.CommandContext(ctx, opts.KubeletBinary, "--version").Output()
 		if err != nil {
@@ -184,16 +189,4 @@ func kubeletVersion(ctx context.Context, client *http.Client, opts NodeCheckOpti
 		return strings.TrimPrefix(strings.TrimSpace(string(out)), "Kubernetes "), nil
 	}
 	return "", fmt.Errorf("give --kubelet-url or --kubelet-binary")
-}
-
-func kubeletHeap(ctx context.Context, client *http.Client, opts NodeCheckOptions) (Analysis, error) {
-	raw, err := kubeletGet(ctx, client, opts, "/debug/pprof/heap")
-	if err != nil {
-		return Analysis{}, err
-	}
-	p, err := heapprofile.Parse(bytes.NewReader(raw))
-	if err != nil {
-		return Analysis{}, fmt.Errorf("not a heap profile: %w", err)
-	}
-	return Analyze(p)
 }

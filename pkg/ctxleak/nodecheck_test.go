@@ -4,32 +4,22 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak/ctxleaktest"
 )
 
-// fakeKubelet serves a kubelet's /metrics for version and /debug/pprof/heap
-// from a test profile, behind a bearer token.
+// fakeKubelet serves a kubelet's /metrics, /pods and /debug/pprof/heap,
+// from a test profile of the soak's 100 pods, behind a bearer token.
 func fakeKubelet(t *testing.T, version, heapFile string) *httptest.Server {
-	heap, err := os.ReadFile(heapFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubelet := ctxleaktest.Kubelet{Version: version, Pods: 100, Heap: ctxleaktest.ServeFile(t, heapFile)}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer node-token" {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 			return
 		}
-		switch r.URL.Path {
-		case "/metrics":
-			w.Write([]byte("# HELP kubernetes_build_info ...\n# TYPE kubernetes_build_info gauge\n" +
-				`kubernetes_build_info{build_date="2026-01-01T00:00:00Z",compiler="gc",git_commit="abc",git_tree_state="clean",git_version="` + version + `",go_version="go1.26.8",major="1",minor="36",platform="linux/amd64"} 1` + "\n"))
-		case "/debug/pprof/heap":
-			w.Write(heap)
-		default:
-			http.NotFound(w, r)
-		}
+		kubelet.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return srv

@@ -1,11 +1,11 @@
 package ctxleak
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -14,8 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
-
-	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
 )
 
 // NodeReport is what ctxleak found out about one node.
@@ -50,9 +48,9 @@ type NodesOptions struct {
 }
 
 // Nodes lists the nodes, classifies their kubelet versions and, with
-// opts.Profile, pulls each node's heap profile through the API server's node
+// opts.Profile, reads each node's kubelet through the API server's node
 // proxy (as kubectl get --raw /api/v1/nodes/NODE/proxy/debug/pprof/heap
-// does) and analyzes it. A node whose profile cannot be had is reported with
+// does): its heap profile, judged by the pods it runs (profileKubelet). A node whose profile cannot be had is reported with
 // its error; the others are still reported.
 func Nodes(ctx context.Context, client kubernetes.Interface, opts NodesOptions) ([]NodeReport, error) {
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: opts.Selector})
@@ -101,28 +99,38 @@ func Nodes(ctx context.Context, client kubernetes.Interface, opts NodesOptions) 
 }
 
 func profileNode(ctx context.Context, client kubernetes.Interface, node string, timeout time.Duration) (Analysis, error) {
-	logger := klog.FromContext(ctx)
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	raw, err := client.CoreV1().RESTClient().Get().
-		AbsPath("/api/v1/nodes", node, "proxy", "debug", "pprof", "heap").
-		Do(ctx).Raw()
+	a, err := profileKubelet(ctx, nodeProxy(client, node))
 	switch {
 	case err == nil:
+		return a, nil
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return Analysis{}, fmt.Errorf("heap profile not received within %v", timeout)
+		return Analysis{}, fmt.Errorf("the kubelet's profile and workload not received within %v: %w", timeout, err)
 	case apierrors.IsForbidden(err):
-		return Analysis{}, fmt.Errorf("forbidden to read the heap profile through the node proxy (needs get on nodes/proxy): %v", err)
-	default:
-		return Analysis{}, fmt.Errorf("pulling the heap profile: %w", err)
+		return Analysis{}, fmt.Errorf("forbidden to read the kubelet through the node proxy (needs get on nodes/proxy): %w", err)
 	}
-	logger.V(2).Info("Pulled heap profile", "node", node, "bytes", len(raw))
-	p, err := heapprofile.Parse(bytes.NewReader(raw))
-	if err != nil {
-		return Analysis{}, fmt.Errorf("the node's /debug/pprof/heap did not return a heap profile: %w", err)
+	return Analysis{}, err
+}
+
+// nodeProxy gets a path of node's kubelet through the API server's node
+// proxy, as kubectl get --raw /api/v1/nodes/NODE/proxy/PATH does.
+func nodeProxy(client kubernetes.Interface, node string) kubeletGetter {
+	return func(ctx context.Context, path string, query url.Values) ([]byte, error) {
+		req := client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", path)
+		for name, values := range query {
+			for _, value := range values {
+				req = req.Param(name, value)
+			}
+		}
+		raw, err := req.Do(ctx).Raw()
+		if err != nil {
+			return nil, fmt.Errorf("getting %s of node %s's kubelet: %w", path, node, err)
+		}
+		klog.FromContext(ctx).V(2).Info("Read the kubelet through the node proxy", "node", node, "path", path, "bytes", len(raw))
+		return raw, nil
 	}
-	return Analyze(p)
 }

@@ -24,23 +24,27 @@ func TestNodes(t *testing.T) {
 			"slow":      "v1.36.5-ctxfix.1",
 			"forbidden": "v1.36.5-ctxfix.1",
 			"garbage":   "v1.36.5-ctxfix.1",
+			"fewpods":   "v1.36.5-ctxfix.1",
 		},
-		map[string]http.HandlerFunc{
-			"leaking": ctxleaktest.ServeFile(t, "testdata/stock-v1.36.2-heap-contexts.pb.gz"),
-			"patched": ctxleaktest.ServeFile(t, "testdata/patched-v1.36.2-heap-contexts.pb.gz"),
-			"probe":   ctxleaktest.ServeFile(t, "testdata/stock-v1.36.5-heap-contexts.pb.gz"),
-			"slow": func(w http.ResponseWriter, r *http.Request) {
+		map[string]http.Handler{
+			"leaking": ctxleaktest.Kubelet{Version: "v1.36.2", Pods: 100, Heap: ctxleaktest.ServeFile(t, "testdata/stock-v1.36.2-heap-contexts.pb.gz")},
+			"patched": ctxleaktest.Kubelet{Version: "v1.36.2-ctxfix.1", Pods: 100, Heap: ctxleaktest.ServeFile(t, "testdata/patched-v1.36.2-heap-contexts.pb.gz")},
+			"probe":   ctxleaktest.Kubelet{Version: "v1.36.5", Pods: 100, Heap: ctxleaktest.ServeFile(t, "testdata/stock-v1.36.5-heap-contexts.pb.gz")},
+			"slow": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				select {
 				case <-release:
 				case <-r.Context().Done():
 				}
-			},
-			"forbidden": func(w http.ResponseWriter, r *http.Request) {
+			}),
+			"forbidden": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, `nodes "forbidden" is forbidden: User "viewer" cannot get resource "nodes/proxy"`, http.StatusForbidden)
-			},
-			"garbage": func(w http.ResponseWriter, r *http.Request) {
+			}),
+			// A kubelet that runs 10 pods cannot account for the 100
+			// pod workers' contexts in its heap.
+			"fewpods": ctxleaktest.Kubelet{Version: "v1.36.5-ctxfix.1", Pods: 10, Heap: ctxleaktest.ServeFile(t, "testdata/patched-v1.36.2-heap-contexts.pb.gz")},
+			"garbage": ctxleaktest.Kubelet{Version: "v1.36.5-ctxfix.1", Pods: 100, Heap: func(w http.ResponseWriter, r *http.Request) {
 				_, _ = w.Write([]byte("<html>not a profile</html>"))
-			},
+			}},
 		})
 	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
 
@@ -53,8 +57,8 @@ func TestNodes(t *testing.T) {
 	for _, r := range reports {
 		byName[r.Name] = r
 	}
-	if len(byName) != 6 {
-		t.Fatalf("got %d nodes, want 6: %+v", len(byName), reports)
+	if len(byName) != 7 {
+		t.Fatalf("got %d nodes, want 7: %+v", len(byName), reports)
 	}
 	for name, want := range map[string]struct {
 		problem  Problem
@@ -68,6 +72,7 @@ func TestNodes(t *testing.T) {
 		"slow":      {problem: ProblemNone, errorHas: "not received within 2s"},
 		"forbidden": {problem: ProblemNone, errorHas: "forbidden"},
 		"garbage":   {problem: ProblemNone, errorHas: "did not return a heap profile"},
+		"fewpods":   {problem: ProblemNone, verdict: Leaking, affected: true},
 	} {
 		r := byName[name]
 		if r.Problem != want.problem {
@@ -85,9 +90,11 @@ func TestNodes(t *testing.T) {
 			t.Errorf("%s: no analysis (error %q)", name, r.Error)
 		case r.Analysis.Verdict != want.verdict:
 			t.Errorf("%s: verdict %q, want %q: %s", name, r.Analysis.Verdict, want.verdict, r.Analysis.Reason)
+		case r.Analysis.Workload.Source != SourceKubelet:
+			t.Errorf("%s: judged by %+v, want the kubelet's own workload", name, r.Analysis.Workload)
 		}
 	}
-	if lines := strings.Count(progress.String(), "\n"); lines != 6 {
+	if lines := strings.Count(progress.String(), "\n"); lines != 7 {
 		t.Errorf("progress has %d lines, want one per node:\n%s", lines, progress.String())
 	}
 }

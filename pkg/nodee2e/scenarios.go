@@ -326,7 +326,7 @@ func sustainedSync(ctx context.Context, env *Env) (outcome, measured string, err
 			return "", "", err
 		}
 		a := report.Analysis
-		logger.Info("Sample", "kubelet", env.Kubelet.Spec.Name, "after", time.Since(start).Round(time.Second), "verdict", a.Verdict, "syncContexts", a.SyncContexts, "expected", a.Expected, "podWorkers", a.PodWorkers)
+		logger.Info("Sample", "kubelet", env.Kubelet.Spec.Name, "after", time.Since(start).Round(time.Second), "verdict", a.Verdict, "syncContexts", a.SyncContexts, "expected", a.Expected, "podWorkers", a.Workload.PodWorkers, "probedPods", a.Workload.ProbedPods, "profilePodWorkers", a.ProfilePodWorkers)
 		samples = append(samples, fmt.Sprint(a.SyncContexts))
 		verdict = a.Verdict
 		leaked = leaked || a.Verdict == ctxleak.Leaking

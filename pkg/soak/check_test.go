@@ -126,18 +126,6 @@ func TestReport(t *testing.T) {
 	}
 }
 
-func TestSumMetric(t *testing.T) {
-	text := `# HELP kubelet_pod_worker_duration_seconds x
-kubelet_pod_worker_duration_seconds_bucket{operation_type="sync",le="0.005"} 3
-kubelet_pod_worker_duration_seconds_count{operation_type="create"} 50
-kubelet_pod_worker_duration_seconds_count{operation_type="sync"} 1234
-kubelet_pod_worker_duration_seconds_sum{operation_type="sync"} 9.5
-`
-	if got := sumMetric(text, "kubelet_pod_worker_duration_seconds_count"); got != 1284 {
-		t.Errorf("sumMetric = %d, want 1284", got)
-	}
-}
-
 func TestStaticPods(t *testing.T) {
 	opts := DefaultPodOptions
 	if got := opts.ProbedPods(50); got != 25 {

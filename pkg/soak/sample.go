@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/heapprofile"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletmetrics"
 )
 
 // Sample is what one look at a running kubelet saw.
@@ -72,25 +73,18 @@ func (k *Kubelet) Sample(ctx context.Context, start time.Time) (Sample, error) {
 	if err != nil {
 		return s, fmt.Errorf("%s kubelet metrics: %w", k.Spec.Name, err)
 	}
-	s.PodSyncs = sumMetric(string(metrics), "kubelet_pod_worker_duration_seconds_count")
+	scrape, err := kubeletmetrics.Parse(metrics)
+	if err != nil {
+		return s, fmt.Errorf("%s kubelet metrics: %w", k.Spec.Name, err)
+	}
+	podSyncs, err := scrape.Observations(kubeletmetrics.PodWorkerDuration)
+	if err != nil {
+		return s, fmt.Errorf("%s kubelet metrics: %w", k.Spec.Name, err)
+	}
+	s.PodSyncs = int64(podSyncs)
 	s.RSSBytes = rss(k.cmd.Process.Pid)
 	s.ExecSyncCalls = k.cri.ExecSyncCalls()
 	return s, nil
-}
-
-// sumMetric adds up every series of a counter in Prometheus text format.
-func sumMetric(text, name string) int64 {
-	var total float64
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			total += v
-		}
-	}
-	return int64(total)
 }
 
 // rss reads a process's resident set size, or 0 if it cannot.

@@ -1,0 +1,94 @@
+// Package kubeletmetrics reads what a kubelet reports on its /metrics
+// endpoint, in Prometheus' text exposition format, with Prometheus' own
+// parser.
+package kubeletmetrics
+
+import (
+	"bytes"
+	"fmt"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Metric names the project reads.
+const (
+	// BuildInfo is kubernetes_build_info, whose git_version label is the
+	// kubelet's version.
+	BuildInfo = "kubernetes_build_info"
+	// WorkingPods is kubelet_working_pods: the kubelet's pod workers by
+	// lifecycle phase and config state, as of its latest housekeeping.
+	WorkingPods = "kubelet_working_pods"
+	// PodWorkerDuration is kubelet_pod_worker_duration_seconds, a histogram
+	// with one observation per pod sync.
+	PodWorkerDuration = "kubelet_pod_worker_duration_seconds"
+)
+
+// Metrics are the metric families of one scrape, by name.
+type Metrics map[string]*dto.MetricFamily
+
+// Parse reads a scrape in the text exposition format.
+func Parse(text []byte) (Metrics, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("parsing metrics: %w", err)
+	}
+	return Metrics(families), nil
+}
+
+// Sum adds up every series of the gauge, counter or untyped metric name. It
+// is an error if the scrape has no such metric: a kubelet that does not
+// report it cannot be judged by it.
+func (m Metrics) Sum(name string) (float64, error) {
+	family, ok := m[name]
+	if !ok {
+		return 0, fmt.Errorf("no %s in the kubelet's metrics", name)
+	}
+	var total float64
+	for _, metric := range family.GetMetric() {
+		switch family.GetType() {
+		case dto.MetricType_GAUGE:
+			total += metric.GetGauge().GetValue()
+		case dto.MetricType_COUNTER:
+			total += metric.GetCounter().GetValue()
+		case dto.MetricType_UNTYPED:
+			total += metric.GetUntyped().GetValue()
+		default:
+			return 0, fmt.Errorf("%s is a %s, not a gauge or counter", name, family.GetType())
+		}
+	}
+	return total, nil
+}
+
+// Observations adds up the observation counts of every series of the
+// histogram name.
+func (m Metrics) Observations(name string) (uint64, error) {
+	family, ok := m[name]
+	if !ok {
+		return 0, fmt.Errorf("no %s in the kubelet's metrics", name)
+	}
+	if family.GetType() != dto.MetricType_HISTOGRAM {
+		return 0, fmt.Errorf("%s is a %s, not a histogram", name, family.GetType())
+	}
+	var total uint64
+	for _, metric := range family.GetMetric() {
+		total += metric.GetHistogram().GetSampleCount()
+	}
+	return total, nil
+}
+
+// Label returns the value of label on the first series of name.
+func (m Metrics) Label(name, label string) (string, error) {
+	family, ok := m[name]
+	if !ok || len(family.GetMetric()) == 0 {
+		return "", fmt.Errorf("no %s in the kubelet's metrics", name)
+	}
+	for _, pair := range family.GetMetric()[0].GetLabel() {
+		if pair.GetName() == label {
+			return pair.GetValue(), nil
+		}
+	}
+	return "", fmt.Errorf("%s has no label %s", name, label)
+}
