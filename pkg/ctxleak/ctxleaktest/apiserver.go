@@ -52,7 +52,8 @@ func NewAPIServer(t testing.TB, versions map[string]string, kubelets map[string]
 
 // Kubelet is a fake kubelet's authenticated server: its version and pod
 // workers on /metrics, its pods on /pods, and a heap profile on
-// /debug/pprof/heap, as the kubelet serves them.
+// /debug/pprof/heap, as the kubelet serves them; the profile only when asked
+// for after a garbage collection (gc=1).
 type Kubelet struct {
 	Version string
 	// Pods is how many pods it lists and has pod workers for; every
@@ -91,6 +92,12 @@ func (k Kubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/debug/pprof/heap":
 		if k.Heap == nil {
 			http.NotFound(w, r)
+			return
+		}
+		// A profile without a collection first holds what was live at
+		// the last one: ctxleak must ask for gc=1.
+		if r.URL.Query().Get("gc") != "1" {
+			http.Error(w, "fake kubelet: heap profile asked for without gc=1", http.StatusBadRequest)
 			return
 		}
 		k.Heap(w, r)
