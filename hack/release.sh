@@ -160,6 +160,9 @@ cri_tools_version="$(ctxfix::pinned_version sigs.k8s.io/cri-tools)"
 cri_tools_dir="$(ctxfix::pinned_dir sigs.k8s.io/cri-tools)"
 cni_version="$(ctxfix::pinned_version github.com/containernetworking/plugins)"
 cni_dir="$(ctxfix::pinned_dir github.com/containernetworking/plugins)"
+# Where each one's release stamps its version.
+cri_tools_version_var=sigs.k8s.io/cri-tools/pkg/version.Version
+cni_version_var=github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion
 # The plugins of upstream's cni-plugins-linux release tarball.
 cni_plugins=(plugins/ipam/dhcp plugins/ipam/host-local plugins/ipam/static plugins/main/bridge plugins/main/dummy
   plugins/main/host-device plugins/main/ipvlan plugins/main/loopback plugins/main/macvlan plugins/main/ptp
@@ -167,8 +170,11 @@ cni_plugins=(plugins/ipam/dhcp plugins/ipam/host-local plugins/ipam/static plugi
   plugins/meta/sbr plugins/meta/tuning plugins/meta/vrf)
 for arch in "${arches[@]}"; do
   ctxfix::log "crictl ${cri_tools_version} and CNI plugins ${cni_version} for linux/${arch}"
-  ctxfix::build_pinned sigs.k8s.io/cri-tools "${arch}" "${work}/cri-tools/${arch}" cmd/crictl
-  ctxfix::build_pinned github.com/containernetworking/plugins "${arch}" "${work}/cni/${arch}" "${cni_plugins[@]}"
+  # Stamped as cri-tools' hack/release.sh and the plugins' release workflow
+  # stamp theirs: `crictl --version` says "crictl version v1.37.0", a plugin
+  # "CNI host-device plugin v1.10.0" (image-builder's goss checks the latter).
+  ctxfix::build_pinned sigs.k8s.io/cri-tools "${cri_tools_version_var}" "${arch}" "${work}/cri-tools/${arch}" cmd/crictl
+  ctxfix::build_pinned github.com/containernetworking/plugins "${cni_version_var}" "${arch}" "${work}/cni/${arch}" "${cni_plugins[@]}"
   attributed+=(-binary "${work}/cri-tools/${arch}/crictl")
   for plugin in "${cni_plugins[@]}"; do attributed+=(-binary "${work}/cni/${arch}/${plugin##*/}"); done
 done

@@ -37,12 +37,15 @@
 # pkg mode (roles/kubernetes/tasks/debian.yml; goss-package.yaml):
 #   8. the repository key is fetched from deb/Release.key and the flat
 #      repository added with signed-by; apt-get update verifies InRelease;
-#   9. apt-get install kubelet=V kubeadm=V kubectl=V kubernetes-cni, with
+#   9. apt-get install kubelet=V kubeadm=V kubectl=V kubernetes-cni=C (C is
+#      the recipe's kubernetes_cni_deb_version, which with crictl_version
+#      and kubernetes_cni_semver must be the release's), with
 #      dependencies resolved from the repository, into a scratch root whose
 #      dpkg database starts as this host's (the image's base system); the
 #      host's own packages are not touched;
 #  10. goss with goss-packages.yaml: the three packages are installed at V,
-#      and the CNI plugins are executable.
+#      and the CNI plugins are executable; with goss-node-tools.yaml, the
+#      installed crictl and host-device plugin report the pinned versions.
 #
 # These are image-builder's steps as this project reads them, not
 # image-builder itself: no Ansible or Packer runs here. A failure names its
@@ -342,6 +345,20 @@ kubernetes_deb_gpg_key="$(recipe_var 'image-builder, package mode, and apt pinni
 deb_version="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_deb_version)"
 [[ "${deb_version}" == "${release_deb_version}" ]] ||
   fail "docs/node-images.md's kubernetes_deb_version gives ${deb_version}, the release's packages are ${release_deb_version}"
+# What the role installs beside them: kubernetes-cni at
+# kubernetes_cni_deb_version, and crictl at crictl_version, which must be
+# the release's.
+cni_version="$(ctxfix::pinned_version github.com/containernetworking/plugins)"
+cri_tools_version="$(ctxfix::pinned_version sigs.k8s.io/cri-tools)"
+cni_deb_version="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_cni_deb_version)"
+cni_rpm_version="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_cni_rpm_version)"
+for check in "kubernetes_cni_semver ${cni_version}" "crictl_version ${cri_tools_version#v}" \
+  "kubernetes_cni_deb_version $("${release_tool}" package-version -revision "${revision}" -base "${base}" -component-version "${cni_version}" -format deb)" \
+  "kubernetes_cni_rpm_version $("${release_tool}" package-version -revision "${revision}" -base "${base}" -component-version "${cni_version}" -format rpm)"; do
+  read -r name want <<<"${check}"
+  got="$(recipe_var 'image-builder, package mode, and apt pinning' "${name}")"
+  [[ "${got}" == "${want}" ]] || fail "docs/node-images.md's ${name} gives ${got}, the release's is ${want}"
+done
 # The apt pin, as the recipe gives it.
 recipe_block 'image-builder, package mode, and apt pinning' '' 2 | adapt > "${root}/etc/apt/preferences.d/kubelet-ctxfix"
 grep -q '^Pin-Priority: 1001$' "${root}/etc/apt/preferences.d/kubelet-ctxfix" || fail "docs/node-images.md's apt pin has no Pin-Priority: 1001"
@@ -367,14 +384,17 @@ apt-get "${apt_options[@]}" update > "${scratch}/apt.log" 2>&1 || { cat "${scrat
 if grep -E '^(W|E): ' "${scratch}/apt.log" >&2; then fail "apt-get update warned (above): the repository does not verify"; fi
 step="pkg mode, apt-get install"
 DEBIAN_FRONTEND=noninteractive apt-get "${apt_options[@]}" install -y --no-install-recommends \
-  "kubelet=${deb_version}" "kubeadm=${deb_version}" "kubectl=${deb_version}" kubernetes-cni > "${scratch}/apt.log" 2>&1 ||
-  { cat "${scratch}/apt.log" >&2; fail "apt-get install kubelet=${deb_version} kubeadm=${deb_version} kubectl=${deb_version} kubernetes-cni failed (above)"; }
+  "kubelet=${deb_version}" "kubeadm=${deb_version}" "kubectl=${deb_version}" "kubernetes-cni=${cni_deb_version}" > "${scratch}/apt.log" 2>&1 ||
+  { cat "${scratch}/apt.log" >&2; fail "apt-get install kubelet=${deb_version} kubeadm=${deb_version} kubectl=${deb_version} kubernetes-cni=${cni_deb_version} failed (above)"; }
 step="pkg mode, goss packages"
 mismatch="$(ctxfix::goss_validate goss-packages.yaml "{\"root\": \"${root}\", \"kubernetes_deb_version\": \"${deb_version}\"}")" || fail "${mismatch}"
 for file in usr/bin/kubelet usr/bin/kubeadm usr/bin/kubectl usr/bin/crictl; do
   [[ -x "${root}/${file}" ]] || fail "/${file} was not installed"
 done
 ctxfix::log "pkg mode: apt verified the repository and installed kubelet, kubeadm, kubectl ${deb_version} with cri-tools and kubernetes-cni"
+step="pkg mode, goss crictl and CNI versions"
+mismatch="$(ctxfix::goss_node_tools "${root}")" || fail "${mismatch}"
+ctxfix::log "pkg mode: the installed crictl and CNI plugins report the versions build/upstream.sum pins"
 step="pkg mode, apt pin"
 policy="$(apt-cache "${apt_options[@]}" policy kubelet 2>&1)" || fail "apt-cache policy kubelet failed: ${policy}"
 grep -qxF "  Candidate: ${deb_version}" <<<"${policy}" || fail "with the pin, apt's candidate for kubelet is not ${deb_version}: ${policy}"
@@ -396,9 +416,9 @@ gpg --batch --dearmor < "${scratch}/yum/repomd.xml.key" > "${scratch}/yum/key.gp
 gpgv --keyring "${scratch}/yum/key.gpg" "${scratch}/yum/repomd.xml.asc" "${scratch}/yum/repomd.xml" > "${scratch}/gpgv.log" 2>&1 ||
   fail "repodata/repomd.xml does not verify against ${kubernetes_rpm_gpg_key}: $(tail -n 2 "${scratch}/gpgv.log")"
 rpm_arch="$([[ "${arch}" == arm64 ]] && echo aarch64 || echo x86_64)"
-for package in kubelet kubeadm kubectl; do
-  url="${kubernetes_rpm_repo}${package}-${rpm_version}.${rpm_arch}.rpm"
+for package in "kubelet-${rpm_version}" "kubeadm-${rpm_version}" "kubectl-${rpm_version}" "kubernetes-cni-${cni_rpm_version}"; do
+  url="${kubernetes_rpm_repo}${package}.${rpm_arch}.rpm"
   curl -fsS -o /dev/null "${url}" 2> "${scratch}/curl.err" || fail "${url}: $(cat "${scratch}/curl.err")"
 done
-ctxfix::log "pkg mode: repomd.xml verifies against the recipe's key, and kubelet, kubeadm and kubectl ${rpm_version} are in the yum repository"
+ctxfix::log "pkg mode: repomd.xml verifies against the recipe's key, and kubelet, kubeadm and kubectl ${rpm_version} and kubernetes-cni ${cni_rpm_version} are in the yum repository"
 ctxfix::log "image-builder contract holds for ${kubernetes_semver} (${arch})"

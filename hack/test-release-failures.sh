@@ -10,7 +10,8 @@
 # copy of the release with one artifact removed or altered, must fail naming
 # that artifact; a forged repository index with its sums written anew must
 # fail its signature check, and so must an image whose binary is not the one
-# build/CHECKSUMS records, or whose kube-proxy base lacks a library.
+# build/CHECKSUMS records, or whose kube-proxy base lacks a library, and so
+# must a crictl built without its version stamp.
 # image-builder's contract (hack/test-image-builder.sh) must fail too, naming
 # its step, with kubeadm removed or altered, an image tar removed, a .sha256
 # altered, InRelease forged, or a deb gone.
@@ -175,6 +176,21 @@ drop_kubeadm_deb() { rm deb/kubeadm_*_"${arch}".deb && ctxfix::write_sums .; }
 unlisted_deb() { cp deb/kubeadm_*_"${arch}".deb "deb/kubeadm_0.0.0_${arch}.deb" && ctxfix::write_sums .; }
 damaged "kubeadm deb removed" "missing kubeadm_" drop_kubeadm_deb
 damaged "a deb that deb/Packages does not list" "deb/Packages does not list kubeadm_0.0.0_${arch}.deb" unlisted_deb
+# A cri-tools deb whose crictl is built without its version stamp, packed
+# again with the sums written anew: the packages' sums and ATTRIBUTION.txt
+# still hold, and only the version check can tell.
+unstamped="${scratch}/unstamped"
+ctxfix::build_pinned sigs.k8s.io/cri-tools "" "${arch}" "${unstamped}" cmd/crictl
+unstamped_crictl() {
+  local debs unpacked
+  debs=(deb/cri-tools_*_"${arch}".deb)
+  [[ -f "${debs[0]}" ]] || ctxfix::die "the release has no cri-tools deb for ${arch}"
+  unpacked="$(mktemp -d "${scratch}/deb.XXXXXX")"
+  dpkg-deb -R "${debs[0]}" "${unpacked}" && cp "${unstamped}/crictl" "${unpacked}/usr/bin/crictl" &&
+    dpkg-deb --root-owner-group -b "${unpacked}" "${debs[0]}" > /dev/null && rm -rf "${unpacked}" &&
+    ctxfix::write_sums .
+}
+damaged "crictl that does not know its version" "usr/bin/crictl --version" unstamped_crictl
 damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
 damaged "an image tar removed" "missing bin/linux/${arch}/kube-proxy.tar" rm "bin/linux/${arch}/kube-proxy.tar"
 damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" rewrite_image kube-scheduler retag

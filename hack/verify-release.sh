@@ -13,6 +13,7 @@
 #   - ATTRIBUTION.txt names every module that every Go binary of the release
 #     links: kubelet, kubeadm, kubectl, the control-plane binaries in the
 #     images, crictl and the CNI plugins in the packages;
+#   - crictl and the CNI plugins in the packages report their versions;
 #   - image-builder's goss checks (http mode), as goss-command.yaml runs
 #     them: kubectl, kubeadm and kubelet each report the folder's version
 #     without the "v";
@@ -234,6 +235,20 @@ for arch in "${arches[@]}"; do
 done
 ((modules > 0)) || fail "go version -m lists no modules in the release's binaries"
 ctxfix::log "ATTRIBUTION.txt names every module of the ${binaries} Go binaries the release ships (${modules} module links)"
+
+# --- crictl and the CNI plugins report their versions, as upstream's builds
+# do, run from the packages' files by goss with
+# test/image-builder/goss-node-tools.yaml. An unstamped build says "version
+# unknown", and image-builder's goss fails on it. With -trimpath the build
+# information does not record -ldflags, so only the host's build can be
+# asked.
+if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
+  mismatch="$(ctxfix::goss_node_tools "${scratch}/deb-${host_arch}")" ||
+    fail "the packages' crictl or CNI plugins do not report their pinned versions: ${mismatch}"
+  ctxfix::log "goss checks: the packages' crictl and CNI plugins report the versions build/upstream.sum pins"
+else
+  skip "crictl's and the CNI plugins' version checks"
+fi
 
 # --- node tarballs
 for arch in "${arches[@]}"; do

@@ -328,17 +328,22 @@ ctxfix::pinned_json() {
 ctxfix::pinned_version() { ctxfix::pinned_json "$1" | ctxfix::json_field Version; }
 ctxfix::pinned_dir() { ctxfix::pinned_json "$1" | ctxfix::json_field Dir; }
 
-# ctxfix::build_pinned MODULE ARCH OUT_DIR PACKAGE... builds the commands
-# PACKAGE... of the pinned MODULE for linux/ARCH into OUT_DIR, static and
-# -trimpath. go install is the only go command that builds a module at a
-# version outside any main module; for another architecture it refuses
-# GOBIN, so it installs into a GOPATH of its own (bin/linux_ARCH/), with the
-# module cache left where it is.
+# ctxfix::build_pinned MODULE VERSION_VAR ARCH OUT_DIR PACKAGE... builds the
+# commands PACKAGE... of the pinned MODULE for linux/ARCH into OUT_DIR, static
+# and -trimpath. VERSION_VAR is the variable (import path.Name) that the
+# module's own release stamps with its version through -ldflags -X, so that
+# the binaries report the version they are, as upstream's do; empty for none.
+# go install is the only go command that builds a module at a version outside
+# any main module; for another architecture it refuses GOBIN, so it installs
+# into a GOPATH of its own (bin/linux_ARCH/), with the module cache left where
+# it is.
 ctxfix::build_pinned() {
-  local module="$1" arch="$2" out_dir="$3"
-  shift 3
-  local version gopath modcache package targets=()
+  local module="$1" version_var="$2" arch="$3" out_dir="$4"
+  shift 4
+  local version gopath modcache package ldflags targets=()
   version="$(ctxfix::pinned_version "${module}")"
+  ldflags="-s -w -buildid="
+  [[ -z "${version_var}" ]] || ldflags+=" -X ${version_var}=${version}"
   # Read before GOPATH changes: `go env GOMODCACHE` follows GOPATH.
   modcache="$(go env GOMODCACHE)"
   for package in "$@"; do
@@ -348,7 +353,7 @@ ctxfix::build_pinned() {
   # Beside OUT_DIR, so that whoever cleans up OUT_DIR's parent cleans this.
   gopath="$(mktemp -d "${out_dir%/}.gopath.XXXXXX")"
   (cd / && GOPATH="${gopath}" GOMODCACHE="${modcache}" GOBIN= GOOS=linux GOARCH="${arch}" \
-    go install -trimpath -ldflags "-s -w -buildid=" "${targets[@]}") ||
+    go install -trimpath -ldflags "${ldflags}" "${targets[@]}") ||
     { rm -rf "${gopath}"; ctxfix::die "could not build ${targets[*]} for linux/${arch}"; }
   if [[ "${arch}" == "$(go env GOHOSTARCH)" ]]; then
     mv "${gopath}"/bin/* "${out_dir}/"
@@ -410,6 +415,20 @@ ctxfix::goss_validate() {
   fi
   echo "goss failed without a failing check: ${out}"
   return 1
+}
+
+# ctxfix::goss_node_tools ROOT runs goss with
+# test/image-builder/goss-node-tools.yaml on the crictl and CNI plugins under
+# ROOT, which must report the versions build/upstream.sum pins. Prints goss's
+# failing checks and returns 1 if they do not.
+ctxfix::goss_node_tools() {
+  local crictl_version cni_version
+  crictl_version="$(ctxfix::pinned_version sigs.k8s.io/cri-tools)"
+  cni_version="$(ctxfix::pinned_version github.com/containernetworking/plugins)"
+  # An empty version would make goss's expectation empty, which any output meets.
+  [[ -n "${crictl_version#v}" && -n "${cni_version#v}" ]] || ctxfix::die "no pinned version of cri-tools or the CNI plugins"
+  ctxfix::goss_validate goss-node-tools.yaml \
+    "{\"root\": \"$1\", \"crictl_version\": \"${crictl_version#v}\", \"kubernetes_cni_version\": \"${cni_version#v}\"}"
 }
 
 # ctxfix::write_sums DIR writes DIR/SHA256SUMS and DIR/SHA512SUMS over every
