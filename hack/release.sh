@@ -172,7 +172,8 @@ for arch in "${arches[@]}"; do
   ctxfix::log "crictl ${cri_tools_version} and CNI plugins ${cni_version} for linux/${arch}"
   # Stamped as cri-tools' hack/release.sh and the plugins' release workflow
   # stamp theirs: `crictl --version` says "crictl version v1.37.0", a plugin
-  # "CNI host-device plugin v1.10.0" (image-builder's goss checks the latter).
+  # "CNI host-device plugin v1.10.0" (image-builder's goss asks the plugins
+  # it installs in http mode for the latter).
   ctxfix::build_pinned sigs.k8s.io/cri-tools "${cri_tools_version_var}" "${arch}" "${work}/cri-tools/${arch}" cmd/crictl
   ctxfix::build_pinned github.com/containernetworking/plugins "${cni_version_var}" "${arch}" "${work}/cni/${arch}" "${cni_plugins[@]}"
   attributed+=(-binary "${work}/cri-tools/${arch}/crictl")

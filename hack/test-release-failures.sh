@@ -177,8 +177,9 @@ unlisted_deb() { cp deb/kubeadm_*_"${arch}".deb "deb/kubeadm_0.0.0_${arch}.deb" 
 damaged "kubeadm deb removed" "missing kubeadm_" drop_kubeadm_deb
 damaged "a deb that deb/Packages does not list" "deb/Packages does not list kubeadm_0.0.0_${arch}.deb" unlisted_deb
 # A cri-tools deb whose crictl is built without its version stamp, packed
-# again with the sums written anew: the packages' sums and ATTRIBUTION.txt
-# still hold, and only the version check can tell.
+# again with the sums written anew: SHA256SUMS and ATTRIBUTION.txt still
+# hold, and the version check, which comes before the repository's checks
+# (deb/Packages records the old deb's sum), must be the one that fails.
 unstamped="${scratch}/unstamped"
 ctxfix::build_pinned sigs.k8s.io/cri-tools "" "${arch}" "${unstamped}" cmd/crictl
 unstamped_crictl() {

@@ -423,6 +423,8 @@ ctxfix::goss_validate() {
 # failing checks and returns 1 if they do not.
 ctxfix::goss_node_tools() {
   local crictl_version cni_version
+  # An empty ROOT would check the host's own crictl and plugins.
+  [[ -n "$1" && -d "$1" ]] || ctxfix::die "goss_node_tools: '$1' is not a folder"
   crictl_version="$(ctxfix::pinned_version sigs.k8s.io/cri-tools)"
   cni_version="$(ctxfix::pinned_version github.com/containernetworking/plugins)"
   # An empty version would make goss's expectation empty, which any output meets.
