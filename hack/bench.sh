@@ -2,7 +2,9 @@
 # Benchmarks pod-worker syncs of the stock and the patched tree of one base in
 # one run, and compares them with benchstat: time and allocations per sync,
 # and the heap each sync leaves behind (retained-B/sync). The stock tree runs
-# the series' benchmark with only the series' tests added.
+# the series' benchmark with only the series' tests added. Stock runs twice
+# in every round (stock, patched, stock again): stock against stock is the
+# noise band that the patched difference is read against.
 #
 # Usage: hack/bench.sh [BASE]   (default: KUBE_VERSION or the default base)
 #   COUNT      runs of each benchmark (default 8)
@@ -31,15 +33,19 @@ ctxfix::go_in_tree "${base}" test -c -o "${out}/patched.test" ./pkg/kubelet
 ctxfix::restore_stock_tree "${base}"
 trap - EXIT
 
-: > "${out}/stock.txt"
-: > "${out}/patched.txt"
+variants=(stock patched stock-again)
+for variant in "${variants[@]}"; do : > "${out}/${variant}.txt" && : > "${out}/${variant}.log"; done
 for i in $(seq "${count}"); do
   ctxfix::log "run ${i}/${count}"
-  for variant in stock patched; do
-    "${out}/${variant}.test" -test.run '^$' -test.bench "^${bench}\$" -test.benchtime "${benchtime}" -test.count 1 \
-      >> "${out}/${variant}.txt" 2>/dev/null ||
-      ctxfix::die "${bench} failed on ${variant} ${base}; run ${out}/${variant}.test -test.bench ${bench} to see why"
+  for variant in "${variants[@]}"; do
+    # The benchmark's own log output goes to the variant's .log.
+    "${out}/${variant%-again}.test" -test.run '^$' -test.bench "^${bench}\$" -test.benchtime "${benchtime}" -test.count 1 \
+      >> "${out}/${variant}.txt" 2>> "${out}/${variant}.log" ||
+      { tail -n 20 "${out}/${variant}.log" >&2; ctxfix::die "${bench} failed on ${variant} ${base} (above; all of it in ${out}/${variant}.log)"; }
   done
 done
-(cd "${CTXFIX_ROOT}" && go tool benchstat "${out#"${CTXFIX_ROOT}"/}/stock.txt" "${out#"${CTXFIX_ROOT}"/}/patched.txt") | tee "${out}/benchstat.txt"
+rel="${out#"${CTXFIX_ROOT}"/}"
+(cd "${CTXFIX_ROOT}" && go tool benchstat "${rel}/stock.txt" "${rel}/patched.txt") | tee "${out}/benchstat.txt"
+ctxfix::log "the noise band: stock against stock, run in the same rounds"
+(cd "${CTXFIX_ROOT}" && go tool benchstat "${rel}/stock.txt" "${rel}/stock-again.txt") | tee "${out}/noise.txt"
 ctxfix::log "raw results and comparison: ${out#"${CTXFIX_ROOT}"/}/"
