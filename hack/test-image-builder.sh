@@ -45,7 +45,12 @@
 #      host's own packages are not touched;
 #  10. goss with goss-packages.yaml: the three packages are installed at V,
 #      and the CNI plugins are executable; with goss-node-tools.yaml, the
-#      installed crictl and host-device plugin report the pinned versions.
+#      installed crictl and host-device plugin report the pinned versions;
+#  11. yum: repomd.xml verifies against the recipe's key (repo_gpgcheck),
+#      the three packages at kubernetes_rpm_version and kubernetes-cni at
+#      kubernetes_cni_rpm_version download, and goss's rpm package checks
+#      (goss-rpm-packages.yaml, goss --package rpm) pass on them, recorded in
+#      a scratch rpm database.
 #
 # These are image-builder's steps as this project reads them, not
 # image-builder itself: no Ansible or Packer runs here. A failure names its
@@ -57,7 +62,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ctxfix::require_tools go curl sha256sum gpg jq awk tar chroot findmnt
-ctxfix::require_packages apt-get:apt dpkg:dpkg
+ctxfix::require_packages apt-get:apt dpkg:dpkg rpm:rpm
 [[ "$(id -u)" == 0 ]] || ctxfix::die "pkg mode runs apt-get and dpkg into a scratch root, which needs root"
 base="$(ctxfix::kube_version)"
 version="$(ctxfix::distribution_version "${base}")"
@@ -402,8 +407,8 @@ grep -qxF " *** ${deb_version} 1001" <<<"${policy}" || fail "the pin does not gi
 ctxfix::log "pkg mode: the recipe's apt pin holds kubelet at ${deb_version} with priority 1001"
 
 # --- pkg mode, yum: the repository and key the recipe names, its metadata
-# signature checked as dnf checks it (repo_gpgcheck), and each package at
-# kubernetes_rpm_version downloadable.
+# signature checked as dnf checks it (repo_gpgcheck), each package at its
+# version downloadable, and goss's package checks on them.
 step="pkg mode, yum repository"
 kubernetes_rpm_repo="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_rpm_repo)"
 kubernetes_rpm_gpg_key="$(recipe_var 'image-builder, package mode, and apt pinning' kubernetes_rpm_gpg_key)"
@@ -416,9 +421,27 @@ gpg --batch --dearmor < "${scratch}/yum/repomd.xml.key" > "${scratch}/yum/key.gp
 gpgv --keyring "${scratch}/yum/key.gpg" "${scratch}/yum/repomd.xml.asc" "${scratch}/yum/repomd.xml" > "${scratch}/gpgv.log" 2>&1 ||
   fail "repodata/repomd.xml does not verify against ${kubernetes_rpm_gpg_key}: $(tail -n 2 "${scratch}/gpgv.log")"
 rpm_arch="$([[ "${arch}" == arm64 ]] && echo aarch64 || echo x86_64)"
+rpms=()
 for package in "kubelet-${rpm_version}" "kubeadm-${rpm_version}" "kubectl-${rpm_version}" "kubernetes-cni-${cni_rpm_version}"; do
   url="${kubernetes_rpm_repo}${package}.${rpm_arch}.rpm"
-  curl -fsS -o /dev/null "${url}" 2> "${scratch}/curl.err" || fail "${url}: $(cat "${scratch}/curl.err")"
+  rpms+=("${scratch}/yum/${package}.rpm")
+  curl -fsS -o "${rpms[-1]}" "${url}" 2> "${scratch}/curl.err" || fail "${url}: $(cat "${scratch}/curl.err")"
 done
 ctxfix::log "pkg mode: repomd.xml verifies against the recipe's key, and kubelet, kubeadm and kubectl ${rpm_version} and kubernetes-cni ${cni_rpm_version} are in the yum repository"
+# goss's package checks on an rpm system, as image-builder states them: the
+# rpms recorded (--justdb: no files, no scripts) in a scratch rpm database,
+# which rpm and goss's `rpm -q` find through HOME's .rpmmacros; the host's
+# own database is not touched.
+step="pkg mode, goss rpm packages"
+mkdir -p "${scratch}/yum/home" "${scratch}/yum/rpmdb"
+echo "%_dbpath ${scratch}/yum/rpmdb" > "${scratch}/yum/home/.rpmmacros"
+HOME="${scratch}/yum/home" rpm --initdb || fail "rpm --initdb failed for ${scratch}/yum/rpmdb"
+HOME="${scratch}/yum/home" rpm -i --justdb --nodeps --noscripts --nosignature --ignorearch "${rpms[@]}" > "${scratch}/rpm.log" 2>&1 ||
+  { cat "${scratch}/rpm.log" >&2; fail "rpm -i --justdb of the yum repository's rpms failed (above)"; }
+# What packer passes goss: the deb versions whole, the rpm versions cut at
+# their first "-".
+mismatch="$(HOME="${scratch}/yum/home" ctxfix::goss_validate goss-rpm-packages.yaml \
+  "{\"kubernetes_deb_version\": \"${deb_version}\", \"kubernetes_rpm_version\": \"${rpm_version%%-*}\", \"kubernetes_cni_deb_version\": \"${cni_deb_version}\", \"kubernetes_cni_rpm_version\": \"${cni_rpm_version%%-*}\"}" \
+  --package rpm)" || fail "${mismatch}"
+ctxfix::log "pkg mode: goss's rpm package checks pass for kubelet, kubeadm, kubectl ${rpm_version} and kubernetes-cni ${cni_rpm_version}"
 ctxfix::log "image-builder contract holds for ${kubernetes_semver} (${arch})"

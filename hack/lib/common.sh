@@ -400,14 +400,16 @@ ctxfix::goss_bin() {
   echo "${bin}"
 }
 
-# ctxfix::goss_validate GOSSFILE VARS_JSON runs goss validate with
-# test/image-builder/GOSSFILE and the variables VARS_JSON, in the caller's
+# ctxfix::goss_validate GOSSFILE VARS_JSON [GOSS_OPTION...] runs goss
+# validate with test/image-builder/GOSSFILE, the variables VARS_JSON and
+# goss's global options GOSS_OPTION... (--package rpm), in the caller's
 # environment (PATH says which binaries it checks). On a failure it prints
 # goss's failing checks and returns 1.
 ctxfix::goss_validate() {
-  local goss out
+  local goss out file="$1" vars="$2"
+  shift 2
   goss="$(ctxfix::goss_bin)"
-  if out="$("${goss}" -g "${CTXFIX_ROOT}/test/image-builder/$1" --vars-inline "$2" validate --format tap --no-color 2>&1)"; then
+  if out="$("${goss}" "$@" -g "${CTXFIX_ROOT}/test/image-builder/${file}" --vars-inline "${vars}" validate --format tap --no-color 2>&1)"; then
     return 0
   fi
   if grep '^not ok' <<<"${out}"; then

@@ -66,7 +66,7 @@ func TestBuildPackageIsReproducible(t *testing.T) {
 			}
 			wantName := map[string]string{
 				"deb": "kubelet_1.36.5-1.1+ctxfix.1_amd64.deb",
-				"rpm": "kubelet-1.36.5-150500.1.1.ctxfix.1.x86_64.rpm",
+				"rpm": "kubelet-1.36.5-150500.1.1.1.x86_64.rpm",
 			}[format]
 			if filepath.Base(first) != wantName {
 				t.Errorf("package is named %s, want %s", filepath.Base(first), wantName)

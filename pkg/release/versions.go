@@ -55,15 +55,21 @@ type PackageVersion struct {
 	// just above it: 1.1+ctxfix.1 (dpkg sorts "+" after the end of a
 	// string, so 1.1+ctxfix.1 > 1.1, and 1.36.5-anything < 1.36.6-anything).
 	DebRevision string
-	// RPMRelease does the same for rpm: 150500.1.1.ctxfix.1 (rpmvercmp
-	// ranks the release with segments left over as newer).
+	// RPMRelease does the same for rpm: 150500.1.1.1, the revision as one
+	// more numeric segment (rpmvercmp ranks the release with segments left
+	// over as newer). Digits and dots only: image-builder's goss checks an
+	// installed rpm's version-release against ^1.36.5(-\d+(\.\d+)*)*$, which
+	// a word such as "ctxfix" in the release fails; the package's vendor and
+	// description say whose it is. A numeric segment also ranks above the
+	// word of this project's earlier 150500.1.1.ctxfix.N, so dnf upgrades
+	// those.
 	RPMRelease string
 }
 
 // Deb is the full Debian version: 1.36.5-1.1+ctxfix.1.
 func (v PackageVersion) Deb() string { return v.Version + "-" + v.DebRevision }
 
-// RPM is the rpm version-release: 1.36.5-150500.1.1.ctxfix.1.
+// RPM is the rpm version-release: 1.36.5-150500.1.1.1.
 func (v PackageVersion) RPM() string { return v.Version + "-" + v.RPMRelease }
 
 // PackageVersionFor spells base at this project's revision for packages.
@@ -91,7 +97,7 @@ func ComponentPackageVersionFor(base, version string, revision int) (PackageVers
 	return PackageVersion{
 		Version:     strings.TrimPrefix(version, "v"),
 		DebRevision: up.DebRevision + "+" + suffix,
-		RPMRelease:  up.RPMRelease + "." + suffix,
+		RPMRelease:  fmt.Sprintf("%s.%d", up.RPMRelease, revision),
 	}, nil
 }
 
