@@ -239,7 +239,8 @@ ctxfix::log "ATTRIBUTION.txt names every module of the ${binaries} Go binaries t
 # --- crictl and the CNI plugins report their versions, as upstream's builds
 # do, run from the packages' files by goss with
 # test/image-builder/goss-node-tools.yaml. An unstamped build says "version
-# unknown", and image-builder's goss fails on it. With -trimpath the build
+# unknown", which image-builder's goss rejects where it asks (the plugins of
+# http mode). With -trimpath the build
 # information does not record -ldflags, so only the host's build can be
 # asked.
 if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
