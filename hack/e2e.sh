@@ -31,7 +31,9 @@
 # Usage: hack/e2e.sh [--short]
 #   KUBE_VERSION   base (default from VERSION)
 #   --short        what make test runs: readiness during termination, the
-#                  node-problem-detector plugin and the kubectl plugin on
+#                  node-problem-detector plugin, the kubectl plugin, the
+#                  kubelet killed during a preStop hook, and the swap of
+#                  stock for patched and back under running pods on
 #                  KUBE_VERSION, then SYNC_DURATION (default 90s) of
 #                  sustained sync and the node-problem-detector plugin on
 #                  LEAK_BASE
@@ -40,7 +42,8 @@
 #   SYNC_PODS      pods of the sustained sync (default 100; 20 with --short)
 #   SYNC_DURATION  its length (default 10m; 90s with --short)
 #   E2E_SCENARIOS  scenarios to run on KUBE_VERSION, comma separated
-#                  (default: all; with --short, the three above)
+#                  (default: all; with --short, the five above)
+#   SWAP_PODS      pods of the kubelet swap (default 20)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -72,7 +75,7 @@ pod_cidr=10.214.0.0/24
 service_cidr=10.215.0.0/24
 if ${short}; then
   sync_pods="${SYNC_PODS:-20}" sync_duration="${SYNC_DURATION:-90s}" sync_interval=30s
-  scenarios="${E2E_SCENARIOS:-readiness-during-termination,npd-node-check,kubectl-plugin}"
+  scenarios="${E2E_SCENARIOS:-readiness-during-termination,npd-node-check,kubectl-plugin,kubelet-killed-during-prestop,kubelet-swap}"
   leak_base="${LEAK_BASE:-v1.36.2}"
   leak_scenarios=sustained-sync,npd-node-check
 else
@@ -102,6 +105,9 @@ done
 for hierarchy in /sys/fs/cgroup/*/; do
   [[ ! -d "${hierarchy}kubepods" ]] || ctxfix::die "${hierarchy}kubepods exists: another kubelet runs pods on this machine; the node e2e needs the kubepods cgroups to itself"
 done
+# containerd and its shims, in the pids hierarchy.
+runtime_cgroup=/sys/fs/cgroup/pids/ctxfix-e2e-runtime
+[[ ! -d "${runtime_cgroup}" ]] || ctxfix::die "${runtime_cgroup} exists: another node e2e is running, or one was killed (kill the processes in its cgroup.procs, then rmdir it)"
 # The host's iptables rules, without counters and comments: the run must
 # leave them as they were. An iptables-save that fails stops the run here,
 # rather than comparing two empty listings at the end.
@@ -198,29 +204,20 @@ rm -rf "${out}"
 mkdir -p "${run}"
 logs="${out}/logs"
 mkdir -p "${logs}"
-pids=()
+# The PID records of every process the run starts (pkg/nodeproc's format):
+# the control plane and containerd from here, the kubelets from test/e2e.
+records="${run}/records"
+mkdir -p "${records}"
 
-# kill_kubepods kills every process in the kubepods cgroups: the containers,
-# whose runtime is going away.
-kill_kubepods() {
+# kill_cgroup HIERARCHY_DIR kills every process in a cgroup this run made, and
+# in its children: the containers in kubepods, the shims in runtime_cgroup.
+kill_cgroup() {
   local procs
-  [[ -d /sys/fs/cgroup/pids/kubepods ]] || return 0
-  # Cgroups come and go while containers die: errors here are expected.
-  procs="$(find /sys/fs/cgroup/pids/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u || true)"
+  [[ -d "$1" ]] || return 0
+  # Cgroups come and go while containers die: a cgroup.procs that vanished
+  # between find and cat, or a process that exited before kill, is expected.
+  procs="$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u || true)"
   [[ -z "${procs}" ]] || kill -9 ${procs} 2>/dev/null || true
-}
-
-# stop_pid PID NAME: SIGTERM, then SIGKILL after 20 s. One kube-apiserver
-# once hung on SIGTERM here.
-stop_pid() {
-  local pid="$1" i
-  kill -TERM "${pid}" 2>/dev/null || return 0
-  for ((i = 0; i < 200; i++)); do
-    kill -0 "${pid}" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  ctxfix::log "$2 (pid ${pid}) did not stop on SIGTERM in 20 s: SIGKILL"
-  kill -KILL "${pid}" 2>/dev/null || true
 }
 
 left_behind() {
@@ -233,6 +230,7 @@ left_behind() {
   for hierarchy in /sys/fs/cgroup/*/; do
     [[ ! -d "${hierarchy}kubepods" ]] || left+=("${hierarchy}kubepods")
   done
+  [[ ! -d "${runtime_cgroup}" ]] || left+=("${runtime_cgroup}")
   for path in "${outside[@]}"; do
     [[ -n "${existed[${path}]:-}" || ! -e "${path}" ]] || left+=("${path}")
   done
@@ -252,16 +250,12 @@ cleanup() {
   # its first error would leave the rest behind.
   set +e
   ctxfix::log "node e2e: taking the node down"
-  # Kubelets first (test/e2e stops its own; a killed run may leave one),
-  # then the containers, the runtime, and the control plane.
-  pkill -KILL -f -- "--root-dir=${run}/" 2>/dev/null || true
-  kill_kubepods
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    stop_pid "${pids[i]%%:*}" "${pids[i]#*:}"
-  done
-  pkill -KILL -f -- "containerd-shim-runc-v2 .*${run}" 2>/dev/null || true
-  kill_kubepods
-  pkill -KILL -f -- "${run}" 2>/dev/null || true
+  # Every recorded process, newest first: the kubelet (test/e2e stops its
+  # own; a killed run may leave one), containerd, the control plane. Then
+  # what containerd started: the shims and the containers.
+  ctxfix::stop_recorded "${records}"
+  kill_cgroup "${runtime_cgroup}"
+  kill_cgroup /sys/fs/cgroup/pids/kubepods
   sleep 0.5
   # Deepest mounts first: pod volumes, network namespaces of pods, overlay
   # root filesystems.
@@ -272,6 +266,7 @@ cleanup() {
     [[ -d "${hierarchy}kubepods" ]] || continue
     find "${hierarchy}kubepods" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  [[ ! -d "${runtime_cgroup}" ]] || rmdir "${runtime_cgroup}"
   ip netns del "${node_ns}" 2>/dev/null || true
   ip netns del "${cp_ns}" 2>/dev/null || true
   rm -rf "${run}"
@@ -290,12 +285,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # start NAME NETNS COMMAND... runs COMMAND in the background inside NETNS,
-# its output in logs/NAME.log.
+# its output in logs/NAME.log, its PID recorded. nsenter execs COMMAND: the
+# recorded PID is COMMAND's.
 start() {
   local name="$1" netns="$2"
   shift 2
   nsenter --net="/run/netns/${netns}" -- "$@" >"${logs}/${name}.log" 2>&1 &
-  pids+=("$!:${name}")
+  ctxfix::record_pid "${records}" "${name}" "$!" "$@"
 }
 
 # wait_for NAME SECONDS COMMAND... retries COMMAND until it succeeds.
@@ -438,7 +434,11 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
   bin_dirs = ["/usr/lib/cni"]
   conf_dir = "${run}/cni/net.d"
 EOF
-start containerd "${node_ns}" env PATH="${bin}:${PATH}" "${bin}/containerd" --config "${run}/containerd/config.toml"
+PATH="${bin}:${PATH}" start containerd "${node_ns}" "${bin}/containerd" --config "${run}/containerd/config.toml"
+# containerd in a cgroup of its own, before it starts any shim: the shims
+# outlive it, and the cleanup finds them there.
+mkdir "${runtime_cgroup}"
+cat "${records}/containerd.pid" >"${runtime_cgroup}/cgroup.procs"
 wait_for containerd 30 "${bin}/ctr" --address "${run}/containerd.sock" version
 for image in "${image_names[@]}"; do
   "${bin}/ctr" --address "${run}/containerd.sock" -n k8s.io images import --all-platforms "${images}/${image}.tar" >>"${logs}/images.log" 2>&1 ||
@@ -491,10 +491,10 @@ run_kubelets() {
   # the volumes they mount.
   nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${b}" \
     -kubelet "stock=$(stock_kubelet "${b}")" -kubelet "patched=$(patched_kubelet "${b}")" \
-    -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}/${b}" \
+    -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}/${b}" -record-dir "${records}" \
     -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
     -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}/${b}" -scenarios "${selected}" \
-    -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" "$@" 2>&1 | tee "${logs}/e2e-${b}.log"
+    -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" -swap-pods "${SWAP_PODS:-20}" "$@" 2>&1 | tee "${logs}/e2e-${b}.log"
   status="${PIPESTATUS[0]}"
   set -e
   if ((status == 130)); then

@@ -49,6 +49,54 @@ ctxfix::die() {
   exit 1
 }
 
+# ctxfix::record_pid DIR NAME PID ARGV...: records a started process as
+# pkg/nodeproc does, NAME.pid and NAME.cmdline (its argv, as
+# /proc/PID/cmdline reads), for ctxfix::stop_recorded.
+ctxfix::record_pid() {
+  local dir="$1" name="$2" pid="$3"
+  shift 3
+  printf '%s\0' "$@" >"${dir}/${name}.cmdline"
+  echo "${pid}" >"${dir}/${name}.pid"
+}
+
+# ctxfix::recorded_runs RECORD: whether the process recorded as RECORD.pid and
+# RECORD.cmdline still runs: /proc/PID/cmdline is the recorded one. A process
+# that exited, a zombie (empty cmdline) or another process that reused the
+# number does not. Read through a pipe: /proc files report a size of 0, and
+# cmp takes two regular files of different sizes to differ unread.
+ctxfix::recorded_runs() {
+  local pid
+  pid="$(<"$1.pid")"
+  [[ -e "/proc/${pid}/cmdline" ]] || return 1
+  cat "/proc/${pid}/cmdline" | cmp -s - "$1.cmdline"
+}
+
+# ctxfix::stop_recorded DIR stops every process recorded in DIR (pkg/nodeproc's
+# records, or ctxfix::record_pid's), the newest first: SIGTERM, then SIGKILL
+# after 20 s (one kube-apiserver once hung on SIGTERM here). Only a process
+# that ctxfix::recorded_runs is signalled. The records are removed.
+ctxfix::stop_recorded() {
+  local dir="$1" record pid i
+  [[ -d "${dir}" ]] || return 0
+  while read -r record; do
+    record="${record%.pid}"
+    pid="$(<"${record}.pid")"
+    if ctxfix::recorded_runs "${record}"; then
+      ctxfix::log "stopping ${record##*/} (pid ${pid})"
+      kill -TERM "${pid}"
+      for ((i = 0; i < 200; i++)); do
+        ctxfix::recorded_runs "${record}" || break
+        sleep 0.1
+      done
+      if ctxfix::recorded_runs "${record}"; then
+        ctxfix::log "${record##*/} (pid ${pid}) did not stop on SIGTERM in 20 s: SIGKILL"
+        kill -KILL "${pid}"
+      fi
+    fi
+    rm -f "${record}.pid" "${record}.cmdline"
+  done < <(find "${dir}" -maxdepth 1 -name '*.pid' -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
+}
+
 # ctxfix::require_tools TOOL... fails naming every tool that is missing.
 ctxfix::require_tools() {
   local missing=()

@@ -23,7 +23,30 @@ const (
 	// PodWorkerDuration is kubelet_pod_worker_duration_seconds, a histogram
 	// with one observation per pod sync.
 	PodWorkerDuration = "kubelet_pod_worker_duration_seconds"
+	// StartedPods is kubelet_started_pods_total, a counter of the pod
+	// sandboxes the kubelet started since it started.
+	StartedPods = "kubelet_started_pods_total"
+	// StartedContainers is kubelet_started_containers_total, the containers
+	// it started, by container_type.
+	StartedContainers = "kubelet_started_containers_total"
 )
+
+// Started gives how many pod sandboxes and containers the kubelet has
+// started since it started. kubelet_started_pods_total must be there: it is
+// a plain counter, reported from the start. kubelet_started_containers_total
+// is a counter vector, which reports nothing until its first container_type
+// is counted: its absence means no container was started.
+func (m Metrics) Started() (pods, containers float64, err error) {
+	pods, err = m.Sum(StartedPods)
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, ok := m[StartedContainers]; !ok {
+		return pods, 0, nil
+	}
+	containers, err = m.Sum(StartedContainers)
+	return pods, containers, err
+}
 
 // Metrics are the metric families of one scrape, by name.
 type Metrics map[string]*dto.MetricFamily

@@ -57,3 +57,31 @@ func TestNamesWhatIsMissingOrWrong(t *testing.T) {
 		t.Error("a malformed scrape parsed")
 	}
 }
+
+// The two counters as a kubelet reports them: started_pods_total from the
+// start, started_containers_total only once a container_type is counted.
+func TestStarted(t *testing.T) {
+	const pods = "# HELP kubelet_started_pods_total [ALPHA] Cumulative number of pods started\n# TYPE kubelet_started_pods_total counter\nkubelet_started_pods_total 3\n"
+	const containers = "# HELP kubelet_started_containers_total [ALPHA] Cumulative number of containers started\n# TYPE kubelet_started_containers_total counter\nkubelet_started_containers_total{container_type=\"container\"} 4\nkubelet_started_containers_total{container_type=\"init_container\"} 1\n"
+	for name, tc := range map[string]struct {
+		scrape                string
+		wantPods, wantStarted float64
+		wantErr               string
+	}{
+		"both":                         {scrape: pods + containers, wantPods: 3, wantStarted: 5},
+		"no container started yet":     {scrape: pods, wantPods: 3, wantStarted: 0},
+		"a kubelet without the metric": {scrape: containers, wantErr: StartedPods},
+	} {
+		m, err := Parse([]byte(tc.scrape))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		gotPods, gotContainers, err := m.Started()
+		switch {
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: error %v, want one naming %s", name, err, tc.wantErr)
+		case tc.wantErr == "" && (err != nil || gotPods != tc.wantPods || gotContainers != tc.wantStarted):
+			t.Errorf("%s: Started() = %v, %v, %v; want %v, %v", name, gotPods, gotContainers, err, tc.wantPods, tc.wantStarted)
+		}
+	}
+}

@@ -8,10 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
 )
 
 // KubeletSpec is how to run one kubelet of the node.
@@ -28,11 +30,15 @@ type KubeletSpec struct {
 	Binary string
 	// NetNS is the network namespace the node lives in (/run/netns/...).
 	NetNS string
-	// Args are the kubelet's flags.
+	// Args are the kubelet's flags, other than its folders'.
 	Args []string
+	// RootDir is the kubelet's --root-dir; its --cert-dir is RootDir/pki.
+	RootDir string
 	// LogPath receives the kubelet's output; it is appended to across
 	// restarts.
 	LogPath string
+	// RecordDir holds the kubelet's PID record while it runs (nodeproc).
+	RecordDir string
 }
 
 // Kubelet is a running kubelet.
@@ -43,73 +49,45 @@ type Kubelet struct {
 	// Started is when the kubelet was started.
 	Started time.Time
 
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	exitErr error
+	process *nodeproc.Process
 }
 
-// StartKubelet starts spec's kubelet in its network namespace. Only the
-// network namespace is entered: the kubelet and containerd must share the
-// host's mount namespace, or the volumes the kubelet mounts would not be seen
-// by the containers.
+// StartKubelet starts spec's kubelet in the node's network namespace.
 func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
 	version, err := exec.CommandContext(ctx, spec.Binary, "--version").Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s kubelet %s does not run: %w", spec.Name, spec.Binary, err)
 	}
-	logFile, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	process, err := nodeproc.Start(ctx, nodeproc.Spec{
+		// One record for whichever kubelet runs the node: two never run at
+		// once.
+		Name: "kubelet",
+		Path: spec.Binary,
+		Args: append(slices.Clone(spec.Args), "--root-dir="+spec.RootDir, "--cert-dir="+filepath.Join(spec.RootDir, "pki")),
+		// Every allocation sampled, so that heap profiles count sync
+		// contexts exactly: with the default sampling, a few hundred small
+		// contexts are seen as zero or as thousands.
+		Env:       []string{"GODEBUG=memprofilerate=1"},
+		NetNS:     spec.NetNS,
+		LogPath:   spec.LogPath,
+		RecordDir: spec.RecordDir,
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	args := append([]string{"--net=" + spec.NetNS, "--", spec.Binary}, spec.Args...)
-	cmd := exec.Command("nsenter", args...)
-	// Every allocation sampled, so that heap profiles count sync contexts
-	// exactly: with the default sampling, a few hundred small contexts are
-	// seen as zero or as thousands.
-	cmd.Env = append(os.Environ(), "GODEBUG=memprofilerate=1")
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	// nsenter execs the kubelet in place, so the kubelet is this process, in
-	// its own group, and dies with the harness if the harness is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
-	k := &Kubelet{Spec: spec, Version: strings.TrimPrefix(strings.TrimSpace(string(version)), "Kubernetes "), Started: time.Now(), cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		k.exitErr = cmd.Wait()
-		close(k.exited)
-	}()
-	klog.FromContext(ctx).Info("Started kubelet", "kubelet", spec.Name, "version", k.Version, "pid", cmd.Process.Pid)
+	k := &Kubelet{Spec: spec, Version: strings.TrimPrefix(strings.TrimSpace(string(version)), "Kubernetes "), Started: process.Started, process: process}
+	klog.FromContext(ctx).Info("Started kubelet", "kubelet", spec.Name, "version", k.Version, "pid", process.PID)
 	return k, nil
 }
 
 // Exited reports whether the kubelet has exited, and how.
-func (k *Kubelet) Exited() (bool, error) {
-	select {
-	case <-k.exited:
-		return true, k.exitErr
-	default:
-		return false, nil
-	}
-}
+func (k *Kubelet) Exited() (bool, error) { return k.process.Exited() }
 
-// Stop stops the kubelet as its service manager would: SIGTERM, then SIGKILL
-// if it has not exited within 30 seconds.
-func (k *Kubelet) Stop(ctx context.Context) {
-	if exited, _ := k.Exited(); exited {
-		return
-	}
-	_ = k.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(30 * time.Second):
-		klog.FromContext(ctx).Info("Kubelet did not stop on SIGTERM, killing it", "kubelet", k.Spec.Name)
-		_ = k.cmd.Process.Kill()
-		<-k.exited
-	}
-}
+// Stop stops the kubelet as its service manager would (nodeproc's Stop).
+func (k *Kubelet) Stop(ctx context.Context) { k.process.Stop(ctx) }
+
+// Kill kills the kubelet with SIGKILL, as a crash would.
+func (k *Kubelet) Kill(ctx context.Context) { k.process.Kill(ctx) }
 
 // WaitNodeReady waits until node is registered by this kubelet (its version)
 // and Ready, as reported since the kubelet started: after a restart, the

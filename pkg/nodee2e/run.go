@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,7 +73,11 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 		}
 	}
 	var results []Result
+	perKubelet := slices.ContainsFunc(Scenarios, func(s Scenario) bool { return s.Run != nil && slices.Contains(opts.Scenarios, s.Name) })
 	for _, spec := range opts.Kubelets {
+		if !perKubelet {
+			break
+		}
 		kubelet, err := StartKubelet(ctx, spec)
 		if err != nil {
 			return results, err
@@ -80,8 +85,10 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 		env := opts.Env
 		env.Kubelet = kubelet
 		env.Problem = problem
-		env.Restart = func(ctx context.Context) error {
-			kubelet.Stop(ctx)
+		// restartAfter ends the kubelet with end and starts it again as its
+		// service manager would.
+		restartAfter := func(ctx context.Context, end func(context.Context)) error {
+			end(ctx)
 			// The service manager's restart delay, and time for the old
 			// node status to age.
 			time.Sleep(3 * time.Second)
@@ -92,12 +99,14 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 			*kubelet = *restarted
 			return kubelet.WaitNodeReady(ctx, env.Cluster.Client, env.Cluster.Node, 2*time.Minute)
 		}
+		env.Restart = func(ctx context.Context) error { return restartAfter(ctx, kubelet.Stop) }
+		env.Crash = func(ctx context.Context) error { return restartAfter(ctx, kubelet.Kill) }
 		if err := kubelet.WaitNodeReady(ctx, env.Cluster.Client, env.Cluster.Node, 3*time.Minute); err != nil {
 			kubelet.Stop(ctx)
 			return results, err
 		}
 		for _, scenario := range Scenarios {
-			if !slices.Contains(opts.Scenarios, scenario.Name) {
+			if !slices.Contains(opts.Scenarios, scenario.Name) || scenario.Run == nil {
 				continue
 			}
 			logger.Info("Scenario", "scenario", scenario.Name, "kubelet", spec.Name, "version", kubelet.Version)
@@ -120,11 +129,71 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 			return results, err
 		}
 	}
+	for _, scenario := range Scenarios {
+		if !slices.Contains(opts.Scenarios, scenario.Name) || scenario.Swap == nil {
+			continue
+		}
+		swapped, err := runSwap(ctx, opts, problem, scenario, expected)
+		results = append(results, swapped...)
+		if err != nil {
+			return results, err
+		}
+	}
 	data, err := json.MarshalIndent(results, "", "  ")
 	if err != nil {
 		return results, err
 	}
 	return results, os.WriteFile(filepath.Join(opts.Env.OutDir, "results.json"), append(data, '\n'), 0o644)
+}
+
+// runSwap runs a Swap scenario on the stock and patched kubelets of opts.
+func runSwap(ctx context.Context, opts RunOptions, problem ctxleak.Problem, scenario Scenario, expected map[string]string) ([]Result, error) {
+	logger := klog.FromContext(ctx)
+	specs := map[string]KubeletSpec{}
+	for _, spec := range opts.Kubelets {
+		specs[spec.Name] = spec
+	}
+	stock, okStock := specs["stock"]
+	patched, okPatched := specs["patched"]
+	if !okStock || !okPatched {
+		return nil, errNoSwapPair
+	}
+	env := opts.Env
+	env.Problem = problem
+	logger.Info("Scenario", "scenario", scenario.Name, "stock", stock.Binary, "patched", patched.Binary)
+	started := time.Now()
+	upgrade, rollback, err := scenario.Swap(ctx, &env, stock, patched)
+	var results []Result
+	for _, r := range []struct {
+		kubelet string
+		outcome SwapOutcome
+	}{{"patched", upgrade}, {"stock", rollback}} {
+		result := Result{Scenario: scenario.Name, Kubelet: r.kubelet, Version: versionOf(specs[r.kubelet]), Outcome: r.outcome.Outcome, Measured: r.outcome.Measured, Expected: expected[scenario.Name+"/"+r.kubelet]}
+		if err != nil {
+			result.Error = err.Error()
+		} else if result.Outcome == "" {
+			result.Error = "the swap ended before this direction was tried"
+		}
+		logger.Info("Scenario done", "scenario", scenario.Name, "kubelet", r.kubelet, "outcome", result.Outcome, "expected", result.Expected, "measured", result.Measured, "err", result.Error, "took", time.Since(started).Round(time.Second))
+		results = append(results, result)
+	}
+	if ctx.Err() != nil {
+		return results, ctx.Err()
+	}
+	// The next kubelet registers the node anew.
+	if err := opts.Env.Cluster.Client.CoreV1().Nodes().Delete(ctx, opts.Env.Cluster.Node, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return results, err
+	}
+	return results, nil
+}
+
+// versionOf is the version spec's kubelet reports, for the results table.
+func versionOf(spec KubeletSpec) string {
+	out, err := exec.Command(spec.Binary, "--version").Output()
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "Kubernetes ")
 }
 
 // PrintTable writes the results side by side, a row per scenario and a

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
 )
 
@@ -55,9 +57,9 @@ func TestStockOutcomesNameEverySupportedBase(t *testing.T) {
 // sources, must say the same about each base, or one of the two is wrong.
 func TestStockOutcomesAgreeWithVersionFacts(t *testing.T) {
 	byProblem := map[ctxleak.Problem]map[string]string{
-		ctxleak.ProblemLeak:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1"},
-		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1"},
-		ctxleak.ProblemNone:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0"},
+		ctxleak.ProblemLeak:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass},
+		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail},
+		ctxleak.ProblemNone:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0", "kubelet-swap": Pass},
 	}
 	for _, base := range supportedBases(t) {
 		problem, why := ctxleak.ClassifyVersion(base)
@@ -120,5 +122,39 @@ func TestPrintTableMarksWrongOutcomes(t *testing.T) {
 	}
 	if results[0].OK() != true || results[1].OK() != false {
 		t.Error("OK() disagrees with the outcomes")
+	}
+}
+
+func TestComparePodIdentities(t *testing.T) {
+	pod := func(container string, restarts int32, ip string, sandboxes ...string) podIdentity {
+		return podIdentity{UID: types.UID("uid-" + container), Container: container, Restarts: restarts, IP: ip, Sandboxes: sandboxes}
+	}
+	before := map[string]podIdentity{"a": pod("c1", 0, "10.0.0.1", "s1"), "b": pod("c2", 0, "10.0.0.2", "s2")}
+	for name, tc := range map[string]struct {
+		after map[string]podIdentity
+		want  []string
+	}{
+		"unchanged":          {after: map[string]podIdentity{"a": pod("c1", 0, "10.0.0.1", "s1"), "b": pod("c2", 0, "10.0.0.2", "s2")}},
+		"container replaced": {after: map[string]podIdentity{"a": pod("c9", 0, "10.0.0.1", "s1"), "b": pod("c2", 0, "10.0.0.2", "s2")}, want: []string{"a: container c1"}},
+		"restarted":          {after: map[string]podIdentity{"a": pod("c1", 1, "10.0.0.1", "s1"), "b": pod("c2", 0, "10.0.0.2", "s2")}, want: []string{"restarts=1 "}},
+		"new address":        {after: map[string]podIdentity{"a": pod("c1", 0, "10.0.0.9", "s1"), "b": pod("c2", 0, "10.0.0.2", "s2")}, want: []string{"ip=10.0.0.9"}},
+		"second sandbox":     {after: map[string]podIdentity{"a": pod("c1", 0, "10.0.0.1", "s1", "s3"), "b": pod("c2", 0, "10.0.0.2", "s2")}, want: []string{"sandboxes=s1,s3"}},
+		"gone and appeared":  {after: map[string]podIdentity{"a": pod("c1", 0, "10.0.0.1", "s1"), "c": pod("c3", 0, "10.0.0.3", "s3")}, want: []string{"b is gone", "c appeared"}},
+	} {
+		got := comparePodIdentities(before, tc.after)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %q, want %d differences", name, got, len(tc.want))
+			continue
+		}
+		for i, want := range tc.want {
+			if !strings.Contains(got[i], want) {
+				t.Errorf("%s: %q does not say %q", name, got[i], want)
+			}
+		}
+	}
+	// Both sides the same but without a Ready sandbox: the runtime lost it.
+	lost := map[string]podIdentity{"a": pod("c1", 0, "10.0.0.1")}
+	if got := comparePodIdentities(lost, lost); len(got) != 1 || !strings.Contains(got[0], "0 Ready sandboxes") {
+		t.Errorf("no sandbox: %q", got)
 	}
 }

@@ -40,6 +40,10 @@ type Env struct {
 	// Restart stops the kubelet and starts it again with the same flags and
 	// root folder, and waits for the node to be Ready.
 	Restart func(ctx context.Context) error
+	// Crash kills the kubelet with SIGKILL and starts it again 3 s later,
+	// as a service manager with Restart=always does, and waits for the node
+	// to be Ready.
+	Crash func(ctx context.Context) error
 	// OutDir keeps what a scenario saves (heap profiles).
 	OutDir string
 	// CRISocket is containerd's endpoint, to see containers the API no
@@ -50,6 +54,7 @@ type Env struct {
 	Ctxleak  string
 	Operator *Operator
 	Sync     SyncOptions
+	Swap     SwapOptions
 	// Problem is what the base is known for (Run sets it).
 	Problem ctxleak.Problem
 	// Conformance runs upstream's node conformance list; nil without it.
@@ -63,11 +68,20 @@ type SyncOptions struct {
 	Interval time.Duration
 }
 
+// SwapOptions shapes the kubelet-swap scenario.
+type SwapOptions struct {
+	Pods int
+}
+
 // Scenario is one thing a node must do right.
 type Scenario struct {
 	Name string
-	// Run reports the outcome and what was measured.
+	// Run reports the outcome and what was measured, on one kubelet.
 	Run func(ctx context.Context, env *Env) (outcome, measured string, err error)
+	// Swap, instead of Run, runs once on both kubelets of the base, after
+	// every Run: it reports the upgrade, from stock to patched, as the
+	// patched kubelet's outcome and the rollback as the stock one's.
+	Swap func(ctx context.Context, env *Env, stock, patched KubeletSpec) (upgrade, rollback SwapOutcome, err error)
 	// Patched is the outcome every patched kubelet must have.
 	Patched string
 	// Stock is the outcome the stock kubelet of each base must have, written
@@ -95,11 +109,7 @@ func (s Scenario) Expect(kubelet, base string) (string, error) {
 // context per pod sync (kubernetes#139823); v1.36.3-v1.36.5 cancel the exec
 // probes of a terminating pod (kubernetes#140881); v1.37 has neither.
 var Scenarios = []Scenario{
-	{Name: "readiness-during-termination", Run: readinessDuringTermination, Patched: Pass, Stock: map[string]string{
-		"v1.36.0": Pass, "v1.36.1": Pass, "v1.36.2": Pass,
-		"v1.36.3": Fail, "v1.36.4": Fail, "v1.36.5": Fail,
-		"v1.37.0": Pass, "v1.37.2": Pass,
-	}},
+	{Name: "readiness-during-termination", Run: readinessDuringTermination, Patched: Pass, Stock: stockReadiness},
 	{Name: "kubelet-restart", Run: kubeletRestart, Patched: Pass},
 	{Name: "sustained-sync", Run: sustainedSync, Patched: string(ctxleak.Clean), Stock: map[string]string{
 		"v1.36.0": string(ctxleak.Leaking), "v1.36.1": string(ctxleak.Leaking), "v1.36.2": string(ctxleak.Leaking),
@@ -115,7 +125,18 @@ var Scenarios = []Scenario{
 	}},
 	{Name: "kubectl-plugin", Run: kubectlPlugin, Patched: Pass},
 	{Name: "force-delete-during-prestop", Run: forceDeleteDuringPreStop, Patched: hookCompleted},
+	{Name: "kubelet-killed-during-prestop", Run: kubeletKilledDuringPreStop, Patched: Pass},
 	{Name: "node-conformance", Run: nodeConformance, Patched: Pass},
+	// On rollback, the pod deleted is probed as its base probes it.
+	{Name: "kubelet-swap", Swap: kubeletSwap, Patched: Pass, Stock: stockReadiness},
+}
+
+// stockReadiness is what a stock kubelet reports of a pod whose preStop hook
+// removes its ready file: pass where the pod goes not Ready in time.
+var stockReadiness = map[string]string{
+	"v1.36.0": Pass, "v1.36.1": Pass, "v1.36.2": Pass,
+	"v1.36.3": Fail, "v1.36.4": Fail, "v1.36.5": Fail,
+	"v1.37.0": Pass, "v1.37.2": Pass,
 }
 
 // probeErrorLines counts the kubelet's log lines since offset that report a
@@ -161,42 +182,63 @@ func readinessDuringTermination(ctx context.Context, env *Env) (outcome, measure
 	if err != nil {
 		return "", "", err
 	}
-	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](30)}); err != nil {
+	notReadyAfter, ok, err := c.notReadyAfterDeletion(ctx, ns, pod.Name, 30, readinessWatch)
+	if err != nil {
 		return "", "", err
 	}
+	errorsSeen, err := probeErrorLines(env.Kubelet.Spec.LogPath, logOffset)
+	if err != nil {
+		return "", "", fmt.Errorf("counting probe errors: %w", err)
+	}
+	switch {
+	case ok && notReadyAfter <= readinessBound:
+		return Pass, fmt.Sprintf("not Ready %.1fs after deletion, container running; %d probe errors \"context canceled\"", notReadyAfter.Seconds(), errorsSeen), nil
+	case ok:
+		return Fail, fmt.Sprintf("not Ready only %.1fs after deletion (bound %s); %d probe errors \"context canceled\"", notReadyAfter.Seconds(), readinessBound, errorsSeen), nil
+	default:
+		return Fail, fmt.Sprintf("still Ready %s into termination; %d probe errors \"context canceled\"", readinessWatch, errorsSeen), nil
+	}
+}
+
+// readinessBound is how soon a pod whose preStop hook removes its ready file
+// must be reported not Ready: five probe periods of 1 s, as the probe that
+// sees the file gone runs within one period, and the status reaches the API
+// within a second or two more. readinessWatch is how long it is watched.
+const (
+	readinessBound = 5 * time.Second
+	readinessWatch = 15 * time.Second
+)
+
+// notReadyAfterDeletion deletes a pod whose preStop hook removes its ready
+// file, and watches the API for up to watchFor: ok says it was reported not
+// Ready while its container still ran, after how long. A container that
+// stops first is an error: the hook must hold it for longer than watchFor.
+func (c *Cluster) notReadyAfterDeletion(ctx context.Context, ns, name string, grace int64, watchFor time.Duration) (after time.Duration, ok bool, err error) {
+	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(grace)}); err != nil {
+		return 0, false, err
+	}
 	deleted := time.Now()
-	// Five probe periods: the probe that sees the file gone runs within one
-	// period, and the status reaches the API within a second or two more.
-	const bound = 5 * time.Second
-	const watchFor = 15 * time.Second
-	var notReadyAfter time.Duration
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, watchFor, true, func(ctx context.Context) (bool, error) {
-		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		p, err := c.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
 		}
 		if !containerRunning(p) {
-			return false, fmt.Errorf("the container stopped %s after deletion, before the preStop hook's 20 s", time.Since(deleted).Round(100*time.Millisecond))
+			return false, fmt.Errorf("the container of %s stopped %s after deletion, before its preStop hook ended", name, time.Since(deleted).Round(100*time.Millisecond))
 		}
 		if !podReady(p) {
-			notReadyAfter = time.Since(deleted)
+			after = time.Since(deleted)
 			return true, nil
 		}
 		return false, nil
 	})
-	errorsSeen, countErr := probeErrorLines(env.Kubelet.Spec.LogPath, logOffset)
-	if countErr != nil {
-		return "", "", fmt.Errorf("counting probe errors: %w", countErr)
-	}
 	switch {
-	case err == nil && notReadyAfter <= bound:
-		return Pass, fmt.Sprintf("not Ready %.1fs after deletion, container running; %d probe errors \"context canceled\"", notReadyAfter.Seconds(), errorsSeen), nil
 	case err == nil:
-		return Fail, fmt.Sprintf("not Ready only %.1fs after deletion (bound %s); %d probe errors \"context canceled\"", notReadyAfter.Seconds(), bound, errorsSeen), nil
+		return after, true, nil
 	case wait.Interrupted(err):
-		return Fail, fmt.Sprintf("still Ready %s into termination; %d probe errors \"context canceled\"", watchFor, errorsSeen), nil
+		return 0, false, nil
 	default:
-		return "", "", err
+		return 0, false, err
 	}
 }
 
@@ -289,26 +331,13 @@ func sustainedSync(ctx context.Context, env *Env) (outcome, measured string, err
 		return "", "", err
 	}
 	defer c.deleteNamespaceInto(ctx, ns, &err)
-	if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Data: map[string]string{"key": "value"}}, metav1.CreateOptions{}); err != nil {
-		return "", "", err
-	}
-	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &v1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "data"}, StringData: map[string]string{"key": "value"}}, metav1.CreateOptions{}); err != nil {
+	if err := createVolumeSources(ctx, c, ns); err != nil {
 		return "", "", err
 	}
 	for i := 0; i < opts.Pods; i++ {
 		// A 10 s probe period: a hundred exec probes a second would be the
 		// load of this 2-core machine, not the kubelet's.
-		pod := probedPod(fmt.Sprintf("sync-%03d", i), 10)
-		pod.Spec.Volumes = []v1.Volume{
-			{Name: "config", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{LocalObjectReference: v1.LocalObjectReference{Name: "data"}}}},
-			{Name: "secret", VolumeSource: v1.VolumeSource{Secret: &v1.SecretVolumeSource{SecretName: "data"}}},
-			{Name: "token", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{Sources: []v1.VolumeProjection{
-				{ServiceAccountToken: &v1.ServiceAccountTokenProjection{Audience: "ctxfix-e2e", ExpirationSeconds: ptr.To[int64](3600), Path: "token"}},
-			}}}},
-		}
-		pod.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{
-			{Name: "config", MountPath: "/config"}, {Name: "secret", MountPath: "/secret"}, {Name: "token", MountPath: "/token"},
-		}
+		pod := podWithVolumes(fmt.Sprintf("sync-%03d", i), 10)
 		if _, err := c.createPod(ctx, ns, pod); err != nil {
 			return "", "", err
 		}

@@ -3,7 +3,6 @@
 package soak
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -25,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/fakecri"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
 )
 
 // KubeletSpec describes one kubelet of a soak run.
@@ -51,9 +51,7 @@ type Kubelet struct {
 	LogPath string
 
 	cri     *fakecri.Runtime
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	exitErr error
+	process *nodeproc.Process
 	port    int
 	healthz int
 	client  *http.Client
@@ -81,7 +79,6 @@ func StartKubelet(ctx context.Context, spec KubeletSpec) (_ *Kubelet, err error)
 		Version: strings.TrimSpace(string(version)),
 		Root:    root,
 		LogPath: filepath.Join(spec.LogDir, spec.Name+"-kubelet.log"),
-		exited:  make(chan struct{}),
 		client: &http.Client{
 			// A heap profile of every allocation takes a while to write.
 			Timeout: 2 * time.Minute,
@@ -115,32 +112,29 @@ func StartKubelet(ctx context.Context, spec KubeletSpec) (_ *Kubelet, err error)
 	if err := os.MkdirAll(spec.LogDir, 0o755); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(k.LogPath)
-	if err != nil {
+	// A new log per run: the process appends to it.
+	if err := os.Remove(k.LogPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	defer logFile.Close()
-
-	k.cmd = exec.Command(spec.Binary,
-		"--config="+configPath,
-		"--root-dir="+filepath.Join(root, "kubelet"),
-		"--cert-dir="+filepath.Join(root, "pki"),
-		"--hostname-override=ctxfix-soak-"+spec.Name,
-		"--v="+strconv.Itoa(spec.Verbosity),
-	)
-	// Every allocation sampled: heap profile counts are exact.
-	k.cmd.Env = append(os.Environ(), "GODEBUG=memprofilerate=1")
-	k.cmd.Stdout = logFile
-	k.cmd.Stderr = logFile
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := k.cmd.Start(); err != nil {
+	k.process, err = nodeproc.Start(ctx, nodeproc.Spec{
+		Name: spec.Name + "-kubelet",
+		Path: spec.Binary,
+		Args: []string{
+			"--config=" + configPath,
+			"--root-dir=" + filepath.Join(root, "kubelet"),
+			"--cert-dir=" + filepath.Join(root, "pki"),
+			"--hostname-override=ctxfix-soak-" + spec.Name,
+			"--v=" + strconv.Itoa(spec.Verbosity),
+		},
+		// Every allocation sampled: heap profile counts are exact.
+		Env:       []string{"GODEBUG=memprofilerate=1"},
+		LogPath:   k.LogPath,
+		RecordDir: root,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
-	go func() {
-		k.exitErr = k.cmd.Wait()
-		close(k.exited)
-	}()
-	logger.Info("Started kubelet", "version", k.Version, "pid", k.cmd.Process.Pid, "port", k.port, "root", root, "log", k.LogPath)
+	logger.Info("Started kubelet", "version", k.Version, "pid", k.process.PID, "port", k.port, "root", root, "log", k.LogPath)
 	if err := k.waitHealthy(ctx, 2*time.Minute); err != nil {
 		return nil, err
 	}
@@ -203,24 +197,24 @@ func (k *Kubelet) waitHealthy(ctx context.Context, timeout time.Duration) error 
 			return nil
 		}
 		select {
-		case <-k.exited:
-			return fmt.Errorf("%s kubelet exited early (%v); last lines of %s:\n%s", k.Spec.Name, k.exitErr, k.LogPath, tail(k.LogPath, 15))
+		case <-k.process.Done():
+			return fmt.Errorf("%s kubelet exited early: %w", k.Spec.Name, k.process.ExitError())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s kubelet did not serve https://127.0.0.1:%d within %v; last lines of %s:\n%s", k.Spec.Name, k.port, timeout, k.LogPath, tail(k.LogPath, 15))
+			return fmt.Errorf("%s kubelet did not serve https://127.0.0.1:%d within %v; last lines of %s:\n%s", k.Spec.Name, k.port, timeout, k.LogPath, nodeproc.Tail(k.LogPath, 15))
 		}
 	}
 }
 
 // Exited is closed when the kubelet process has exited.
-func (k *Kubelet) Exited() <-chan struct{} { return k.exited }
+func (k *Kubelet) Exited() <-chan struct{} { return k.process.Done() }
 
 // ExitError says why the kubelet exited, with the end of its log.
 func (k *Kubelet) ExitError() error {
-	return fmt.Errorf("%s kubelet exited during the run (%v); last lines of %s:\n%s", k.Spec.Name, k.exitErr, k.LogPath, tail(k.LogPath, 15))
+	return fmt.Errorf("%s kubelet exited during the run: %w", k.Spec.Name, k.process.ExitError())
 }
 
 func (k *Kubelet) get(ctx context.Context, path string) ([]byte, error) {
@@ -243,20 +237,13 @@ func (k *Kubelet) get(ctx context.Context, path string) ([]byte, error) {
 	return body, nil
 }
 
-// Stop stops the kubelet (SIGTERM, then SIGKILL), its fake runtime, undoes
-// every mount under its root and removes the root. It is safe to call on a
-// kubelet that failed to start.
+// Stop stops the kubelet (nodeproc's Stop), its fake runtime, undoes every
+// mount under its root and removes the root. It is safe to call on a kubelet
+// that failed to start.
 func (k *Kubelet) Stop(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithValues("kubelet", k.Spec.Name)
-	if k.cmd != nil && k.cmd.Process != nil {
-		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-k.exited:
-		case <-time.After(15 * time.Second):
-			logger.Info("Kubelet did not exit on SIGTERM, killing it")
-			_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-			<-k.exited
-		}
+	if k.process != nil {
+		k.process.Stop(ctx)
 	}
 	if k.cri != nil {
 		k.cri.Stop(ctx)
@@ -306,23 +293,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	var lines []string
-	scanner := bufio.NewScanner(f)
-	scanner.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for scanner.Scan() {
-		lines = append(lines, scanner.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
 }

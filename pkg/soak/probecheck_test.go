@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
 )
 
 func TestProbesFixed(t *testing.T) {
@@ -51,10 +53,17 @@ func TestWaitForLog(t *testing.T) {
 	if err := os.WriteFile(log, []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k := &Kubelet{Spec: KubeletSpec{Name: "test"}, LogPath: log, exited: make(chan struct{})}
+	// A process that stands in for the kubelet, until it is killed below.
+	dir := t.TempDir()
+	process, err := nodeproc.Start(context.Background(), nodeproc.Spec{Name: "kubelet", Path: "/bin/sleep", Args: []string{"100"}, LogPath: filepath.Join(dir, "sleep.log"), RecordDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer process.Stop(context.Background())
+	k := &Kubelet{Spec: KubeletSpec{Name: "test"}, LogPath: log, process: process}
 	from := int64(len(before))
 	// A line before the offset does not count.
-	err := k.waitForLog(context.Background(), from, syncCancelled, 1, 50*time.Millisecond)
+	err = k.waitForLog(context.Background(), from, syncCancelled, 1, 50*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "0 of 1 pods logged \"Cancelling current pod sync\"") {
 		t.Fatalf("got %v, want an error naming 0 of 1 pods", err)
 	}
@@ -79,8 +88,7 @@ func TestWaitForLog(t *testing.T) {
 		t.Fatalf("got %v, want both pods' lines written after the offset", err)
 	}
 	// A kubelet that exits ends the wait, saying so.
-	k.exitErr = fmt.Errorf("signal: killed")
-	close(k.exited)
+	process.Kill(context.Background())
 	err = k.waitForLog(context.Background(), from, housekeepingEnd, 1, 5*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "exited while waiting for \"SyncLoop (housekeeping) end\"") {
 		t.Fatalf("got %v, want the kubelet's exit", err)

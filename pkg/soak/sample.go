@@ -82,7 +82,7 @@ func (k *Kubelet) Sample(ctx context.Context, start time.Time) (Sample, error) {
 		return s, fmt.Errorf("%s kubelet metrics: %w", k.Spec.Name, err)
 	}
 	s.PodSyncs = int64(podSyncs)
-	s.RSSBytes = rss(k.cmd.Process.Pid)
+	s.RSSBytes = rss(k.process.PID)
 	s.ExecSyncCalls = k.cri.ExecSyncCalls()
 	return s, nil
 }

@@ -35,10 +35,11 @@ func (k *kubeletFlags) Set(v string) error { *k = append(*k, v); return nil }
 
 // config is what the flags say.
 type config struct {
-	base, kubeconfig, node, netns, runDir, kubeletArgs, criSocket, ctxleak, kubectl, out, scenarios string
-	kubelets                                                                                        kubeletFlags
-	sync                                                                                            nodee2e.SyncOptions
-	conformance                                                                                     conformanceFlags
+	base, kubeconfig, node, netns, runDir, recordDir, kubeletArgs, criSocket, ctxleak, kubectl, out, scenarios string
+	kubelets                                                                                                   kubeletFlags
+	sync                                                                                                       nodee2e.SyncOptions
+	swap                                                                                                       nodee2e.SwapOptions
+	conformance                                                                                                conformanceFlags
 }
 
 // conformanceFlags say how to run upstream\'s node conformance list.
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&c.node, "node", "", "node name the kubelets register")
 	flag.StringVar(&c.netns, "netns", "", "the node's network namespace")
 	flag.StringVar(&c.runDir, "run-dir", "", "folder for the kubelets' root folders")
+	flag.StringVar(&c.recordDir, "record-dir", "", "folder for the PID records of the processes the run starts (pkg/nodeproc)")
 	flag.StringVar(&c.kubeletArgs, "kubelet-args", "", "flags every kubelet gets, separated by spaces")
 	flag.StringVar(&c.criSocket, "cri-socket", "", "containerd's socket")
 	flag.StringVar(&c.ctxleak, "ctxleak", "", "the ctxleak binary")
@@ -66,6 +68,7 @@ func main() {
 	flag.IntVar(&c.sync.Pods, "sync-pods", 100, "pods of the sustained-sync scenario")
 	flag.DurationVar(&c.sync.Duration, "sync-duration", 10*time.Minute, "length of the sustained-sync scenario")
 	flag.DurationVar(&c.sync.Interval, "sync-interval", 30*time.Second, "time between heap profiles of the sustained-sync scenario")
+	flag.IntVar(&c.swap.Pods, "swap-pods", 20, "pods of the kubelet-swap scenario")
 	flag.StringVar(&c.conformance.binary, "conformance-binary", "", "e2e_node.test of the base's patched tree; required by the node-conformance scenario")
 	flag.StringVar(&c.conformance.ginkgo, "conformance-ginkgo", "", "the ginkgo command of the same tree, which runs e2e_node.test")
 	flag.IntVar(&c.conformance.procs, "conformance-procs", 4, "parallel processes of the conformance list")
@@ -85,7 +88,7 @@ func main() {
 }
 
 func run(c config) error {
-	for name, v := range map[string]string{"-base": c.base, "-kubeconfig": c.kubeconfig, "-node": c.node, "-netns": c.netns, "-run-dir": c.runDir, "-cri-socket": c.criSocket, "-ctxleak": c.ctxleak, "-kubectl": c.kubectl, "-out": c.out} {
+	for name, v := range map[string]string{"-base": c.base, "-kubeconfig": c.kubeconfig, "-node": c.node, "-netns": c.netns, "-run-dir": c.runDir, "-record-dir": c.recordDir, "-cri-socket": c.criSocket, "-ctxleak": c.ctxleak, "-kubectl": c.kubectl, "-out": c.out} {
 		if v == "" {
 			return fmt.Errorf("%s is required", name)
 		}
@@ -141,6 +144,7 @@ func run(c config) error {
 			Ctxleak:     c.ctxleak,
 			Operator:    operator,
 			Sync:        c.sync,
+			Swap:        c.swap,
 			Conformance: conformance,
 		},
 	}
@@ -150,9 +154,10 @@ func run(c config) error {
 		if !ok {
 			return fmt.Errorf("-kubelet %q: want NAME=BINARY", k)
 		}
-		root := filepath.Join(c.runDir, "kubelet-"+name)
-		args := append(strings.Fields(c.kubeletArgs), "--root-dir="+root, "--cert-dir="+filepath.Join(root, "pki"))
-		opts.Kubelets = append(opts.Kubelets, nodee2e.KubeletSpec{Name: name, Binary: binary, NetNS: c.netns, Args: args, LogPath: filepath.Join(c.out, name+"-kubelet.log")})
+		opts.Kubelets = append(opts.Kubelets, nodee2e.KubeletSpec{
+			Name: name, Binary: binary, NetNS: c.netns, Args: strings.Fields(c.kubeletArgs), RootDir: filepath.Join(c.runDir, "kubelet-"+name),
+			LogPath: filepath.Join(c.out, name+"-kubelet.log"), RecordDir: c.recordDir,
+		})
 		names = append(names, name)
 	}
 	results, err := nodee2e.Run(ctx, opts)

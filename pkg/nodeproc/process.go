@@ -1,0 +1,216 @@
+// Package nodeproc runs the processes of a node on this machine: how they are
+// started (in the node's network namespace, their PID recorded), signalled,
+// stopped and restarted. The soak's kubelets, the real node's kubelets and
+// the faults done to them all go through it.
+//
+// Every process leaves a record in its RecordDir while it runs: NAME.pid,
+// its PID in decimal, and NAME.cmdline, its argv as /proc/PID/cmdline reads
+// (each argument followed by a NUL). A harness that was killed before it
+// could stop its processes is cleaned up from the records alone: a PID whose
+// cmdline still matches is the process that was started, not another that
+// reused its number (hack/lib/common.sh's ctxfix::stop_recorded). So a process
+// started here must not exec another program.
+package nodeproc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// StopGrace is how long Stop waits after SIGTERM before SIGKILL: what a
+// kubelet gets from its service manager here, for every process alike.
+const StopGrace = 30 * time.Second
+
+// stopGrace is StopGrace, shortened by tests.
+var stopGrace = StopGrace
+
+// Spec is how to run one process of a node.
+type Spec struct {
+	// Name names the process in logs and its record; unique within
+	// RecordDir.
+	Name string
+	// Path is the binary; Args its arguments.
+	Path string
+	Args []string
+	// Env is added to the harness's environment.
+	Env []string
+	// NetNS is the network namespace to run in (/run/netns/NAME); empty for
+	// the harness's own. Only the network namespace is entered: a kubelet
+	// and its runtime must share the mount namespace, or the runtime would
+	// not see the volumes the kubelet mounts.
+	NetNS string
+	// LogPath receives the process's output, appended to across restarts.
+	LogPath string
+	// RecordDir holds the process's record while it runs.
+	RecordDir string
+}
+
+// Process is a started process of a node.
+type Process struct {
+	Spec Spec
+	// PID is the process's ID, recorded in Spec.RecordDir.
+	PID int
+	// Started is when it was started.
+	Started time.Time
+
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+}
+
+// Start starts spec's process and records its PID. The process gets a process
+// group of its own, and is killed if the harness dies without stopping it.
+func Start(ctx context.Context, spec Spec) (*Process, error) {
+	if spec.Name == "" || spec.Path == "" || spec.LogPath == "" || spec.RecordDir == "" {
+		return nil, fmt.Errorf("process spec %+v: Name, Path, LogPath and RecordDir are required", spec)
+	}
+	if err := os.MkdirAll(spec.RecordDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+		return nil, err
+	}
+	logFile, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	argv := append([]string{spec.Path}, spec.Args...)
+	cmd := exec.Command(spec.Path, spec.Args...)
+	if spec.NetNS != "" {
+		// nsenter execs the binary in place: the process started is the
+		// binary itself, with the PID recorded.
+		cmd = exec.Command("nsenter", append([]string{"--net=" + spec.NetNS, "--"}, argv...)...)
+	}
+	cmd.Env = append(os.Environ(), spec.Env...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	p := &Process{Spec: spec, PID: cmd.Process.Pid, Started: time.Now(), cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.exitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := p.record(argv); err != nil {
+		p.Kill(ctx)
+		return nil, fmt.Errorf("%s: recording its PID: %w", spec.Name, err)
+	}
+	klog.FromContext(ctx).Info("Started process", "process", spec.Name, "pid", p.PID, "netns", spec.NetNS, "log", spec.LogPath)
+	return p, nil
+}
+
+func (p *Process) record(argv []string) error {
+	var cmdline bytes.Buffer
+	for _, arg := range argv {
+		cmdline.WriteString(arg)
+		cmdline.WriteByte(0)
+	}
+	base := filepath.Join(p.Spec.RecordDir, p.Spec.Name)
+	if err := os.WriteFile(base+".cmdline", cmdline.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(base+".pid", []byte(strconv.Itoa(p.PID)+"\n"), 0o644)
+}
+
+// forget removes the process's record once it has exited.
+func (p *Process) forget() error {
+	base := filepath.Join(p.Spec.RecordDir, p.Spec.Name)
+	return errors.Join(removeIfExists(base+".pid"), removeIfExists(base+".cmdline"))
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.exited }
+
+// Exited reports whether the process has exited, and how.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.exited:
+		return true, p.exitErr
+	default:
+		return false, nil
+	}
+}
+
+// ExitError says why the process exited, with the end of its log.
+func (p *Process) ExitError() error {
+	return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.Spec.Name, p.exitErr, p.Spec.LogPath, Tail(p.Spec.LogPath, 15))
+}
+
+// Signal sends sig to the process's group.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if exited, _ := p.Exited(); exited {
+		return fmt.Errorf("%s (pid %d) has exited", p.Spec.Name, p.PID)
+	}
+	return syscall.Kill(-p.PID, sig)
+}
+
+// Stop stops the process as a service manager would, SIGTERM and SIGKILL
+// after StopGrace, waits for it to exit and removes its record. It does
+// nothing to a process that has exited but remove the record.
+func (p *Process) Stop(ctx context.Context) {
+	p.stop(ctx, syscall.SIGTERM)
+}
+
+// Kill kills the process with SIGKILL, as a crash or the OOM killer would,
+// waits for it to exit and removes its record.
+func (p *Process) Kill(ctx context.Context) {
+	p.stop(ctx, syscall.SIGKILL)
+}
+
+func (p *Process) stop(ctx context.Context, sig syscall.Signal) {
+	logger := klog.FromContext(ctx).WithValues("process", p.Spec.Name, "pid", p.PID)
+	if err := p.Signal(sig); err == nil {
+		select {
+		case <-p.exited:
+		case <-time.After(stopGrace):
+			logger.Info("Process did not exit on signal, killing it", "signal", sig, "after", stopGrace)
+			_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+			<-p.exited
+		}
+		logger.V(2).Info("Process exited", "signal", sig, "err", p.exitErr)
+	}
+	if err := p.forget(); err != nil {
+		logger.Error(err, "Could not remove the process's record")
+	}
+}
+
+// Tail returns the last n lines of a file, or why it cannot.
+func Tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	var lines []string
+	scanner := bufio.NewScanner(f)
+	scanner.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for scanner.Scan() {
+		lines = append(lines, scanner.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
