@@ -8,6 +8,7 @@
 #   make test-matrix           the series on every supported base
 #   make soak KUBE_VERSION=v1.36.2 PODS=100 DURATION=10m
 #   make e2e KUBE_VERSION=v1.36.5   a real node: API server, containerd, runc, CNI
+#   make e2e-faults KUBE_VERSION=v1.36.5   the kubelet swapped, killed and churned on that node
 #   make clean
 
 SHELL := /usr/bin/env bash
@@ -32,7 +33,7 @@ SYNC_DURATION ?=
 E2E_SCENARIOS ?=
 export BASES KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS
 
-.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e verify-alerts bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults verify-alerts bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -98,6 +99,12 @@ probe-check:
 ## written with client-go (SYNC_PODS=100 SYNC_DURATION=10m E2E_SCENARIOS=all); needs root
 e2e:
 	hack/e2e.sh
+
+## e2e-faults: the real node's faults on KUBE_VERSION, stock and patched side by
+## side: the kubelet swapped in place under 50 pods and rolled back, restarted,
+## killed during a preStop hook, and 10 waves of 50 pods of churn; needs root
+e2e-faults:
+	E2E_SCENARIOS=kubelet-restart,kubelet-killed-during-prestop,churn,kubelet-swap SWAP_PODS=$${SWAP_PODS:-50} hack/e2e.sh
 
 ## bench: pod-worker sync benchmark, stock vs patched KUBE_VERSION in one run,
 ## compared with benchstat (COUNT=8 BENCHTIME=20000x)

@@ -32,8 +32,8 @@
 #   KUBE_VERSION   base (default from VERSION)
 #   --short        what make test runs: readiness during termination, the
 #                  node-problem-detector plugin, the kubectl plugin, the
-#                  kubelet killed during a preStop hook, and the swap of
-#                  stock for patched and back under running pods on
+#                  kubelet killed during a preStop hook, churn, and the swap
+#                  of stock for patched and back under running pods on
 #                  KUBE_VERSION, then SYNC_DURATION (default 90s) of
 #                  sustained sync and the node-problem-detector plugin on
 #                  LEAK_BASE
@@ -42,8 +42,12 @@
 #   SYNC_PODS      pods of the sustained sync (default 100; 20 with --short)
 #   SYNC_DURATION  its length (default 10m; 90s with --short)
 #   E2E_SCENARIOS  scenarios to run on KUBE_VERSION, comma separated
-#                  (default: all; with --short, the five above)
+#                  (default: all; with --short, the six above)
 #   SWAP_PODS      pods of the kubelet swap (default 20)
+#   CHURN_WAVES, CHURN_PODS, CHURN_SETTLE
+#                  the churn: waves, pods per wave, and the time after the
+#                  last wave before the node is judged (default 10, 50 and
+#                  60s; 3, 25 and 60s with --short)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -75,11 +79,13 @@ pod_cidr=10.214.0.0/24
 service_cidr=10.215.0.0/24
 if ${short}; then
   sync_pods="${SYNC_PODS:-20}" sync_duration="${SYNC_DURATION:-90s}" sync_interval=30s
-  scenarios="${E2E_SCENARIOS:-readiness-during-termination,npd-node-check,kubectl-plugin,kubelet-killed-during-prestop,kubelet-swap}"
+  churn_waves="${CHURN_WAVES:-3}" churn_pods="${CHURN_PODS:-25}" churn_settle="${CHURN_SETTLE:-60s}"
+  scenarios="${E2E_SCENARIOS:-readiness-during-termination,npd-node-check,kubectl-plugin,kubelet-killed-during-prestop,churn,kubelet-swap}"
   leak_base="${LEAK_BASE:-v1.36.2}"
   leak_scenarios=sustained-sync,npd-node-check
 else
   sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
+  churn_waves="${CHURN_WAVES:-10}" churn_pods="${CHURN_PODS:-50}" churn_settle="${CHURN_SETTLE:-60s}"
   scenarios="${E2E_SCENARIOS:-}"
   leak_base=""
 fi
@@ -494,7 +500,8 @@ run_kubelets() {
     -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}/${b}" -record-dir "${records}" \
     -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
     -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}/${b}" -scenarios "${selected}" \
-    -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" -swap-pods "${SWAP_PODS:-20}" "$@" 2>&1 | tee "${logs}/e2e-${b}.log"
+    -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" -swap-pods "${SWAP_PODS:-20}" \
+    -churn-waves "${churn_waves}" -churn-pods "${churn_pods}" -churn-settle "${churn_settle}" "$@" 2>&1 | tee "${logs}/e2e-${b}.log"
   status="${PIPESTATUS[0]}"
   set -e
   if ((status == 130)); then

@@ -85,6 +85,21 @@ func (m Metrics) Sum(name string) (float64, error) {
 	return total, nil
 }
 
+// PodSyncs gives how many pod syncs the kubelet has done since it started:
+// the observations of kubelet_pod_worker_duration_seconds. The kubelet must
+// report kubelet_working_pods, which it does from the start; the histogram,
+// a vector by operation_type, reports nothing until the first sync, and its
+// absence then means no sync yet.
+func (m Metrics) PodSyncs() (uint64, error) {
+	if _, ok := m[WorkingPods]; !ok {
+		return 0, fmt.Errorf("no %s in the kubelet's metrics", WorkingPods)
+	}
+	if _, ok := m[PodWorkerDuration]; !ok {
+		return 0, nil
+	}
+	return m.Observations(PodWorkerDuration)
+}
+
 // Observations adds up the observation counts of every series of the
 // histogram name.
 func (m Metrics) Observations(name string) (uint64, error) {

@@ -85,3 +85,20 @@ func TestStarted(t *testing.T) {
 		}
 	}
 }
+
+func TestPodSyncs(t *testing.T) {
+	if got, err := readScrape(t).PodSyncs(); err != nil || got != 100+867 {
+		t.Errorf("PodSyncs() = %v, %v; want 967", got, err)
+	}
+	// A kubelet with no pod yet: kubelet_working_pods, no histogram.
+	fresh, err := Parse([]byte("# TYPE kubelet_working_pods gauge\nkubelet_working_pods{config=\"desired\",lifecycle=\"sync\",static=\"\"} 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fresh.PodSyncs(); err != nil || got != 0 {
+		t.Errorf("PodSyncs() of a kubelet with no pod = %v, %v; want 0", got, err)
+	}
+	if _, err := (Metrics{}).PodSyncs(); err == nil || !strings.Contains(err.Error(), WorkingPods) {
+		t.Errorf("PodSyncs() of a scrape that is not a kubelet's: %v, want an error naming %s", err, WorkingPods)
+	}
+}

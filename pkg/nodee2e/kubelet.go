@@ -86,6 +86,9 @@ func (k *Kubelet) Exited() (bool, error) { return k.process.Exited() }
 // Stop stops the kubelet as its service manager would (nodeproc's Stop).
 func (k *Kubelet) Stop(ctx context.Context) { k.process.Stop(ctx) }
 
+// Usage is the kubelet's CPU time and memory.
+func (k *Kubelet) Usage() (nodeproc.Usage, error) { return k.process.Usage() }
+
 // Kill kills the kubelet with SIGKILL, as a crash would.
 func (k *Kubelet) Kill(ctx context.Context) { k.process.Kill(ctx) }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -57,9 +58,9 @@ func TestStockOutcomesNameEverySupportedBase(t *testing.T) {
 // sources, must say the same about each base, or one of the two is wrong.
 func TestStockOutcomesAgreeWithVersionFacts(t *testing.T) {
 	byProblem := map[ctxleak.Problem]map[string]string{
-		ctxleak.ProblemLeak:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass},
-		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail},
-		ctxleak.ProblemNone:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0", "kubelet-swap": Pass},
+		ctxleak.ProblemLeak:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass, "churn": string(ctxleak.Leaking)},
+		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail, "churn": string(ctxleak.Clean)},
+		ctxleak.ProblemNone:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0", "kubelet-swap": Pass, "churn": string(ctxleak.Clean)},
 	}
 	for _, base := range supportedBases(t) {
 		problem, why := ctxleak.ClassifyVersion(base)
@@ -156,5 +157,35 @@ func TestComparePodIdentities(t *testing.T) {
 	lost := map[string]podIdentity{"a": pod("c1", 0, "10.0.0.1")}
 	if got := comparePodIdentities(lost, lost); len(got) != 1 || !strings.Contains(got[0], "0 Ready sandboxes") {
 		t.Errorf("no sandbox: %q", got)
+	}
+}
+
+func TestChurnKinds(t *testing.T) {
+	for n, want := range map[int]map[churnKind]int{
+		50: {churnOrdinary: 30, churnBlocked: 10, churnQuickDeleted: 5, churnForceDeleted: 5},
+		25: {churnOrdinary: 16, churnBlocked: 5, churnQuickDeleted: 2, churnForceDeleted: 2},
+	} {
+		got := map[churnKind]int{}
+		for _, kind := range churnKinds(n) {
+			got[kind]++
+		}
+		for kind, count := range want {
+			if got[kind] != count {
+				t.Errorf("churnKinds(%d): %d %s, want %d", n, got[kind], kind, count)
+			}
+		}
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*100*time.Millisecond)
+	}
+	if got, want := percentiles(d), "5.0/9.0/9.9s"; got != want {
+		t.Errorf("percentiles(0.1s..10s) = %s, want %s", got, want)
+	}
+	if got := percentiles(nil); got != "none" {
+		t.Errorf("percentiles(nil) = %s", got)
 	}
 }

@@ -55,6 +55,7 @@ type Env struct {
 	Operator *Operator
 	Sync     SyncOptions
 	Swap     SwapOptions
+	Churn    ChurnOptions
 	// Problem is what the base is known for (Run sets it).
 	Problem ctxleak.Problem
 	// Conformance runs upstream's node conformance list; nil without it.
@@ -111,11 +112,7 @@ func (s Scenario) Expect(kubelet, base string) (string, error) {
 var Scenarios = []Scenario{
 	{Name: "readiness-during-termination", Run: readinessDuringTermination, Patched: Pass, Stock: stockReadiness},
 	{Name: "kubelet-restart", Run: kubeletRestart, Patched: Pass},
-	{Name: "sustained-sync", Run: sustainedSync, Patched: string(ctxleak.Clean), Stock: map[string]string{
-		"v1.36.0": string(ctxleak.Leaking), "v1.36.1": string(ctxleak.Leaking), "v1.36.2": string(ctxleak.Leaking),
-		"v1.36.3": string(ctxleak.Clean), "v1.36.4": string(ctxleak.Clean), "v1.36.5": string(ctxleak.Clean),
-		"v1.37.0": string(ctxleak.Clean), "v1.37.2": string(ctxleak.Clean),
-	}},
+	{Name: "sustained-sync", Run: sustainedSync, Patched: string(ctxleak.Clean), Stock: stockLeak},
 	// node-check exits 1 for a stock kubelet of either broken range, by its
 	// version alone.
 	{Name: "npd-node-check", Run: npdNodeCheck, Patched: "exit 0", Stock: map[string]string{
@@ -126,9 +123,18 @@ var Scenarios = []Scenario{
 	{Name: "kubectl-plugin", Run: kubectlPlugin, Patched: Pass},
 	{Name: "force-delete-during-prestop", Run: forceDeleteDuringPreStop, Patched: hookCompleted},
 	{Name: "kubelet-killed-during-prestop", Run: kubeletKilledDuringPreStop, Patched: Pass},
+	{Name: "churn", Run: churn, Patched: string(ctxleak.Clean), Stock: stockLeak},
 	{Name: "node-conformance", Run: nodeConformance, Patched: Pass},
 	// On rollback, the pod deleted is probed as its base probes it.
 	{Name: "kubelet-swap", Swap: kubeletSwap, Patched: Pass, Stock: stockReadiness},
+}
+
+// stockLeak is ctxleak's verdict on a stock kubelet after pods came and
+// went: v1.36.0-v1.36.2 keep one sync context per pod sync.
+var stockLeak = map[string]string{
+	"v1.36.0": string(ctxleak.Leaking), "v1.36.1": string(ctxleak.Leaking), "v1.36.2": string(ctxleak.Leaking),
+	"v1.36.3": string(ctxleak.Clean), "v1.36.4": string(ctxleak.Clean), "v1.36.5": string(ctxleak.Clean),
+	"v1.37.0": string(ctxleak.Clean), "v1.37.2": string(ctxleak.Clean),
 }
 
 // stockReadiness is what a stock kubelet reports of a pod whose preStop hook

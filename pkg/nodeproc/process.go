@@ -214,3 +214,53 @@ func Tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Usage is what a process has used of the machine.
+type Usage struct {
+	// CPU is its user and system time so far.
+	CPU time.Duration
+	// RSSBytes is its resident set size now.
+	RSSBytes int64
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times:
+// 100 on every Linux architecture Go runs on.
+const clockTicks = 100
+
+// Usage reads the process's CPU time and resident set size from /proc.
+func (p *Process) Usage() (Usage, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
+	if err != nil {
+		return Usage{}, fmt.Errorf("%s: %w", p.Spec.Name, err)
+	}
+	// The command name, in parentheses, may hold spaces: fields count from
+	// its closing parenthesis. utime and stime are fields 14 and 15.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return Usage{}, fmt.Errorf("%s: /proc/%d/stat has %d fields after the command", p.Spec.Name, p.PID, len(fields))
+	}
+	utime, err := strconv.ParseInt(fields[11], 10, 64)
+	if err != nil {
+		return Usage{}, fmt.Errorf("%s: utime in /proc/%d/stat: %w", p.Spec.Name, p.PID, err)
+	}
+	stime, err := strconv.ParseInt(fields[12], 10, 64)
+	if err != nil {
+		return Usage{}, fmt.Errorf("%s: stime in /proc/%d/stat: %w", p.Spec.Name, p.PID, err)
+	}
+	usage := Usage{CPU: time.Duration(utime+stime) * time.Second / clockTicks}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID))
+	if err != nil {
+		return Usage{}, fmt.Errorf("%s: %w", p.Spec.Name, err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return Usage{}, fmt.Errorf("%s: VmRSS in /proc/%d/status: %w", p.Spec.Name, p.PID, err)
+			}
+			usage.RSSBytes = kb * 1024
+			return usage, nil
+		}
+	}
+	return Usage{}, fmt.Errorf("%s: no VmRSS in /proc/%d/status", p.Spec.Name, p.PID)
+}

@@ -179,3 +179,26 @@ func TestShellStopsFromRecords(t *testing.T) {
 		t.Errorf("records left: %v", left)
 	}
 }
+
+func TestUsage(t *testing.T) {
+	ctx := context.Background()
+	// Busy for a while, then idle: CPU time grows, and memory is resident.
+	spec := testSpec(t, "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo busy; while true; do sleep 0.1; done")
+	p, err := Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(ctx)
+	waitLog(t, spec, "busy")
+	usage, err := p.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usage.CPU <= 0 || usage.RSSBytes <= 0 {
+		t.Errorf("Usage() = %+v, want CPU time and resident memory above 0", usage)
+	}
+	p.Stop(ctx)
+	if _, err := p.Usage(); err == nil || !strings.Contains(err.Error(), "test") {
+		t.Errorf("Usage() of an exited process: %v, want an error naming it", err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,24 +81,13 @@ func (k *Kubelet) Sample(ctx context.Context, start time.Time) (Sample, error) {
 		return s, fmt.Errorf("%s kubelet metrics: %w", k.Spec.Name, err)
 	}
 	s.PodSyncs = int64(podSyncs)
-	s.RSSBytes = rss(k.process.PID)
+	usage, err := k.process.Usage()
+	if err != nil {
+		return s, fmt.Errorf("%s kubelet: %w", k.Spec.Name, err)
+	}
+	s.RSSBytes = usage.RSSBytes
 	s.ExecSyncCalls = k.cri.ExecSyncCalls()
 	return s, nil
-}
-
-// rss reads a process's resident set size, or 0 if it cannot.
-func rss(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // SaveLastHeapProfile writes the heap profile of the kubelet's last sample

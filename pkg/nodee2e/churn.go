@@ -1,0 +1,402 @@
+package nodee2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletmetrics"
+)
+
+// ChurnOptions shapes the churn scenario.
+type ChurnOptions struct {
+	Waves, Pods int
+	// Settle is how long after the last wave the node is judged.
+	Settle time.Duration
+}
+
+// Bounds of the churn scenario. A pod whose sync is blocked mounting a
+// ConfigMap that does not exist leaves within seconds of its deletion if the
+// deletion cancels the running sync, and after WaitForAttachAndMount's two
+// minutes if it does not: blockedGoneWithin lies between, above the 10.8 s
+// such pods took on this machine while a wave's other pods terminated
+// beside them. The other pods have
+// their grace period and 45 s: on a 2-core machine, with 25 containers
+// stopped at once under exec probes, containerd was seen to report a
+// container's exit 24 s after it sent SIGKILL, on stock and patched alike.
+const (
+	churnGrace         = 5 * time.Second
+	blockedGoneWithin  = 30 * time.Second
+	churnGoneWithin    = churnGrace + 45*time.Second
+	churnGoroutineRise = 25
+	churnSyncContexts  = 10
+)
+
+// churnKind is what a churn wave does with a pod.
+type churnKind string
+
+const (
+	churnOrdinary     churnKind = "ordinary"
+	churnBlocked      churnKind = "blocked"
+	churnQuickDeleted churnKind = "deleted-at-1s"
+	churnForceDeleted churnKind = "force-deleted-at-2s"
+)
+
+// churnKinds splits a wave of n pods: a fifth blocked on a missing
+// ConfigMap, a tenth deleted a second after creation, a tenth force-deleted
+// two seconds after creation, and the rest ordinary (30 of 50).
+func churnKinds(n int) []churnKind {
+	blocked, quick, force := n/5, n/10, n/10
+	kinds := make([]churnKind, 0, n)
+	for range n - blocked - quick - force {
+		kinds = append(kinds, churnOrdinary)
+	}
+	for range blocked {
+		kinds = append(kinds, churnBlocked)
+	}
+	for range quick {
+		kinds = append(kinds, churnQuickDeleted)
+	}
+	for range force {
+		kinds = append(kinds, churnForceDeleted)
+	}
+	return kinds
+}
+
+// churn runs waves of pods through the kubelet: ordinary ones, deleted
+// together once Ready; ones whose sync blocks on a ConfigMap that does not
+// exist; ones deleted or force-deleted while they start. Every pod must
+// leave in time, and once the waves are over the node must hold nothing of
+// them: no pod worker, no goroutines beyond a small rise, no running
+// container, Ready sandbox, pod folder or mount. The outcome is ctxleak's
+// verdict on the node, then: stock v1.36.0-v1.36.2 keep the sync contexts
+// they leaked after every pod is gone. Start and deletion latencies, pod
+// syncs per second and the kubelet's CPU time and memory are measured.
+func churn(ctx context.Context, env *Env) (outcome, measured string, err error) {
+	logger := klog.FromContext(ctx)
+	c := env.Cluster
+	opts := env.Churn
+	ns, err := c.createNamespace(ctx, "churn")
+	if err != nil {
+		return "", "", err
+	}
+	defer c.deleteNamespaceInto(ctx, ns, &err)
+	if err := createVolumeSources(ctx, c, ns); err != nil {
+		return "", "", err
+	}
+	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	if err != nil {
+		return "", "", err
+	}
+	// The kubelet reports its pod workers from its first housekeeping on,
+	// which waits for its pod sources: a kubelet just started may not have
+	// had one yet.
+	var before kubeletmetrics.Metrics
+	err = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		before, err = c.kubeletMetrics(ctx)
+		if err != nil {
+			return false, err
+		}
+		_, err = before.Sum(kubeletmetrics.WorkingPods)
+		return err == nil, nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("the kubelet reported no %s within a minute: %w", kubeletmetrics.WorkingPods, err)
+	}
+	goroutinesBefore, err := before.Sum("go_goroutines")
+	if err != nil {
+		return "", "", err
+	}
+	syncsBefore, err := before.PodSyncs()
+	if err != nil {
+		return "", "", err
+	}
+	usageBefore, err := env.Kubelet.Usage()
+	if err != nil {
+		return "", "", err
+	}
+	started := time.Now()
+
+	var problems []string
+	var startLatencies, deleteLatencies, blockedLatencies []time.Duration
+	uids := map[types.UID]string{}
+	for wave := range opts.Waves {
+		created := map[string]time.Time{}
+		kinds := map[string]churnKind{}
+		for i, kind := range churnKinds(opts.Pods) {
+			name := fmt.Sprintf("w%d-%s-%02d", wave, kind, i)
+			pod := podWithVolumes(name, 2)
+			pod.Spec.TerminationGracePeriodSeconds = ptr.To(int64(churnGrace.Seconds()))
+			if kind == churnBlocked {
+				pod.Spec.Volumes[0].ConfigMap.Name = "missing"
+			}
+			p, err := c.createPod(ctx, ns, pod)
+			if err != nil {
+				return "", "", err
+			}
+			created[name], kinds[name] = time.Now(), kind
+			uids[p.UID] = name
+		}
+		deleted := map[string]time.Time{}
+		deleteAt := func(kind churnKind, after time.Duration, grace int64) error {
+			for name, k := range kinds {
+				if k != kind {
+					continue
+				}
+				time.Sleep(time.Until(created[name].Add(after)))
+				if err := c.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(grace)}); err != nil {
+					return err
+				}
+				deleted[name] = time.Now()
+			}
+			return nil
+		}
+		if err := deleteAt(churnQuickDeleted, time.Second, int64(churnGrace.Seconds())); err != nil {
+			return "", "", err
+		}
+		if err := deleteAt(churnForceDeleted, 2*time.Second, 0); err != nil {
+			return "", "", err
+		}
+		ready, err := c.watchReady(ctx, ns, namesOf(kinds, churnOrdinary), created, 3*time.Minute)
+		if err != nil {
+			return "", "", fmt.Errorf("wave %d: %w", wave, err)
+		}
+		startLatencies = append(startLatencies, ready...)
+		// Blocked and ordinary pods deleted together.
+		for _, kind := range []churnKind{churnBlocked, churnOrdinary} {
+			if err := deleteAt(kind, 0, int64(churnGrace.Seconds())); err != nil {
+				return "", "", err
+			}
+		}
+		gone, err := c.watchGone(ctx, ns, deleted, 2*time.Minute)
+		if err != nil {
+			return "", "", fmt.Errorf("wave %d: %w", wave, err)
+		}
+		for name, after := range gone {
+			bound := churnGoneWithin
+			if kinds[name] == churnBlocked {
+				bound = blockedGoneWithin
+			}
+			if after > bound {
+				problems = append(problems, fmt.Sprintf("%s (%s) gone %.1fs after deletion, bound %s", name, kinds[name], after.Seconds(), bound))
+			}
+			switch kinds[name] {
+			case churnBlocked:
+				blockedLatencies = append(blockedLatencies, after)
+			case churnForceDeleted:
+			default:
+				deleteLatencies = append(deleteLatencies, after)
+			}
+		}
+		logger.Info("Churn wave done", "kubelet", env.Kubelet.Spec.Name, "wave", wave, "pods", opts.Pods)
+	}
+	churned := time.Since(started)
+	usageAfter, err := env.Kubelet.Usage()
+	if err != nil {
+		return "", "", err
+	}
+	time.Sleep(opts.Settle)
+
+	after, err := c.kubeletMetrics(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	workers, err := after.Sum(kubeletmetrics.WorkingPods)
+	if err != nil {
+		return "", "", err
+	}
+	if workers != 0 {
+		problems = append(problems, fmt.Sprintf("%v pod workers %s after the last wave", workers, opts.Settle))
+	}
+	goroutinesAfter, err := after.Sum("go_goroutines")
+	if err != nil {
+		return "", "", err
+	}
+	if goroutinesAfter > goroutinesBefore+churnGoroutineRise {
+		problems = append(problems, fmt.Sprintf("goroutines %v before, %v after (at most %d more)", goroutinesBefore, goroutinesAfter, churnGoroutineRise))
+	}
+	syncsAfter, err := after.PodSyncs()
+	if err != nil {
+		return "", "", err
+	}
+	left, err := leftOnNode(ctx, runtime, env.Kubelet.Spec.RootDir, ns, uids)
+	if err != nil {
+		return "", "", err
+	}
+	problems = append(problems, left...)
+	report, err := ctxleakNode(ctx, env)
+	if err != nil {
+		return "", "", err
+	}
+	contexts := report.Analysis.SyncContexts
+	if report.Analysis.Verdict == ctxleak.Clean && contexts > churnSyncContexts {
+		problems = append(problems, fmt.Sprintf("%d live sync contexts with no pod left, at most %d", contexts, churnSyncContexts))
+	}
+	measured = fmt.Sprintf("%d waves of %d pods in %s: start p50/p90/p99 %s, deletion %s, blocked pods' deletion %s, %.1f pod syncs/s, kubelet CPU %.1fs, RSS %d MiB; %s later %v pod workers, goroutines %v -> %v, %d live sync contexts",
+		opts.Waves, opts.Pods, churned.Round(time.Second), percentiles(startLatencies), percentiles(deleteLatencies), percentiles(blockedLatencies),
+		float64(syncsAfter-syncsBefore)/churned.Seconds(), (usageAfter.CPU - usageBefore.CPU).Seconds(), usageAfter.RSSBytes>>20,
+		opts.Settle, workers, goroutinesBefore, goroutinesAfter, contexts)
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return Fail, strings.Join(problems, "; ") + "; " + measured, nil
+	}
+	return string(report.Analysis.Verdict), measured, nil
+}
+
+// namesOf lists the pods of one kind.
+func namesOf(kinds map[string]churnKind, kind churnKind) []string {
+	var names []string
+	for name, k := range kinds {
+		if k == kind {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// watchReady lists ns every 250 ms until every pod of names is Ready, and
+// returns how long each took from its creation.
+func (c *Cluster) watchReady(ctx context.Context, ns string, names []string, created map[string]time.Time, timeout time.Duration) ([]time.Duration, error) {
+	ready := map[string]time.Duration{}
+	deadline := time.Now().Add(timeout)
+	for len(ready) < len(names) {
+		list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			for i := range list.Items {
+				p := &list.Items[i]
+				if _, seen := ready[p.Name]; !seen && slices.Contains(names, p.Name) && podReady(p) {
+					ready[p.Name] = time.Since(created[p.Name])
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d of %d pods Ready after %s", len(ready), len(names), timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	var latencies []time.Duration
+	for _, d := range ready {
+		latencies = append(latencies, d)
+	}
+	return latencies, nil
+}
+
+// watchGone lists ns every 250 ms until every pod of deleted has left the
+// API, and returns how long each took from its deletion.
+func (c *Cluster) watchGone(ctx context.Context, ns string, deleted map[string]time.Time, timeout time.Duration) (map[string]time.Duration, error) {
+	gone := map[string]time.Duration{}
+	deadline := time.Now().Add(timeout)
+	for len(gone) < len(deleted) {
+		list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			present := map[string]bool{}
+			for _, p := range list.Items {
+				present[p.Name] = true
+			}
+			for name, at := range deleted {
+				if _, seen := gone[name]; !seen && !present[name] {
+					gone[name] = time.Since(at)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			var still []string
+			for name := range deleted {
+				if _, ok := gone[name]; !ok {
+					still = append(still, name)
+				}
+			}
+			sort.Strings(still)
+			return nil, fmt.Errorf("pods still in the API %s after their deletion: %s", timeout, strings.Join(still, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return gone, nil
+}
+
+// leftOnNode says what the pods of ns (uids) left on the node: running
+// containers and Ready sandboxes in the runtime, folders under the kubelet's
+// root and mounts below them.
+func leftOnNode(ctx context.Context, runtime interface {
+	ListContainers(context.Context, *criv1.ContainerFilter) ([]*criv1.Container, error)
+	ListPodSandbox(context.Context, *criv1.PodSandboxFilter) ([]*criv1.PodSandbox, error)
+}, kubeletRoot, ns string, uids map[types.UID]string) ([]string, error) {
+	var left []string
+	byNamespace := map[string]string{"io.kubernetes.pod.namespace": ns}
+	containers, err := runtime.ListContainers(ctx, &criv1.ContainerFilter{
+		State:         &criv1.ContainerStateValue{State: criv1.ContainerState_CONTAINER_RUNNING},
+		LabelSelector: byNamespace,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, container := range containers {
+		left = append(left, fmt.Sprintf("running container %s of %s", container.Id[:12], container.Labels["io.kubernetes.pod.name"]))
+	}
+	sandboxes, err := runtime.ListPodSandbox(ctx, &criv1.PodSandboxFilter{
+		State:         &criv1.PodSandboxStateValue{State: criv1.PodSandboxState_SANDBOX_READY},
+		LabelSelector: byNamespace,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, sandbox := range sandboxes {
+		left = append(left, fmt.Sprintf("Ready sandbox %s of %s", sandbox.Id[:12], sandbox.Metadata.Name))
+	}
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	for uid, name := range uids {
+		folder := filepath.Join(kubeletRoot, "pods", string(uid))
+		if _, err := os.Stat(folder); err == nil {
+			left = append(left, fmt.Sprintf("pod folder of %s", name))
+		} else if !os.IsNotExist(err) {
+			return nil, err
+		}
+		if strings.Contains(string(mountinfo), " "+folder+"/") {
+			left = append(left, fmt.Sprintf("mounts of %s", name))
+		}
+	}
+	sort.Strings(left)
+	return left, nil
+}
+
+// percentiles formats the p50, p90 and p99 of durations, in seconds.
+func percentiles(durations []time.Duration) string {
+	if len(durations) == 0 {
+		return "none"
+	}
+	sorted := slices.Clone(durations)
+	slices.Sort(sorted)
+	// Nearest rank: the smallest value with at least p% of them at or
+	// below it.
+	at := func(p int) string {
+		i := max((len(sorted)*p+99)/100-1, 0)
+		return fmt.Sprintf("%.1f", sorted[i].Seconds())
+	}
+	return fmt.Sprintf("%s/%s/%ss", at(50), at(90), at(99))
+}
