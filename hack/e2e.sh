@@ -24,6 +24,13 @@
 # iptables rule of the host or path outside _output/. Also on failure and on
 # Ctrl-C.
 #
+# Processes: every process the run starts is recorded (pkg/nodeproc's
+# NAME.pid and NAME.cmdline in run/records/): the control plane and
+# containerd from here, the kubelets from test/e2e. containerd runs in a pids
+# cgroup of its own, which its shims inherit. The cleanup stops what the
+# records name, then kills what is left in the cgroups the run made (the
+# shims, the containers): nothing is killed by a pattern of its name.
+#
 # Results, kubelet logs and heap profiles stay in _output/e2e/<base>/<kubelet
 # base>/ (with --short, one folder for the base and one for LEAK_BASE); the
 # other components' logs in _output/e2e/<base>/logs/.
@@ -46,7 +53,7 @@
 #   SWAP_PODS      pods of the kubelet swap (default 20)
 #   CHURN_WAVES, CHURN_PODS, CHURN_SETTLE
 #                  the churn: waves, pods per wave, and the time after the
-#                  last wave before the node is judged (default 10, 50 and
+#                  last wave before the node is judged (default 10, 25 and
 #                  60s; 3, 25 and 60s with --short)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -85,7 +92,10 @@ if ${short}; then
   leak_scenarios=sustained-sync,npd-node-check
 else
   sync_pods="${SYNC_PODS:-100}" sync_duration="${SYNC_DURATION:-10m}" sync_interval=60s
-  churn_waves="${CHURN_WAVES:-10}" churn_pods="${CHURN_PODS:-50}" churn_settle="${CHURN_SETTLE:-60s}"
+  # Waves of 25: on this 2-core machine a wave of 50 drove the load above
+  # 40, and 4 of its 30 ordinary pods, probed Ready by the kubelet, were not
+  # Ready in the API 3 minutes later.
+  churn_waves="${CHURN_WAVES:-10}" churn_pods="${CHURN_PODS:-25}" churn_settle="${CHURN_SETTLE:-60s}"
   scenarios="${E2E_SCENARIOS:-}"
   leak_base=""
 fi
@@ -106,7 +116,7 @@ done
 # Another run, or a run that was killed with SIGKILL, would share names and
 # cgroups with this one: refuse rather than take them over.
 for ns in "${cp_ns}" "${node_ns}"; do
-  [[ ! -e "/run/netns/${ns}" ]] || ctxfix::die "network namespace ${ns} exists: another node e2e is running, or one was killed (ip netns del ${ns})"
+  [[ ! -e "/run/netns/${ns}" ]] || ctxfix::die "network namespace ${ns} exists: another node e2e is running, or one was killed (its processes are recorded in ${run#"${CTXFIX_ROOT}"/}/records; then ip netns del ${ns})"
 done
 for hierarchy in /sys/fs/cgroup/*/; do
   [[ ! -d "${hierarchy}kubepods" ]] || ctxfix::die "${hierarchy}kubepods exists: another kubelet runs pods on this machine; the node e2e needs the kubepods cgroups to itself"
@@ -444,7 +454,8 @@ PATH="${bin}:${PATH}" start containerd "${node_ns}" "${bin}/containerd" --config
 # containerd in a cgroup of its own, before it starts any shim: the shims
 # outlive it, and the cleanup finds them there.
 mkdir "${runtime_cgroup}"
-cat "${records}/containerd.pid" >"${runtime_cgroup}/cgroup.procs"
+cat "${records}/containerd.pid" >"${runtime_cgroup}/cgroup.procs" ||
+  ctxfix::die "could not move containerd into ${runtime_cgroup}: has it exited? (its log: ${logs#"${CTXFIX_ROOT}"/}/containerd.log)"
 wait_for containerd 30 "${bin}/ctr" --address "${run}/containerd.sock" version
 for image in "${image_names[@]}"; do
   "${bin}/ctr" --address "${run}/containerd.sock" -n k8s.io images import --all-platforms "${images}/${image}.tar" >>"${logs}/images.log" 2>&1 ||

@@ -72,9 +72,11 @@ ctxfix::recorded_runs() {
 }
 
 # ctxfix::stop_recorded DIR stops every process recorded in DIR (pkg/nodeproc's
-# records, or ctxfix::record_pid's), the newest first: SIGTERM, then SIGKILL
-# after 20 s (one kube-apiserver once hung on SIGTERM here). Only a process
-# that ctxfix::recorded_runs is signalled. The records are removed.
+# records, or ctxfix::record_pid's), the newest first, as nodeproc stops its
+# own: SIGTERM, then SIGKILL after 30 s (one kube-apiserver once hung on
+# SIGTERM here). Only a process that ctxfix::recorded_runs is signalled, and
+# only it, not its process group: the shell's background jobs share the
+# shell's. The records are removed.
 ctxfix::stop_recorded() {
   local dir="$1" record pid i
   [[ -d "${dir}" ]] || return 0
@@ -83,14 +85,19 @@ ctxfix::stop_recorded() {
     pid="$(<"${record}.pid")"
     if ctxfix::recorded_runs "${record}"; then
       ctxfix::log "stopping ${record##*/} (pid ${pid})"
-      kill -TERM "${pid}"
-      for ((i = 0; i < 200; i++)); do
+      # A kill that fails is a process that exited since the check.
+      if ! kill -TERM "${pid}"; then
+        ctxfix::log "${record##*/} (pid ${pid}) exited before SIGTERM"
+      fi
+      for ((i = 0; i < 300; i++)); do
         ctxfix::recorded_runs "${record}" || break
         sleep 0.1
       done
       if ctxfix::recorded_runs "${record}"; then
-        ctxfix::log "${record##*/} (pid ${pid}) did not stop on SIGTERM in 20 s: SIGKILL"
-        kill -KILL "${pid}"
+        ctxfix::log "${record##*/} (pid ${pid}) did not stop on SIGTERM in 30 s: SIGKILL"
+        if ! kill -KILL "${pid}"; then
+          ctxfix::log "${record##*/} (pid ${pid}) exited before SIGKILL"
+        fi
       fi
     fi
     rm -f "${record}.pid" "${record}.cmdline"

@@ -3,11 +3,13 @@ package nodee2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,7 +34,7 @@ type ChurnOptions struct {
 // Bounds of the churn scenario. A pod whose sync is blocked mounting a
 // ConfigMap that does not exist leaves within seconds of its deletion if the
 // deletion cancels the running sync, and after WaitForAttachAndMount's two
-// minutes if it does not: blockedGoneWithin lies between, above the 10.8 s
+// minutes if it does not: blockedGoneWithin lies between, above the 16 s
 // such pods took on this machine while a wave's other pods terminated
 // beside them. The other pods have
 // their grace period and 45 s: on a 2-core machine, with 25 containers
@@ -151,41 +153,20 @@ func churn(ctx context.Context, env *Env) (outcome, measured string, err error) 
 			created[name], kinds[name] = time.Now(), kind
 			uids[p.UID] = name
 		}
-		deleted := map[string]time.Time{}
-		deleteAt := func(kind churnKind, after time.Duration, grace int64) error {
-			for name, k := range kinds {
-				if k != kind {
-					continue
-				}
-				time.Sleep(time.Until(created[name].Add(after)))
-				if err := c.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(grace)}); err != nil {
-					return err
-				}
-				deleted[name] = time.Now()
-			}
-			return nil
-		}
-		if err := deleteAt(churnQuickDeleted, time.Second, int64(churnGrace.Seconds())); err != nil {
-			return "", "", err
-		}
-		if err := deleteAt(churnForceDeleted, 2*time.Second, 0); err != nil {
-			return "", "", err
-		}
-		ready, err := c.watchReady(ctx, ns, namesOf(kinds, churnOrdinary), created, 3*time.Minute)
+		watch := newWaveWatch()
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watch.run(watchCtx, c, ns)
+		}()
+		gone, ready, err := runWave(ctx, c, ns, kinds, created, watch)
+		stopWatch()
+		<-watched
 		if err != nil {
 			return "", "", fmt.Errorf("wave %d: %w", wave, err)
 		}
 		startLatencies = append(startLatencies, ready...)
-		// Blocked and ordinary pods deleted together.
-		for _, kind := range []churnKind{churnBlocked, churnOrdinary} {
-			if err := deleteAt(kind, 0, int64(churnGrace.Seconds())); err != nil {
-				return "", "", err
-			}
-		}
-		gone, err := c.watchGone(ctx, ns, deleted, 2*time.Minute)
-		if err != nil {
-			return "", "", fmt.Errorf("wave %d: %w", wave, err)
-		}
 		for name, after := range gone {
 			bound := churnGoneWithin
 			if kinds[name] == churnBlocked {
@@ -209,6 +190,14 @@ func churn(ctx context.Context, env *Env) (outcome, measured string, err error) 
 	if err != nil {
 		return "", "", err
 	}
+	churnedMetrics, err := c.kubeletMetrics(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	syncsAfter, err := churnedMetrics.PodSyncs()
+	if err != nil {
+		return "", "", err
+	}
 	time.Sleep(opts.Settle)
 
 	after, err := c.kubeletMetrics(ctx)
@@ -228,10 +217,6 @@ func churn(ctx context.Context, env *Env) (outcome, measured string, err error) 
 	}
 	if goroutinesAfter > goroutinesBefore+churnGoroutineRise {
 		problems = append(problems, fmt.Sprintf("goroutines %v before, %v after (at most %d more)", goroutinesBefore, goroutinesAfter, churnGoroutineRise))
-	}
-	syncsAfter, err := after.PodSyncs()
-	if err != nil {
-		return "", "", err
 	}
 	left, err := leftOnNode(ctx, runtime, env.Kubelet.Spec.RootDir, ns, uids)
 	if err != nil {
@@ -269,64 +254,141 @@ func namesOf(kinds map[string]churnKind, kind churnKind) []string {
 	return names
 }
 
-// watchReady lists ns every 250 ms until every pod of names is Ready, and
-// returns how long each took from its creation.
-func (c *Cluster) watchReady(ctx context.Context, ns string, names []string, created map[string]time.Time, timeout time.Duration) ([]time.Duration, error) {
-	ready := map[string]time.Duration{}
-	deadline := time.Now().Add(timeout)
-	for len(ready) < len(names) {
-		list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err == nil {
-			for i := range list.Items {
-				p := &list.Items[i]
-				if _, seen := ready[p.Name]; !seen && slices.Contains(names, p.Name) && podReady(p) {
-					ready[p.Name] = time.Since(created[p.Name])
-				}
+// runWave deletes the pods of a wave as their kinds say, waits for the
+// ordinary ones to be Ready before deleting them with the blocked ones, and
+// returns how long each deleted pod took to leave the API and each ordinary
+// pod to be Ready, as watch saw them.
+func runWave(ctx context.Context, c *Cluster, ns string, kinds map[string]churnKind, created map[string]time.Time, watch *waveWatch) (gone map[string]time.Duration, ready []time.Duration, err error) {
+	deleteAt := func(kind churnKind, after time.Duration, grace int64) error {
+		for _, name := range namesOf(kinds, kind) {
+			time.Sleep(time.Until(created[name].Add(after)))
+			watch.deleting(name)
+			if err := c.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(grace)}); err != nil {
+				return err
 			}
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d of %d pods Ready after %s", len(ready), len(names), timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		return nil
+	}
+	if err := deleteAt(churnQuickDeleted, time.Second, int64(churnGrace.Seconds())); err != nil {
+		return nil, nil, err
+	}
+	if err := deleteAt(churnForceDeleted, 2*time.Second, 0); err != nil {
+		return nil, nil, err
+	}
+	ordinary := namesOf(kinds, churnOrdinary)
+	readyAt, err := watch.wait(ctx, "Ready", 3*time.Minute, func(w *waveWatch) map[string]time.Time {
+		return pick(w.ready, ordinary)
+	}, ordinary)
+	if err != nil {
+		return nil, nil, err
+	}
+	for name, at := range readyAt {
+		ready = append(ready, at.Sub(created[name]))
+	}
+	// Blocked and ordinary pods deleted together.
+	for _, kind := range []churnKind{churnBlocked, churnOrdinary} {
+		if err := deleteAt(kind, 0, int64(churnGrace.Seconds())); err != nil {
+			return nil, nil, err
 		}
 	}
-	var latencies []time.Duration
-	for _, d := range ready {
-		latencies = append(latencies, d)
+	// Longer than WaitForAttachAndMount's two minutes: a blocked pod whose
+	// sync was not cancelled is then measured, and fails its bound, rather
+	// than ending the scenario in an error.
+	var deleted map[string]time.Time
+	goneAt, err := watch.wait(ctx, "gone from the API", 3*time.Minute, func(w *waveWatch) map[string]time.Time {
+		deleted = maps.Clone(w.deleted)
+		return maps.Clone(w.gone)
+	}, slices.Sorted(maps.Keys(kinds)))
+	if err != nil {
+		return nil, nil, err
 	}
-	return latencies, nil
+	gone = map[string]time.Duration{}
+	for name, at := range goneAt {
+		gone[name] = at.Sub(deleted[name])
+	}
+	return gone, ready, nil
 }
 
-// watchGone lists ns every 250 ms until every pod of deleted has left the
-// API, and returns how long each took from its deletion.
-func (c *Cluster) watchGone(ctx context.Context, ns string, deleted map[string]time.Time, timeout time.Duration) (map[string]time.Duration, error) {
-	gone := map[string]time.Duration{}
-	deadline := time.Now().Add(timeout)
-	for len(gone) < len(deleted) {
-		list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err == nil {
+// pick is the entries of m named in names.
+func pick(m map[string]time.Time, names []string) map[string]time.Time {
+	picked := map[string]time.Time{}
+	for _, name := range names {
+		if t, ok := m[name]; ok {
+			picked[name] = t
+		}
+	}
+	return picked
+}
+
+// waveWatch lists a namespace's pods every 250 ms while a wave runs, and
+// records when each pod was first seen Ready and when each pod being deleted
+// was first seen gone: pods deleted while others start are timed as they
+// go, not when the scenario next looks.
+type waveWatch struct {
+	mu      sync.Mutex
+	deleted map[string]time.Time
+	ready   map[string]time.Time
+	gone    map[string]time.Time
+}
+
+func newWaveWatch() *waveWatch {
+	return &waveWatch{deleted: map[string]time.Time{}, ready: map[string]time.Time{}, gone: map[string]time.Time{}}
+}
+
+// deleting records that name is about to be deleted.
+func (w *waveWatch) deleting(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deleted[name] = time.Now()
+}
+
+func (w *waveWatch) run(ctx context.Context, c *Cluster, ns string) {
+	for ctx.Err() == nil {
+		// A list that fails is skipped: the next comes 250 ms later.
+		if list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			now := time.Now()
 			present := map[string]bool{}
-			for _, p := range list.Items {
+			w.mu.Lock()
+			for i := range list.Items {
+				p := &list.Items[i]
 				present[p.Name] = true
-			}
-			for name, at := range deleted {
-				if _, seen := gone[name]; !seen && !present[name] {
-					gone[name] = time.Since(at)
+				if _, seen := w.ready[p.Name]; !seen && podReady(p) {
+					w.ready[p.Name] = now
 				}
+			}
+			for name := range w.deleted {
+				if _, seen := w.gone[name]; !seen && !present[name] {
+					w.gone[name] = now
+				}
+			}
+			w.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// wait waits until seen, called under the watch's lock, returns an entry for
+// every pod of want, and returns them.
+func (w *waveWatch) wait(ctx context.Context, what string, timeout time.Duration, seen func(*waveWatch) map[string]time.Time, want []string) (map[string]time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		got := seen(w)
+		w.mu.Unlock()
+		var missing []string
+		for _, name := range want {
+			if _, ok := got[name]; !ok {
+				missing = append(missing, name)
 			}
 		}
+		if len(missing) == 0 {
+			return got, nil
+		}
 		if time.Now().After(deadline) {
-			var still []string
-			for name := range deleted {
-				if _, ok := gone[name]; !ok {
-					still = append(still, name)
-				}
-			}
-			sort.Strings(still)
-			return nil, fmt.Errorf("pods still in the API %s after their deletion: %s", timeout, strings.Join(still, ", "))
+			return nil, fmt.Errorf("%d of %d pods %s after %s; not: %s", len(want)-len(missing), len(want), what, timeout, strings.Join(missing, ", "))
 		}
 		select {
 		case <-ctx.Done():
@@ -334,7 +396,6 @@ func (c *Cluster) watchGone(ctx context.Context, ns string, deleted map[string]t
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	return gone, nil
 }
 
 // leftOnNode says what the pods of ns (uids) left on the node: running

@@ -101,6 +101,9 @@ func kubeletKilledDuringPreStop(ctx context.Context, env *Env) (outcome, measure
 	stopWatch()
 	watched.Wait()
 	seen := w.snapshot()
+	if seen.maxContainers == 0 {
+		problems = append(problems, "the runtime never listed its container by pod UID: nothing above was observed")
+	}
 	if seen.maxContainers > 1 {
 		problems = append(problems, fmt.Sprintf("it had %d containers at once: started again", seen.maxContainers))
 	}

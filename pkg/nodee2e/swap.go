@@ -27,15 +27,17 @@ type SwapOutcome struct {
 }
 
 // podsDisturbed is the outcome of a swap after which a pod lost its
-// container, sandbox or address, or restarted: what a drop-in replacement
-// must never do, on either kubelet.
+// container, sandbox or address, restarted, or was not Ready again: what a
+// drop-in replacement must never do. It is the outcome of the kubelet swapped
+// in: patched for the upgrade, stock for the rollback.
 const podsDisturbed = "pods-disturbed"
 
 // swapReadyWithin bounds the time from the new kubelet's start until the
 // node and every pod are Ready again.
 const swapReadyWithin = 60 * time.Second
 
-// probePeriod is the swap's pods' readiness probe period.
+// probePeriod is the readiness probe period of the swap's pods but the two
+// deleted after the swaps.
 const probePeriod = 2 * time.Second
 
 // readyChangedSince names the pods of ns whose Ready condition changed after
@@ -115,7 +117,13 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 	}
 	pods := env.Swap.Pods
 	for i := range pods {
-		pod := podWithVolumes(fmt.Sprintf("swap-%03d", i), int32(probePeriod/time.Second))
+		period := probePeriod
+		if i < 2 {
+			// The pods deleted after each swap, judged by readinessBound:
+			// five periods of 1 s.
+			period = time.Second
+		}
+		pod := podWithVolumes(fmt.Sprintf("swap-%03d", i), int32(period/time.Second))
 		pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{PreStop: &v1.LifecycleHandler{
 			Exec: &v1.ExecAction{Command: []string{"sh", "-c", "rm -f " + readyFile + "; sleep 20"}},
 		}}
@@ -146,15 +154,16 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 		env.Kubelet = next
 		logger.Info("Swapped kubelet", "direction", direction, "version", next.Version)
 		if err := next.WaitNodeReady(ctx, c.Client, c.Node, swapReadyWithin); err != nil {
-			return []string{err.Error()}, "", nil
+			return nil, "", err
 		}
-		if err := c.waitPodsReady(ctx, ns, len(started), swapReadyWithin-time.Since(next.Started)); err != nil {
-			return []string{err.Error()}, "", nil
+		nodeReadyAfter := time.Since(next.Started)
+		// The API shows what the old kubelet reported until the new one
+		// has probed each pod: judge readiness after three probe periods.
+		time.Sleep(3 * probePeriod)
+		if err := c.waitPodsReady(ctx, ns, len(started), max(swapReadyWithin-time.Since(next.Started), time.Second)); err != nil {
+			return []string{fmt.Sprintf("not every pod Ready %s after the %s kubelet started: %v", swapReadyWithin, spec.Name, err)}, "", nil
 		}
 		readyAfter := time.Since(next.Started)
-		// The API still shows what the old kubelet reported: let the new
-		// one probe every pod a few times before judging.
-		time.Sleep(3 * probePeriod)
 		now, err := identities()
 		if err != nil {
 			return nil, "", err
@@ -182,13 +191,19 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 		if len(flapped) > 0 {
 			changes = fmt.Sprintf("Ready changed for %d pods (%s)", len(flapped), strings.Join(flapped, ", "))
 		}
-		return disturbed, fmt.Sprintf("%s: node and %d pods Ready %.0fs after the start, %s; same containers, sandboxes and addresses, 0 restarts, %v pods and %v containers started",
-			direction, len(started), readyAfter.Seconds(), changes, startedPods, startedContainers), nil
+		return disturbed, fmt.Sprintf("%s: node Ready %.0fs after the start, %d pods Ready at %.0fs, %s; same containers, sandboxes and addresses, 0 restarts, %v pods and %v containers started",
+			direction, nodeReadyAfter.Seconds(), len(started), readyAfter.Seconds(), changes, startedPods, startedContainers), nil
 	}
 	// deleteOne deletes a pod that the stock kubelet started, and reports
 	// how readiness followed its preStop hook; the pod is gone when it
 	// returns, so that the next swap compares the others.
 	deleteOne := func(name string) (outcome, measured string, err error) {
+		// Ready before, or its going not Ready would say nothing.
+		if pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return "", "", err
+		} else if !podReady(pod) {
+			return "", "", fmt.Errorf("pod %s is not Ready before its deletion: %s", name, describePod(pod))
+		}
 		notReadyAfter, ok, err := c.notReadyAfterDeletion(ctx, ns, name, 30, readinessWatch)
 		if err != nil {
 			return "", "", err

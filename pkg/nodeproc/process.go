@@ -5,11 +5,11 @@
 //
 // Every process leaves a record in its RecordDir while it runs: NAME.pid,
 // its PID in decimal, and NAME.cmdline, its argv as /proc/PID/cmdline reads
-// (each argument followed by a NUL). A harness that was killed before it
-// could stop its processes is cleaned up from the records alone: a PID whose
-// cmdline still matches is the process that was started, not another that
-// reused its number (hack/lib/common.sh's ctxfix::stop_recorded). So a process
-// started here must not exec another program.
+// (each argument followed by a NUL). hack/e2e.sh's cleanup stops what the
+// records of its run still name when test/e2e could not stop it
+// (ctxfix::stop_recorded in hack/lib/common.sh): a PID whose cmdline still
+// matches is the process that was started, not another that reused its
+// number. So a process started here must not exec another program.
 package nodeproc
 
 import (
@@ -181,12 +181,19 @@ func (p *Process) Kill(ctx context.Context) {
 
 func (p *Process) stop(ctx context.Context, sig syscall.Signal) {
 	logger := klog.FromContext(ctx).WithValues("process", p.Spec.Name, "pid", p.PID)
-	if err := p.Signal(sig); err == nil {
+	if exited, _ := p.Exited(); !exited {
+		// An error here is a process that exited since: it is waited for
+		// all the same, and the record goes only once it has.
+		if err := syscall.Kill(-p.PID, sig); err != nil {
+			logger.V(2).Info("Could not signal the process", "signal", sig, "err", err)
+		}
 		select {
 		case <-p.exited:
 		case <-time.After(stopGrace):
 			logger.Info("Process did not exit on signal, killing it", "signal", sig, "after", stopGrace)
-			_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+			if err := syscall.Kill(-p.PID, syscall.SIGKILL); err != nil {
+				logger.Error(err, "Could not kill the process")
+			}
 			<-p.exited
 		}
 		logger.V(2).Info("Process exited", "signal", sig, "err", p.exitErr)

@@ -71,7 +71,7 @@ func main() {
 	flag.DurationVar(&c.sync.Interval, "sync-interval", 30*time.Second, "time between heap profiles of the sustained-sync scenario")
 	flag.IntVar(&c.swap.Pods, "swap-pods", 20, "pods of the kubelet-swap scenario")
 	flag.IntVar(&c.churn.Waves, "churn-waves", 10, "waves of the churn scenario")
-	flag.IntVar(&c.churn.Pods, "churn-pods", 50, "pods of each wave of the churn scenario")
+	flag.IntVar(&c.churn.Pods, "churn-pods", 25, "pods of each wave of the churn scenario")
 	flag.DurationVar(&c.churn.Settle, "churn-settle", time.Minute, "time after the churn's last wave before the node is judged")
 	flag.StringVar(&c.conformance.binary, "conformance-binary", "", "e2e_node.test of the base's patched tree; required by the node-conformance scenario")
 	flag.StringVar(&c.conformance.ginkgo, "conformance-ginkgo", "", "the ginkgo command of the same tree, which runs e2e_node.test")
