@@ -122,7 +122,7 @@ check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, p
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
 real_node() { LEAK_BASE="${leaking_base}" "${hack}/e2e.sh" --short; }
-check "real node (API server, containerd, runc), stock and patched: readiness during termination on ${default_base}; 90 s of sync on ${leaking_base}, judged through the API server" real_node
+check "real node (API server, containerd, runc), stock and patched: readiness during termination, kubelet killed during preStop, churn and the kubelet swapped in place and back on ${default_base}; 90 s of sync on ${leaking_base}, judged through the API server" real_node
 
 for i in "${!names[@]}"; do
   [[ "${results[$i]}" == FAIL* ]] || continue
