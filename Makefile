@@ -101,10 +101,10 @@ e2e:
 	hack/e2e.sh
 
 ## e2e-faults: the real node's faults on KUBE_VERSION, stock and patched side by
-## side: the kubelet swapped in place under 50 pods and rolled back, restarted,
+## side: the kubelet swapped in place under 25 pods and rolled back, restarted,
 ## killed during a preStop hook, and 10 waves of 25 pods of churn; needs root
 e2e-faults:
-	E2E_SCENARIOS=$${E2E_SCENARIOS:-kubelet-restart,kubelet-killed-during-prestop,churn,kubelet-swap} SWAP_PODS=$${SWAP_PODS:-50} hack/e2e.sh
+	E2E_SCENARIOS=$${E2E_SCENARIOS:-kubelet-restart,kubelet-killed-during-prestop,churn,kubelet-swap} SWAP_PODS=$${SWAP_PODS:-25} hack/e2e.sh
 
 ## bench: pod-worker sync benchmark, stock vs patched KUBE_VERSION in one run,
 ## compared with benchstat (COUNT=8 BENCHTIME=20000x)

@@ -273,8 +273,18 @@ func kubeletRestart(ctx context.Context, env *Env) (outcome, measured string, er
 	if err := env.Restart(ctx); err != nil {
 		return "", "", err
 	}
+	// The API shows what the old kubelet reported until the new one has
+	// probed each pod (and a restarted kubelet reports them not Ready until
+	// then): judge after three probe periods.
+	time.Sleep(3 * time.Second)
 	if err := c.waitPodsReady(ctx, ns, pods, time.Minute); err != nil {
 		return Fail, "pods not Ready again after the restart: " + err.Error(), nil
+	}
+	// Ready before its file is removed, or going not Ready would say nothing.
+	if p, err := c.Client.CoreV1().Pods(ns).Get(ctx, "survivor-0", metav1.GetOptions{}); err != nil {
+		return "", "", err
+	} else if !podReady(p) {
+		return Fail, "survivor-0 was not Ready before its ready file was removed: " + describePod(p), nil
 	}
 	// Probes resume: removing the file turns the pod not Ready. The exec goes
 	// through the kubelet's server, which may still be starting.
