@@ -54,9 +54,9 @@ type Kubelet struct {
 
 // StartKubelet starts spec's kubelet in the node's network namespace.
 func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
-	version, err := exec.CommandContext(ctx, spec.Binary, "--version").Output()
+	version, err := kubeletVersion(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("%s kubelet %s does not run: %w", spec.Name, spec.Binary, err)
+		return nil, err
 	}
 	process, err := nodeproc.Start(ctx, nodeproc.Spec{
 		// One record for whichever kubelet runs the node: two never run at
@@ -75,9 +75,19 @@ func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
-	k := &Kubelet{Spec: spec, Version: strings.TrimPrefix(strings.TrimSpace(string(version)), "Kubernetes "), Started: process.Started, process: process}
+	k := &Kubelet{Spec: spec, Version: version, Started: process.Started, process: process}
 	klog.FromContext(ctx).Info("Started kubelet", "kubelet", spec.Name, "version", k.Version, "pid", process.PID)
 	return k, nil
+}
+
+// kubeletVersion is the version spec's kubelet reports, as the node shows it
+// (v1.36.5-ctxfix.3).
+func kubeletVersion(ctx context.Context, spec KubeletSpec) (string, error) {
+	out, err := exec.CommandContext(ctx, spec.Binary, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s kubelet %s does not run: %w", spec.Name, spec.Binary, err)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "Kubernetes "), nil
 }
 
 // Exited reports whether the kubelet has exited, and how.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -158,6 +157,14 @@ func runSwap(ctx context.Context, opts RunOptions, problem ctxleak.Problem, scen
 	if !okStock || !okPatched {
 		return nil, errNoSwapPair
 	}
+	versions := map[string]string{}
+	for name, spec := range map[string]KubeletSpec{"stock": stock, "patched": patched} {
+		version, err := kubeletVersion(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		versions[name] = version
+	}
 	env := opts.Env
 	env.Problem = problem
 	logger.Info("Scenario", "scenario", scenario.Name, "stock", stock.Binary, "patched", patched.Binary)
@@ -168,7 +175,7 @@ func runSwap(ctx context.Context, opts RunOptions, problem ctxleak.Problem, scen
 		kubelet string
 		outcome SwapOutcome
 	}{{"patched", upgrade}, {"stock", rollback}} {
-		result := Result{Scenario: scenario.Name, Kubelet: r.kubelet, Version: versionOf(specs[r.kubelet]), Outcome: r.outcome.Outcome, Measured: r.outcome.Measured, Expected: expected[scenario.Name+"/"+r.kubelet]}
+		result := Result{Scenario: scenario.Name, Kubelet: r.kubelet, Version: versions[r.kubelet], Outcome: r.outcome.Outcome, Measured: r.outcome.Measured, Expected: expected[scenario.Name+"/"+r.kubelet]}
 		if err != nil {
 			result.Error = err.Error()
 		} else if result.Outcome == "" {
@@ -185,15 +192,6 @@ func runSwap(ctx context.Context, opts RunOptions, problem ctxleak.Problem, scen
 		return results, err
 	}
 	return results, nil
-}
-
-// versionOf is the version spec's kubelet reports, for the results table.
-func versionOf(spec KubeletSpec) string {
-	out, err := exec.Command(spec.Binary, "--version").Output()
-	if err != nil {
-		return "unknown: " + err.Error()
-	}
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "Kubernetes ")
 }
 
 // PrintTable writes the results side by side, a row per scenario and a

@@ -1,6 +1,6 @@
 // Package nodeproc runs the processes of a node on this machine: how they are
-// started (in the node's network namespace, their PID recorded), signalled,
-// stopped and restarted. The soak's kubelets, the real node's kubelets and
+// started (in the node's network namespace, their PID recorded), stopped
+// and killed. The soak's kubelets, the real node's kubelets and
 // the faults done to them all go through it.
 //
 // Every process leaves a record in its RecordDir while it runs: NAME.pid,
@@ -156,14 +156,6 @@ func (p *Process) Exited() (bool, error) {
 // ExitError says why the process exited, with the end of its log.
 func (p *Process) ExitError() error {
 	return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.Spec.Name, p.exitErr, p.Spec.LogPath, Tail(p.Spec.LogPath, 15))
-}
-
-// Signal sends sig to the process's group.
-func (p *Process) Signal(sig syscall.Signal) error {
-	if exited, _ := p.Exited(); exited {
-		return fmt.Errorf("%s (pid %d) has exited", p.Spec.Name, p.PID)
-	}
-	return syscall.Kill(-p.PID, sig)
 }
 
 // Stop stops the process as a service manager would, SIGTERM and SIGKILL
