@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,9 @@ type Spec struct {
 	Args []string
 	// Env is added to the harness's environment.
 	Env []string
+	// Environ, when set, is the whole environment instead: that of a
+	// process started again as it ran (FindRecorded).
+	Environ []string
 	// NetNS is the network namespace to run in (/run/netns/NAME); empty for
 	// the harness's own. Only the network namespace is entered: a kubelet
 	// and its runtime must share the mount namespace, or the runtime would
@@ -55,6 +59,17 @@ type Spec struct {
 	LogPath string
 	// RecordDir holds the process's record while it runs.
 	RecordDir string
+	// Cgroups are cgroup folders the process is moved into as soon as it
+	// has started, so that the children it starts from then on inherit
+	// them (containerd's shims its runtime cgroup). On cgroup v1 a process
+	// cannot be started inside one: for the moment between its start and
+	// the move it is in the harness's. containerd starts a shim only when
+	// asked for a container, which nothing can ask before it serves.
+	Cgroups []string
+	// Detached processes are not killed when the harness dies: one that
+	// stands for a process the harness did not start (FindRecorded) lives
+	// as long as it did, until its record is stopped.
+	Detached bool
 }
 
 // Process is a started process of a node.
@@ -71,7 +86,8 @@ type Process struct {
 }
 
 // Start starts spec's process and records its PID. The process gets a process
-// group of its own, and is killed if the harness dies without stopping it.
+// group of its own, and is killed if the harness dies without stopping it
+// unless it is Detached.
 func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if spec.Name == "" || spec.Path == "" || spec.LogPath == "" || spec.RecordDir == "" {
 		return nil, fmt.Errorf("process spec %+v: Name, Path, LogPath and RecordDir are required", spec)
@@ -95,9 +111,15 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		cmd = exec.Command("nsenter", append([]string{"--net=" + spec.NetNS, "--"}, argv...)...)
 	}
 	cmd.Env = append(os.Environ(), spec.Env...)
+	if spec.Environ != nil {
+		cmd.Env = append(slices.Clone(spec.Environ), spec.Env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if !spec.Detached {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
@@ -106,6 +128,12 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		p.exitErr = cmd.Wait()
 		close(p.exited)
 	}()
+	for _, cgroup := range spec.Cgroups {
+		if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(p.PID)), 0o644); err != nil {
+			p.Kill(ctx)
+			return nil, fmt.Errorf("%s: moving it into cgroup %s: %w", spec.Name, cgroup, err)
+		}
+	}
 	if err := p.record(argv); err != nil {
 		p.Kill(ctx)
 		return nil, fmt.Errorf("%s: recording its PID: %w", spec.Name, err)
