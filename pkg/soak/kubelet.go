@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/fakecri"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletconfig"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
 )
 
@@ -105,8 +105,15 @@ func StartKubelet(ctx context.Context, spec KubeletSpec) (_ *Kubelet, err error)
 	if k.healthz, err = freePort(); err != nil {
 		return nil, err
 	}
-	configPath := filepath.Join(root, "kubelet-config.json")
-	if err := os.WriteFile(configPath, k.config(), 0o644); err != nil {
+	config, err := kubeletconfig.Standalone(kubeletconfig.StandaloneOptions{
+		RuntimeEndpoint: k.cri.Endpoint(), StaticPodPath: k.ManifestDir(), PodLogsDir: filepath.Join(k.Root, "pod-logs"),
+		Port: int32(k.port), HealthzPort: int32(k.healthz),
+	})
+	if err != nil {
+		return nil, err
+	}
+	configPath := filepath.Join(root, "kubelet-config.yaml")
+	if err := kubeletconfig.Write(configPath, config); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(spec.LogDir, 0o755); err != nil {
@@ -146,48 +153,6 @@ func (k *Kubelet) ManifestDir() string { return filepath.Join(k.Root, "manifests
 
 // FakeRuntime is the runtime the kubelet runs its pods on.
 func (k *Kubelet) FakeRuntime() *fakecri.Runtime { return k.cri }
-
-// config is the kubelet configuration that runs standalone on a machine
-// with cgroup v1, no swap accounting and no API server, serving only on
-// loopback. It is written as JSON because some settings must be explicitly
-// empty, which the typed configuration cannot express.
-func (k *Kubelet) config() []byte {
-	config := map[string]any{
-		"apiVersion":                    "kubelet.config.k8s.io/v1beta1",
-		"kind":                          "KubeletConfiguration",
-		"failCgroupV1":                  false,
-		"cgroupsPerQOS":                 false,
-		"enforceNodeAllocatable":        []string{},
-		"failSwapOn":                    false,
-		"cgroupDriver":                  "cgroupfs",
-		"localStorageCapacityIsolation": false,
-		"resolvConf":                    "",
-		"makeIPTablesUtilChains":        false,
-		"syncFrequency":                 "1s",
-		"fileCheckFrequency":            "1s",
-		"staticPodPath":                 k.ManifestDir(),
-		"podLogsDir":                    filepath.Join(k.Root, "pod-logs"),
-		"containerRuntimeEndpoint":      k.cri.Endpoint(),
-		"imageServiceEndpoint":          k.cri.Endpoint(),
-		"address":                       "127.0.0.1",
-		"port":                          k.port,
-		"readOnlyPort":                  0,
-		"healthzBindAddress":            "127.0.0.1",
-		"healthzPort":                   k.healthz,
-		"evictionHard":                  map[string]string{},
-		"imageGCHighThresholdPercent":   100,
-		"authentication": map[string]any{
-			"anonymous": map[string]any{"enabled": true},
-			"webhook":   map[string]any{"enabled": false},
-		},
-		"authorization": map[string]any{"mode": "AlwaysAllow"},
-	}
-	data, err := json.MarshalIndent(config, "", "  ")
-	if err != nil {
-		panic(err) // a map of plain values always marshals
-	}
-	return data
-}
 
 // waitHealthy waits for the kubelet to answer on its port.
 func (k *Kubelet) waitHealthy(ctx context.Context, timeout time.Duration) error {
