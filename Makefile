@@ -8,7 +8,7 @@
 #   make test-matrix           the series on every supported base
 #   make soak KUBE_VERSION=v1.36.2 PODS=100 DURATION=10m
 #   make e2e KUBE_VERSION=v1.36.5   a real node: API server, containerd, runc, CNI
-#   make e2e-faults KUBE_VERSION=v1.36.5   the kubelet swapped, killed and churned on that node
+#   make e2e-faults KUBE_VERSION=v1.36.5   the kubelet swapped, killed and churned, the runtime killed, the API cut off
 #   make clean
 
 SHELL := /usr/bin/env bash
@@ -102,9 +102,11 @@ e2e:
 
 ## e2e-faults: the real node's faults on KUBE_VERSION, stock and patched side by
 ## side: the kubelet swapped in place under 25 pods and rolled back, restarted,
-## killed during a preStop hook, and 10 waves of 25 pods of churn; needs root
+## killed during a preStop hook and mid-sync, containerd killed, the API
+## partitioned, the node rebooted, and 10 waves of 25 pods of churn, whose performance stock run
+## twice gives a noise band for; needs root
 e2e-faults:
-	E2E_SCENARIOS=$${E2E_SCENARIOS:-kubelet-restart,kubelet-killed-during-prestop,churn,kubelet-swap} SWAP_PODS=$${SWAP_PODS:-25} hack/e2e.sh
+	E2E_SCENARIOS=$${E2E_SCENARIOS:-kubelet-restart,kubelet-killed-during-prestop,kubelet-killed-at-succeeded,kubelet-killed-mid-sync,containerd-killed,api-partitioned,node-rebooted,churn,kubelet-swap} SWAP_PODS=$${SWAP_PODS:-25} REPEAT_STOCK=$${REPEAT_STOCK:-1} hack/e2e.sh
 
 ## bench: pod-worker sync benchmark, stock vs patched KUBE_VERSION in one run,
 ## compared with benchstat (COUNT=8 BENCHTIME=20000x)

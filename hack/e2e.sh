@@ -55,6 +55,10 @@
 #                  the churn: waves, pods per wave, and the time after the
 #                  last wave before the node is judged (default 10, 25 and
 #                  60s; 3, 25 and 60s with --short)
+#   REPEAT_STOCK   1: run the stock kubelet again after the patched one, for
+#                  the scenarios that measure performance (churn), whose
+#                  stock-against-stock ratios are the noise band of the
+#                  patched-against-stock ones (make e2e-faults sets it)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -99,6 +103,11 @@ else
   scenarios="${E2E_SCENARIOS:-}"
   leak_base=""
 fi
+case "${REPEAT_STOCK:-0}" in
+  0) repeat_stock=false ;;
+  1) repeat_stock=true ;;
+  *) ctxfix::die "REPEAT_STOCK=${REPEAT_STOCK}: want 0 or 1" ;;
+esac
 # Upstream's node conformance list runs in make e2e, not in its short form.
 conformance=false
 if [[ -z "${scenarios}" || ",${scenarios}," == *",node-conformance,"* ]]; then
@@ -462,34 +471,6 @@ for image in "${image_names[@]}"; do
     ctxfix::die "ctr could not import ${images}/${image}.tar (${logs}/images.log)"
 done
 
-# The kubelet: cgroup v1 with the cgroupfs driver on this machine's kind,
-# everything it writes under the run folder where it can be told so.
-cat >"${run}/kubelet-config.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-failCgroupV1: false
-cgroupDriver: cgroupfs
-failSwapOn: false
-containerRuntimeEndpoint: unix://${run}/containerd.sock
-podLogsDir: ${run}/pod-logs
-syncFrequency: 1s
-address: ${node_ip}
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-clusterDNS: []
-resolvConf: ""
-# No image on this node can be pulled again: never collect them, and never
-# evict for a disk that is merely full of other things.
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: "${pki}/ca.crt"}
-authorization: {mode: Webhook}
-EOF
-
 if ${conformance}; then
   conformance_args=(-conformance-binary "${bin}/${base}/e2e_node.test" -conformance-ginkgo "${bin}/${base}/ginkgo" -conformance-host "https://${cp_ip}:6443"
     -conformance-token-file "${pki}/conformance.token" -conformance-known-failures "${CTXFIX_ROOT}/test/e2e-node-known-failures.tsv")
@@ -509,10 +490,12 @@ run_kubelets() {
   nsenter --net="/run/netns/${cp_ns}" -- "${e2e}" -base "${b}" \
     -kubelet "stock=$(stock_kubelet "${b}")" -kubelet "patched=$(patched_kubelet "${b}")" \
     -kubeconfig "${run}/admin.kubeconfig" -node "${node}" -netns "/run/netns/${node_ns}" -run-dir "${run}/${b}" -record-dir "${records}" \
-    -kubelet-args "--config=${run}/kubelet-config.yaml --kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
-    -cri-socket "${run}/containerd.sock" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}/${b}" -scenarios "${selected}" \
+    -kubelet-args "--kubeconfig=${run}/kubelet.kubeconfig --node-ip=${node_ip} --hostname-override=${node} --v=2" \
+    -node-ip "${node_ip}" -client-ca-file "${pki}/ca.crt" \
+    -cri-socket "${run}/containerd.sock" -runtime-root "${run}/containerd/root" -runtime-state "${run}/containerd/state,${run}/runc" \
+    -runtime-cgroups "${runtime_cgroup},/sys/fs/cgroup/pids/kubepods" -cni-bridge cni0 -cni-ipam-dir "${run}/cni/ipam" -ctxleak "${ctxleak}" -kubectl "${bin}/${base}/kubectl" -out "${out}/${b}" -scenarios "${selected}" \
     -sync-pods "${sync_pods}" -sync-duration "${sync_duration}" -sync-interval "${sync_interval}" -swap-pods "${SWAP_PODS:-20}" \
-    -churn-waves "${churn_waves}" -churn-pods "${churn_pods}" -churn-settle "${churn_settle}" "$@" 2>&1 | tee "${logs}/e2e-${b}.log"
+    -churn-waves "${churn_waves}" -churn-pods "${churn_pods}" -churn-settle "${churn_settle}" -repeat-stock="${repeat_stock}" "$@" 2>&1 | tee "${logs}/e2e-${b}.log"
   status="${PIPESTATUS[0]}"
   set -e
   if ((status == 130)); then

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -231,6 +230,17 @@ func churn(ctx context.Context, env *Env) (outcome, measured string, err error) 
 	if report.Analysis.Verdict == ctxleak.Clean && contexts > churnSyncContexts {
 		problems = append(problems, fmt.Sprintf("%d live sync contexts with no pod left, at most %d", contexts, churnSyncContexts))
 	}
+	for _, latencies := range []struct {
+		name      string
+		durations []time.Duration
+	}{{"start", startLatencies}, {"deletion", deleteLatencies}, {"blocked deletion", blockedLatencies}} {
+		for _, p := range []int{50, 90, 99} {
+			env.measure(fmt.Sprintf("%s p%d (s)", latencies.name, p), percentile(latencies.durations, p))
+		}
+	}
+	env.measure("pod syncs/s", float64(syncsAfter-syncsBefore)/churned.Seconds())
+	env.measure("kubelet CPU (s)", (usageAfter.CPU - usageBefore.CPU).Seconds())
+	env.measure("kubelet RSS (MiB)", float64(usageAfter.RSSBytes>>20))
 	measured = fmt.Sprintf("%d waves of %d pods in %s: start p50/p90/p99 %s, deletion %s, blocked pods' deletion %s, %.1f pod syncs/s, kubelet CPU %.1fs, RSS %d MiB; %s later %v pod workers, goroutines %v -> %v, %d live sync contexts",
 		opts.Waves, opts.Pods, churned.Round(time.Second), percentiles(startLatencies), percentiles(deleteLatencies), percentiles(blockedLatencies),
 		float64(syncsAfter-syncsBefore)/churned.Seconds(), (usageAfter.CPU - usageBefore.CPU).Seconds(), usageAfter.RSSBytes>>20,
@@ -401,30 +411,16 @@ func (w *waveWatch) wait(ctx context.Context, what string, timeout time.Duration
 // leftOnNode says what the pods of ns (uids) left on the node: running
 // containers and Ready sandboxes in the runtime, folders under the kubelet's
 // root and mounts below them.
-func leftOnNode(ctx context.Context, runtime interface {
-	ListContainers(context.Context, *criv1.ContainerFilter) ([]*criv1.Container, error)
-	ListPodSandbox(context.Context, *criv1.PodSandboxFilter) ([]*criv1.PodSandbox, error)
-}, kubeletRoot, ns string, uids map[types.UID]string) ([]string, error) {
+func leftOnNode(ctx context.Context, runtime criLister, kubeletRoot, ns string, uids map[types.UID]string) ([]string, error) {
 	var left []string
-	byNamespace := map[string]string{"io.kubernetes.pod.namespace": ns}
-	containers, err := runtime.ListContainers(ctx, &criv1.ContainerFilter{
-		State:         &criv1.ContainerStateValue{State: criv1.ContainerState_CONTAINER_RUNNING},
-		LabelSelector: byNamespace,
-	})
+	held, err := inRuntime(ctx, runtime, map[string]string{"io.kubernetes.pod.namespace": ns})
 	if err != nil {
 		return nil, err
 	}
-	for _, container := range containers {
+	for _, container := range held.running() {
 		left = append(left, fmt.Sprintf("running container %s of %s", container.Id[:12], container.Labels["io.kubernetes.pod.name"]))
 	}
-	sandboxes, err := runtime.ListPodSandbox(ctx, &criv1.PodSandboxFilter{
-		State:         &criv1.PodSandboxStateValue{State: criv1.PodSandboxState_SANDBOX_READY},
-		LabelSelector: byNamespace,
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, sandbox := range sandboxes {
+	for _, sandbox := range held.readySandboxes {
 		left = append(left, fmt.Sprintf("Ready sandbox %s of %s", sandbox.Id[:12], sandbox.Metadata.Name))
 	}
 	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
@@ -451,13 +447,16 @@ func percentiles(durations []time.Duration) string {
 	if len(durations) == 0 {
 		return "none"
 	}
+	return fmt.Sprintf("%.1f/%.1f/%.1fs", percentile(durations, 50), percentile(durations, 90), percentile(durations, 99))
+}
+
+// percentile is the nearest-rank p-th percentile of durations, in seconds:
+// the smallest value with at least p% of them at or below it.
+func percentile(durations []time.Duration, p int) float64 {
+	if len(durations) == 0 {
+		return 0
+	}
 	sorted := slices.Clone(durations)
 	slices.Sort(sorted)
-	// Nearest rank: the smallest value with at least p% of them at or
-	// below it.
-	at := func(p int) string {
-		i := max((len(sorted)*p+99)/100-1, 0)
-		return fmt.Sprintf("%.1f", sorted[i].Seconds())
-	}
-	return fmt.Sprintf("%s/%s/%ss", at(50), at(90), at(99))
+	return sorted[max((len(sorted)*p+99)/100-1, 0)].Seconds()
 }

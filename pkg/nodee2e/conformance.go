@@ -56,7 +56,8 @@ func (k KnownFailure) Applies(kubelet string, problem ctxleak.Problem) bool {
 
 // ConformanceFocus is the list of [NodeConformance] specs make e2e runs: the
 // kubelet's lifecycle hooks, probes, pods, volumes and environment, the
-// container runtime's behaviour and exec over websockets.
+// container runtime's behaviour, exec over websockets, and the termination of
+// a pod whose sync is blocked.
 var ConformanceFocus = []string{
 	`Container Lifecycle Hook`,
 	`Lifecycle Sleep Hook`,
@@ -70,6 +71,10 @@ var ConformanceFocus = []string{
 	`\[sig-node\] Downward API`,
 	`\[sig-storage\] Projected`,
 	`Container Runtime`,
+	// A pod whose sync is blocked mounting a Secret that does not exist
+	// must leave the API within 10 s of its deletion: the deletion cancels
+	// the sync context the series changes.
+	`Terminate Pods`,
 }
 
 // ConformanceLabelFilter keeps the specs that belong to node conformance and

@@ -11,14 +11,20 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
 	"k8s.io/utils/ptr"
 )
 
-// hookRanLine is what the preStop hook of kubeletKilledDuringPreStop writes
-// to its container's output each time it runs.
-const hookRanLine = "preStop hook ran"
+// hookRanLine is what the preStop hooks of the fault scenarios write to
+// their container's output each time they run, and fileRemovedLine what
+// they write once they have removed the ready file: the container's log
+// (CRI's format, a timestamp per line) tells when.
+const (
+	hookRanLine     = "preStop hook ran"
+	fileRemovedLine = "ready file removed"
+)
 
 // kubeletKilledDuringPreStop deletes a pod whose preStop hook takes 30 s of
 // its 40 s grace period, kills the kubelet with SIGKILL 8 s later, in the
@@ -66,22 +72,11 @@ func kubeletKilledDuringPreStop(ctx context.Context, env *Env) (outcome, measure
 		return "", "", err
 	}
 
-	deleted := time.Now()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	w := &terminationWatch{cluster: c, runtime: runtime, pod: hooked, since: deleted}
-	var watched sync.WaitGroup
-	watched.Add(1)
-	go func() {
-		defer watched.Done()
-		w.run(watchCtx)
-	}()
-	defer func() {
-		stopWatch()
-		watched.Wait()
-	}()
-	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, hooked.Name, metav1.DeleteOptions{}); err != nil {
+	w, deleted, err := c.deleteWatched(ctx, runtime, hooked)
+	if err != nil {
 		return "", "", err
 	}
+	defer w.stop()
 	time.Sleep(8 * time.Second)
 	if err := env.Crash(ctx); err != nil {
 		return "", "", err
@@ -98,8 +93,7 @@ func kubeletKilledDuringPreStop(ctx context.Context, env *Env) (outcome, measure
 	if err := c.waitPodGone(ctx, ns, hooked.Name, time.Until(deleted.Add(containerGone+10*time.Second))); err != nil {
 		problems = append(problems, fmt.Sprintf("the pod is still in the API %s after deletion", containerGone+10*time.Second))
 	}
-	stopWatch()
-	watched.Wait()
+	w.stop()
 	seen := w.snapshot()
 	if seen.maxContainers == 0 {
 		problems = append(problems, "the runtime never listed its container by pod UID: nothing above was observed")
@@ -139,15 +133,50 @@ func kubeletKilledDuringPreStop(ctx context.Context, env *Env) (outcome, measure
 // container's log on the node's disk) and its Ready condition in the API.
 type terminationWatch struct {
 	cluster *Cluster
-	runtime interface {
-		ListContainers(context.Context, *criv1.ContainerFilter) ([]*criv1.Container, error)
-		ContainerStatus(context.Context, string, bool) (*criv1.ContainerStatusResponse, error)
-	}
-	pod   *v1.Pod
-	since time.Time
+	runtime terminationRuntime
+	pod     *v1.Pod
+	since   time.Time
+
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	mu   sync.Mutex
 	seen terminationSeen
+}
+
+// startTerminationWatch watches pod, deleted at since, until stopped.
+func startTerminationWatch(ctx context.Context, c *Cluster, runtime terminationRuntime, pod *v1.Pod, since time.Time) *terminationWatch {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &terminationWatch{cluster: c, runtime: runtime, pod: pod, since: since, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.run(ctx)
+	}()
+	return w
+}
+
+// deleteWatched deletes pod gracefully with a terminationWatch on it from
+// the moment of its deletion, which it returns.
+func (c *Cluster) deleteWatched(ctx context.Context, runtime terminationRuntime, pod *v1.Pod) (*terminationWatch, time.Time, error) {
+	deleted := time.Now()
+	w := startTerminationWatch(ctx, c, runtime, pod, deleted)
+	if err := c.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		w.stop()
+		return nil, time.Time{}, err
+	}
+	return w, deleted, nil
+}
+
+// stop ends the watch and waits for it; a second stop does nothing.
+func (w *terminationWatch) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// terminationRuntime is what a terminationWatch asks the runtime.
+type terminationRuntime interface {
+	ListContainers(context.Context, *criv1.ContainerFilter) ([]*criv1.Container, error)
+	ContainerStatus(context.Context, string, bool) (*criv1.ContainerStatusResponse, error)
 }
 
 // terminationSeen is what a terminationWatch saw.
@@ -160,8 +189,23 @@ type terminationSeen struct {
 	gone time.Duration
 	// hookRuns is the most hook lines its container's log held.
 	hookRuns int
+	// fileRemoved is when a hook first logged that it removed the ready
+	// file; zero if none did.
+	fileRemoved time.Time
 	// readiness is the Ready condition's changes, since the deletion.
 	readiness []string
+	// notReadyRunning is when, since the deletion, the API first reported
+	// the pod not Ready while the runtime, asked in the same pass, still ran
+	// its container; zero if never.
+	notReadyRunning time.Duration
+}
+
+// removedAfter says when the ready file was removed, since deleted.
+func (s terminationSeen) removedAfter(deleted time.Time) string {
+	if s.fileRemoved.IsZero() {
+		return "never"
+	}
+	return fmt.Sprintf("%.1fs", s.fileRemoved.Sub(deleted).Seconds())
 }
 
 func (s terminationSeen) goneAfter() string {
@@ -189,9 +233,13 @@ func (w *terminationWatch) run(ctx context.Context) {
 	w.mu.Unlock()
 	for ctx.Err() == nil {
 		containers, err := w.runtime.ListContainers(ctx, &criv1.ContainerFilter{LabelSelector: byUID})
-		if err == nil {
+		// Whether the runtime answered in this pass: a count from an
+		// earlier one (containerd down) says nothing of now.
+		listed := err == nil
+		if listed {
 			running := 0
 			hookRuns := 0
+			var fileRemoved time.Time
 			for _, container := range containers {
 				if container.State == criv1.ContainerState_CONTAINER_RUNNING {
 					running++
@@ -199,6 +247,9 @@ func (w *terminationWatch) run(ctx context.Context) {
 				if status, err := w.runtime.ContainerStatus(ctx, container.Id, false); err == nil && status.Status != nil {
 					if log, err := os.ReadFile(status.Status.LogPath); err == nil {
 						hookRuns += strings.Count(string(log), hookRanLine)
+						if at, ok := firstLogged(log, fileRemovedLine); ok && (fileRemoved.IsZero() || at.Before(fileRemoved)) {
+							fileRemoved = at
+						}
 					}
 				}
 			}
@@ -206,6 +257,9 @@ func (w *terminationWatch) run(ctx context.Context) {
 			w.seen.running = running
 			w.seen.maxContainers = max(w.seen.maxContainers, len(containers))
 			w.seen.hookRuns = max(w.seen.hookRuns, hookRuns)
+			if !fileRemoved.IsZero() && w.seen.fileRemoved.IsZero() {
+				w.seen.fileRemoved = fileRemoved
+			}
 			if running == 0 && w.seen.gone == 0 {
 				w.seen.gone = time.Since(w.since)
 			}
@@ -216,16 +270,122 @@ func (w *terminationWatch) run(ctx context.Context) {
 			if podReady(p) {
 				ready = "True"
 			}
+			w.mu.Lock()
 			if ready != lastReady {
-				w.mu.Lock()
 				w.seen.readiness = append(w.seen.readiness, fmt.Sprintf("%s at %.1fs", ready, time.Since(w.since).Seconds()))
-				w.mu.Unlock()
 				lastReady = ready
 			}
+			if ready == "False" && listed && w.seen.running > 0 && w.seen.notReadyRunning == 0 {
+				w.seen.notReadyRunning = time.Since(w.since)
+			}
+			w.mu.Unlock()
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// kubeletKilledAtSucceeded is kubernetes#116925's case: the kubelet is
+// killed with SIGKILL the moment a pod being deleted reports Succeeded, before
+// it could finish the deletion, and started again 3 s later. The pod's
+// container exits 0 on SIGTERM and it never restarts, so its deletion ends
+// in the Succeeded phase. After the restart the kubelet must finish the
+// deletion: the pod gone from the API within 60 s. Both kubelets must pass.
+func kubeletKilledAtSucceeded(ctx context.Context, env *Env) (outcome, measured string, err error) {
+	c := env.Cluster
+	ns, err := c.createNamespace(ctx, "succeeded-kill")
+	if err != nil {
+		return "", "", err
+	}
+	defer c.deleteNamespaceInto(ctx, ns, &err)
+	pod := probedPod("finishing", 1)
+	pod.Spec.RestartPolicy = v1.RestartPolicyNever
+	created, err := c.createPod(ctx, ns, pod)
+	if err != nil {
+		return "", "", err
+	}
+	if err := c.waitPodsReady(ctx, ns, 1, 2*time.Minute); err != nil {
+		return "", "", err
+	}
+	// From now, not from the pod's creation: a resource version two
+	// minutes old may be too old to watch from.
+	current, err := c.Client.CoreV1().Pods(ns).Get(ctx, created.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", "", err
+	}
+	watcher, err := c.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector:   "metadata.name=" + created.Name,
+		ResourceVersion: current.ResourceVersion,
+	})
+	if err != nil {
+		return "", "", err
+	}
+	defer watcher.Stop()
+	deleted := time.Now()
+	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, created.Name, metav1.DeleteOptions{}); err != nil {
+		return "", "", err
+	}
+	var succeeded time.Duration
+	timeout := time.After(time.Minute)
+	for succeeded == 0 {
+		select {
+		case event, ok := <-watcher.ResultChan():
+			if !ok {
+				return "", "", fmt.Errorf("the watch of %s ended before it reported Succeeded", created.Name)
+			}
+			if p, isPod := event.Object.(*v1.Pod); isPod && p.DeletionTimestamp != nil && p.Status.Phase == v1.PodSucceeded {
+				succeeded = time.Since(deleted)
+			}
+		case <-timeout:
+			return Fail, fmt.Sprintf("%s never reported Succeeded within a minute of its deletion", created.Name), nil
+		case <-ctx.Done():
+			return "", "", ctx.Err()
+		}
+	}
+	// The watch goes on through the kill: a pod the kubelet removed before
+	// it was killed did not try the case.
+	removed := make(chan time.Time, 1)
+	go func() {
+		for event := range watcher.ResultChan() {
+			if event.Type == watch.Deleted {
+				removed <- time.Now()
+				return
+			}
+		}
+	}()
+	killed := time.Now()
+	if err := env.Crash(ctx); err != nil {
+		return "", "", err
+	}
+	restarted := env.Kubelet.Started
+	measured = fmt.Sprintf("Succeeded %.1fs after deletion, the kubelet killed then", succeeded.Seconds())
+	select {
+	case at := <-removed:
+		if at.Before(killed) {
+			return "", "", fmt.Errorf("%s: the kubelet removed the pod before it was killed; the case was not tried", measured)
+		}
+		return Pass, fmt.Sprintf("%s; gone %.1fs after the restart", measured, at.Sub(restarted).Seconds()), nil
+	case <-time.After(time.Until(restarted.Add(time.Minute))):
+		return Fail, measured + "; the pod still in the API a minute after the restart (kubernetes#116925)", nil
+	case <-ctx.Done():
+		return "", "", ctx.Err()
+	}
+}
+
+// firstLogged finds the first line of a container's log, in CRI's format
+// ("TIMESTAMP STREAM TAG MESSAGE"), whose message is text, and gives its
+// time.
+func firstLogged(log []byte, text string) (time.Time, bool) {
+	for _, line := range strings.Split(string(log), "\n") {
+		fields := strings.SplitN(line, " ", 4)
+		if len(fields) != 4 || fields[3] != text {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339Nano, fields[0]); err == nil {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }

@@ -39,6 +39,10 @@ type KubeletSpec struct {
 	LogPath string
 	// RecordDir holds the kubelet's PID record while it runs (nodeproc).
 	RecordDir string
+	// Repeats names the kubelet of the run this one is a second run of, with
+	// the same binary: it runs only the scenarios that measure performance,
+	// to give their noise band, and must do what that kubelet does.
+	Repeats string
 }
 
 // Kubelet is a running kubelet.
@@ -120,19 +124,27 @@ func (k *Kubelet) WaitNodeReady(ctx context.Context, client kubernetes.Interface
 			last = fmt.Sprintf("node reports kubelet %q", n.Status.NodeInfo.KubeletVersion)
 			return false, nil
 		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == v1.NodeReady {
-				last = fmt.Sprintf("Ready=%s: %s (heartbeat %s)", c.Status, c.Message, c.LastHeartbeatTime.UTC())
-				// Heartbeats have a resolution of a second.
-				fresh := !c.LastHeartbeatTime.Time.Before(k.Started.Truncate(time.Second))
-				return c.Status == v1.ConditionTrue && fresh, nil
-			}
-		}
-		last = "no Ready condition"
-		return false, nil
+		ready, why := readyHeartbeatSince(n, k.Started)
+		last = why
+		return ready, nil
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("node %s did not become Ready with the %s kubelet in %s (last: %s): %w", node, k.Spec.Name, timeout, last, err)
 	}
 	return err
+}
+
+// readyHeartbeatSince reports whether node reported itself Ready in a
+// heartbeat sent at or after since, and what it last reported: a Ready
+// condition from before since says nothing of the node after a restart or
+// an outage.
+func readyHeartbeatSince(node *v1.Node, since time.Time) (bool, string) {
+	for _, c := range node.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			// Heartbeats have a resolution of a second.
+			fresh := !c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second))
+			return c.Status == v1.ConditionTrue && fresh, fmt.Sprintf("Ready=%s: %s (heartbeat %s)", c.Status, c.Message, c.LastHeartbeatTime.UTC())
+		}
+	}
+	return false, "no Ready condition"
 }

@@ -1,10 +1,13 @@
 package nodee2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +43,8 @@ type Result struct {
 	Expected string `json:"expected"`
 	Measured string `json:"measured"`
 	Error    string `json:"error,omitempty"`
+	// Perf is what the scenario measured of the kubelet's performance.
+	Perf map[string]float64 `json:"perf,omitempty"`
 }
 
 // OK reports whether the kubelet did what it must.
@@ -58,24 +63,16 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 	}
 	// Every expectation first: a run that would stop at its last scenario
 	// for want of one is a run wasted.
-	expected := map[string]string{}
-	for _, scenario := range Scenarios {
-		if !slices.Contains(opts.Scenarios, scenario.Name) {
-			continue
-		}
-		for _, spec := range opts.Kubelets {
-			outcome, err := scenario.Expect(spec.Name, opts.Base)
-			if err != nil {
-				return nil, err
-			}
-			expected[scenario.Name+"/"+spec.Name] = outcome
-		}
+	expected, err := expectedOutcomes(opts)
+	if err != nil {
+		return nil, err
 	}
 	var results []Result
-	perKubelet := slices.ContainsFunc(Scenarios, func(s Scenario) bool { return s.Run != nil && slices.Contains(opts.Scenarios, s.Name) })
 	for _, spec := range opts.Kubelets {
-		if !perKubelet {
-			break
+		if !slices.ContainsFunc(Scenarios, func(s Scenario) bool {
+			return s.Run != nil && slices.Contains(opts.Scenarios, s.Name) && (spec.Repeats == "" || s.Measures)
+		}) {
+			continue
 		}
 		kubelet, err := StartKubelet(ctx, spec)
 		if err != nil {
@@ -85,33 +82,48 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 		env.Kubelet = kubelet
 		env.Problem = problem
 		// restartAfter ends the kubelet with end and starts it again as its
-		// service manager would.
-		restartAfter := func(ctx context.Context, end func(context.Context)) error {
-			end(ctx)
+		// service manager would: even if end failed, for the scenarios
+		// after this one.
+		restartAfter := func(ctx context.Context, end func(context.Context) error) error {
+			endErr := end(ctx)
 			// The service manager's restart delay, and time for the old
 			// node status to age.
 			time.Sleep(3 * time.Second)
 			restarted, err := StartKubelet(ctx, spec)
 			if err != nil {
-				return err
+				return errors.Join(endErr, err)
 			}
 			*kubelet = *restarted
-			return kubelet.WaitNodeReady(ctx, env.Cluster.Client, env.Cluster.Node, 2*time.Minute)
+			return errors.Join(endErr, kubelet.WaitNodeReady(ctx, env.Cluster.Client, env.Cluster.Node, 2*time.Minute))
 		}
-		env.Restart = func(ctx context.Context) error { return restartAfter(ctx, kubelet.Stop) }
-		env.Crash = func(ctx context.Context) error { return restartAfter(ctx, kubelet.Kill) }
+		env.Restart = func(ctx context.Context) error {
+			return restartAfter(ctx, func(ctx context.Context) error { kubelet.Stop(ctx); return nil })
+		}
+		env.Crash = func(ctx context.Context) error {
+			return restartAfter(ctx, func(ctx context.Context) error { kubelet.Kill(ctx); return nil })
+		}
+		env.Reboot = func(ctx context.Context) error {
+			return restartAfter(ctx, func(ctx context.Context) error {
+				kubelet.Kill(ctx)
+				return env.Runtime.PowerCycle(ctx, kubelet.Spec.RootDir)
+			})
+		}
 		if err := kubelet.WaitNodeReady(ctx, env.Cluster.Client, env.Cluster.Node, 3*time.Minute); err != nil {
 			kubelet.Stop(ctx)
 			return results, err
 		}
 		for _, scenario := range Scenarios {
-			if !slices.Contains(opts.Scenarios, scenario.Name) || scenario.Run == nil {
+			if !slices.Contains(opts.Scenarios, scenario.Name) || scenario.Run == nil || (spec.Repeats != "" && !scenario.Measures) {
 				continue
 			}
 			logger.Info("Scenario", "scenario", scenario.Name, "kubelet", spec.Name, "version", kubelet.Version)
 			started := time.Now()
+			env.perf = map[string]float64{}
 			outcome, measured, err := scenario.Run(ctx, &env)
 			r := Result{Scenario: scenario.Name, Kubelet: spec.Name, Version: kubelet.Version, Outcome: outcome, Measured: measured, Expected: expected[scenario.Name+"/"+spec.Name]}
+			if len(env.perf) > 0 {
+				r.Perf = env.perf
+			}
 			if err != nil {
 				r.Error = err.Error()
 			}
@@ -143,6 +155,26 @@ func Run(ctx context.Context, opts RunOptions) ([]Result, error) {
 		return results, err
 	}
 	return results, os.WriteFile(filepath.Join(opts.Env.OutDir, "results.json"), append(data, '\n'), 0o644)
+}
+
+// expectedOutcomes gives the outcome each kubelet of opts must have in each
+// scenario, keyed SCENARIO/KUBELET: a kubelet that repeats another must do
+// what that one does.
+func expectedOutcomes(opts RunOptions) (map[string]string, error) {
+	expected := map[string]string{}
+	for _, scenario := range Scenarios {
+		if !slices.Contains(opts.Scenarios, scenario.Name) {
+			continue
+		}
+		for _, spec := range opts.Kubelets {
+			outcome, err := scenario.Expect(cmp.Or(spec.Repeats, spec.Name), opts.Base)
+			if err != nil {
+				return nil, err
+			}
+			expected[scenario.Name+"/"+spec.Name] = outcome
+		}
+	}
+	return expected, nil
 }
 
 // runSwap runs a Swap scenario on the stock and patched kubelets of opts.
@@ -236,5 +268,64 @@ func PrintTable(w io.Writer, results []Result, kubelets []string) {
 	fmt.Fprintln(w)
 	for _, r := range results {
 		fmt.Fprintf(w, "%s, %s: %s\n", r.Scenario, r.Kubelet, r.Measured)
+	}
+}
+
+// PrintPerf writes what the scenarios measured of the kubelets' performance,
+// figure by figure: the stock, patched and again (stock run a second time)
+// kubelets' values, patched/stock, and again/stock, the noise band. A
+// patched ratio further from 1 than the noise is marked outside it. This is
+// reported, not judged: a band from one repetition is one sample wide.
+func PrintPerf(w io.Writer, results []Result, stock, patched, again string) {
+	byScenario := map[string]map[string]map[string]float64{}
+	var order []string
+	for _, r := range results {
+		if len(r.Perf) == 0 {
+			continue
+		}
+		if byScenario[r.Scenario] == nil {
+			byScenario[r.Scenario] = map[string]map[string]float64{}
+			order = append(order, r.Scenario)
+		}
+		byScenario[r.Scenario][r.Kubelet] = r.Perf
+	}
+	for _, scenario := range order {
+		perf := byScenario[scenario]
+		var figures []string
+		for name := range perf[stock] {
+			figures = append(figures, name)
+		}
+		slices.Sort(figures)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "PERFORMANCE: %s\t%s\t%s\t%s\tPATCHED/STOCK\tAGAIN/STOCK (NOISE)\t\n", scenario, strings.ToUpper(stock), strings.ToUpper(patched), strings.ToUpper(again))
+		for _, figure := range figures {
+			s := perf[stock][figure]
+			p, okPatched := perf[patched][figure]
+			a, okAgain := perf[again][figure]
+			value := func(v float64, ok bool) string {
+				if !ok {
+					return "-"
+				}
+				return fmt.Sprintf("%.2f", v)
+			}
+			ratio := func(v float64, ok bool) (float64, string) {
+				if !ok || s == 0 {
+					return 0, "-"
+				}
+				return v / s, fmt.Sprintf("%.2f", v/s)
+			}
+			patchedRatio, patchedText := ratio(p, okPatched)
+			againRatio, againText := ratio(a, okAgain)
+			verdict := ""
+			if patchedText != "-" && againText != "-" {
+				verdict = "within noise"
+				if math.Abs(patchedRatio-1) > math.Abs(againRatio-1) {
+					verdict = "outside noise"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", figure, value(s, true), value(p, okPatched), value(a, okAgain), patchedText, againText, verdict)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
 	}
 }

@@ -58,9 +58,12 @@ func TestStockOutcomesNameEverySupportedBase(t *testing.T) {
 // sources, must say the same about each base, or one of the two is wrong.
 func TestStockOutcomesAgreeWithVersionFacts(t *testing.T) {
 	byProblem := map[ctxleak.Problem]map[string]string{
-		ctxleak.ProblemLeak:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass, "churn": string(ctxleak.Leaking)},
-		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail, "churn": string(ctxleak.Clean)},
-		ctxleak.ProblemNone:            {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0", "kubelet-swap": Pass, "churn": string(ctxleak.Clean)},
+		ctxleak.ProblemLeak: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass, "churn": string(ctxleak.Leaking),
+			"kubelet-killed-mid-sync": string(ctxleak.Leaking), "containerd-killed": Pass, "api-partitioned": Pass},
+		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail, "churn": string(ctxleak.Clean),
+			"kubelet-killed-mid-sync": string(ctxleak.Clean), "containerd-killed": Fail, "api-partitioned": Fail},
+		ctxleak.ProblemNone: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0", "kubelet-swap": Pass, "churn": string(ctxleak.Clean),
+			"kubelet-killed-mid-sync": string(ctxleak.Clean), "containerd-killed": Pass, "api-partitioned": Pass},
 	}
 	for _, base := range supportedBases(t) {
 		problem, why := ctxleak.ClassifyVersion(base)
@@ -187,5 +190,111 @@ func TestPercentiles(t *testing.T) {
 	}
 	if got := percentiles(nil); got != "none" {
 		t.Errorf("percentiles(nil) = %s", got)
+	}
+}
+
+func TestPrintPerfMarksRatiosOutsideTheNoise(t *testing.T) {
+	results := []Result{
+		{Scenario: "churn", Kubelet: "stock", Perf: map[string]float64{"start p50 (s)": 10, "pod syncs/s": 6}},
+		{Scenario: "churn", Kubelet: "patched", Perf: map[string]float64{"start p50 (s)": 15, "pod syncs/s": 6.1}},
+		{Scenario: "churn", Kubelet: "stock-again", Perf: map[string]float64{"start p50 (s)": 10.5, "pod syncs/s": 5.7}},
+		{Scenario: "kubelet-swap", Kubelet: "stock", Outcome: Pass},
+	}
+	var out bytes.Buffer
+	PrintPerf(&out, results, "stock", "patched", "stock-again")
+	lines := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if name, _, ok := strings.Cut(line, "  "); ok {
+			lines[name] = line
+		}
+	}
+	// 15/10 = 1.50 against a band of 10.5/10 = 1.05.
+	if l := lines["start p50 (s)"]; !strings.Contains(l, "1.50") || !strings.Contains(l, "1.05") || !strings.HasSuffix(l, "outside noise") {
+		t.Errorf("start p50: %q, want 1.50 against 1.05, outside noise", l)
+	}
+	// 6.1/6 = 1.02 against 5.7/6 = 0.95.
+	if l := lines["pod syncs/s"]; !strings.Contains(l, "1.02") || !strings.Contains(l, "0.95") || !strings.HasSuffix(l, "within noise") {
+		t.Errorf("pod syncs/s: %q, want 1.02 against 0.95, within noise", l)
+	}
+	if strings.Contains(out.String(), "kubelet-swap") {
+		t.Errorf("a scenario without figures is printed:\n%s", out.String())
+	}
+}
+
+func TestIPAMAddresses(t *testing.T) {
+	dir := t.TempDir()
+	network := filepath.Join(dir, "ctxfix-e2e")
+	if err := os.Mkdir(network, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// host-local's layout: a file per address held, and its own
+	// bookkeeping beside them.
+	for _, name := range []string{"10.214.0.2", "10.214.0.3", "fd00::5", "last_reserved_ip.0", "lock"} {
+		if err := os.WriteFile(filepath.Join(network, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := ipamAddresses(dir); err != nil || n != 3 {
+		t.Errorf("ipamAddresses = %d, %v, want 3", n, err)
+	}
+	if _, err := ipamAddresses(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing IPAM folder gave no error")
+	}
+}
+
+func TestExpectedOutcomesOfARepeatedKubelet(t *testing.T) {
+	opts := RunOptions{
+		Base:      "v1.36.2",
+		Scenarios: []string{"churn"},
+		Kubelets:  []KubeletSpec{{Name: "stock"}, {Name: "patched"}, {Name: "stock-again", Repeats: "stock"}},
+	}
+	expected, err := expectedOutcomes(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// v1.36.2 leaks: stock, run once or twice, must be found leaking.
+	for kubelet, want := range map[string]string{"stock": "leaking", "patched": "clean", "stock-again": "leaking"} {
+		if got := expected["churn/"+kubelet]; got != want {
+			t.Errorf("churn on %s: expected %q, want %q", kubelet, got, want)
+		}
+	}
+}
+
+func TestFirstLoggedReadsCRILogTimes(t *testing.T) {
+	log := []byte("2026-12-05T19:45:00.100000000Z stdout F preStop hook ran\n" +
+		"2026-12-05T19:45:05.250000000Z stdout F ready file removed\n" +
+		"2026-12-05T19:46:05.000000000Z stdout F ready file removed\n")
+	at, ok := firstLogged(log, fileRemovedLine)
+	if want := time.Date(2026, 12, 5, 19, 45, 5, 250000000, time.UTC); !ok || !at.Equal(want) {
+		t.Errorf("firstLogged = %v, %v, want %v", at, ok, want)
+	}
+	if _, ok := firstLogged(log, "never written"); ok {
+		t.Error("found a line that is not there")
+	}
+}
+
+func TestReadinessVerdictCountsFromTheLaterOfRemovalAndReach(t *testing.T) {
+	deleted := time.Date(2026, 12, 5, 19, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return deleted.Add(time.Duration(s) * time.Second) }
+	for name, tc := range map[string]struct {
+		removed, reachable time.Time
+		notReady           time.Duration
+		want               string
+	}{
+		// The file went while containerd was down: from its return.
+		"removed while unreachable": {at(5), at(12), 20 * time.Second, Pass},
+		// The hook ran again after the return and removed the file late:
+		// from the removal.
+		"removed after the return": {at(30), at(12), 32 * time.Second, Pass},
+		"too late":                 {at(5), at(12), 28 * time.Second, Fail},
+		"never while running":      {at(5), at(12), 0, Fail},
+	} {
+		got, err := readinessVerdict(terminationSeen{fileRemoved: tc.removed, notReadyRunning: tc.notReady}, deleted, tc.reachable)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v, want %q", name, got, err, tc.want)
+		}
+	}
+	if _, err := readinessVerdict(terminationSeen{notReadyRunning: time.Second}, deleted, at(12)); err == nil {
+		t.Error("a removal never logged was judged")
 	}
 }

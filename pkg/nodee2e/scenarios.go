@@ -44,11 +44,18 @@ type Env struct {
 	// as a service manager with Restart=always does, and waits for the node
 	// to be Ready.
 	Crash func(ctx context.Context) error
+	// Reboot kills the kubelet, and the runtime and everything it runs, as
+	// a power cut would, undoes what a reboot undoes (Runtime.PowerCycle),
+	// starts containerd and the kubelet again, and waits for the node to be
+	// Ready.
+	Reboot func(ctx context.Context) error
 	// OutDir keeps what a scenario saves (heap profiles).
 	OutDir string
 	// CRISocket is containerd's endpoint, to see containers the API no
 	// longer shows.
 	CRISocket string
+	// Runtime is containerd, to kill and start again.
+	Runtime Runtime
 	// Ctxleak is the ctxleak binary, which node-check runs as; Operator runs
 	// it as kubectl's plugin.
 	Ctxleak  string
@@ -56,10 +63,24 @@ type Env struct {
 	Sync     SyncOptions
 	Swap     SwapOptions
 	Churn    ChurnOptions
+	Crashes  CrashOptions
 	// Problem is what the base is known for (Run sets it).
 	Problem ctxleak.Problem
 	// Conformance runs upstream's node conformance list; nil without it.
 	Conformance *ConformanceOptions
+
+	// perf collects what a scenario measures of the kubelet's performance,
+	// by name (Run gives each scenario a new one).
+	perf map[string]float64
+}
+
+// measure records a performance figure of the running scenario: compared
+// side by side, kubelet against kubelet, with a noise band from a kubelet
+// run twice.
+func (e *Env) measure(name string, value float64) {
+	if e.perf != nil {
+		e.perf[name] = value
+	}
 }
 
 // SyncOptions shapes the sustained-sync scenario.
@@ -83,6 +104,9 @@ type Scenario struct {
 	// every Run: it reports the upgrade, from stock to patched, as the
 	// patched kubelet's outcome and the rollback as the stock one's.
 	Swap func(ctx context.Context, env *Env, stock, patched KubeletSpec) (upgrade, rollback SwapOutcome, err error)
+	// Measures says the scenario measures the kubelet's performance: a run
+	// with a kubelet that Repeats another runs it again on that one.
+	Measures bool
 	// Patched is the outcome every patched kubelet must have.
 	Patched string
 	// Stock is the outcome the stock kubelet of each base must have, written
@@ -123,7 +147,14 @@ var Scenarios = []Scenario{
 	{Name: "kubectl-plugin", Run: kubectlPlugin, Patched: Pass},
 	{Name: "force-delete-during-prestop", Run: forceDeleteDuringPreStop, Patched: hookCompleted},
 	{Name: "kubelet-killed-during-prestop", Run: kubeletKilledDuringPreStop, Patched: Pass},
-	{Name: "churn", Run: churn, Patched: string(ctxleak.Clean), Stock: stockLeak},
+	{Name: "kubelet-killed-at-succeeded", Run: kubeletKilledAtSucceeded, Patched: Pass},
+	{Name: "kubelet-killed-mid-sync", Run: kubeletKilledMidSync, Patched: string(ctxleak.Clean), Stock: stockLeak},
+	// A terminating pod's readiness, once containerd or the API is back, is
+	// reported as its base probes at termination.
+	{Name: "containerd-killed", Run: containerdKilled, Patched: Pass, Stock: stockReadiness},
+	{Name: "api-partitioned", Run: apiPartitioned, Patched: Pass, Stock: stockReadiness},
+	{Name: "node-rebooted", Run: nodeRebooted, Patched: Pass},
+	{Name: "churn", Run: churn, Measures: true, Patched: string(ctxleak.Clean), Stock: stockLeak},
 	{Name: "node-conformance", Run: nodeConformance, Patched: Pass},
 	// On rollback, the pod deleted is probed as its base probes it.
 	{Name: "kubelet-swap", Swap: kubeletSwap, Patched: Pass, Stock: stockReadiness},

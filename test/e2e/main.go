@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletconfig"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodee2e"
 )
 
@@ -36,11 +37,20 @@ func (k *kubeletFlags) Set(v string) error { *k = append(*k, v); return nil }
 // config is what the flags say.
 type config struct {
 	base, kubeconfig, node, netns, runDir, recordDir, kubeletArgs, criSocket, ctxleak, kubectl, out, scenarios string
+	nodeIP, clientCAFile                                                                                       string
 	kubelets                                                                                                   kubeletFlags
+	repeatStock                                                                                                bool
+	runtime                                                                                                    runtimeFlags
 	sync                                                                                                       nodee2e.SyncOptions
 	swap                                                                                                       nodee2e.SwapOptions
 	churn                                                                                                      nodee2e.ChurnOptions
+	crashes                                                                                                    nodee2e.CrashOptions
 	conformance                                                                                                conformanceFlags
+}
+
+// runtimeFlags say where containerd keeps what a reboot takes or leaves.
+type runtimeFlags struct {
+	root, state, cgroups, bridge, ipamDir string
 }
 
 // conformanceFlags say how to run upstream\'s node conformance list.
@@ -60,7 +70,9 @@ func main() {
 	flag.StringVar(&c.netns, "netns", "", "the node's network namespace")
 	flag.StringVar(&c.runDir, "run-dir", "", "folder for the kubelets' root folders")
 	flag.StringVar(&c.recordDir, "record-dir", "", "folder for the PID records of the processes the run starts (pkg/nodeproc)")
-	flag.StringVar(&c.kubeletArgs, "kubelet-args", "", "flags every kubelet gets, separated by spaces")
+	flag.StringVar(&c.kubeletArgs, "kubelet-args", "", "flags every kubelet gets, separated by spaces, but --config: the kubelet configuration is written here")
+	flag.StringVar(&c.nodeIP, "node-ip", "", "the node's address, where its kubelet serves the API server")
+	flag.StringVar(&c.clientCAFile, "client-ca-file", "", "the CA of the API server's client certificate, which the kubelet verifies")
 	flag.StringVar(&c.criSocket, "cri-socket", "", "containerd's socket")
 	flag.StringVar(&c.ctxleak, "ctxleak", "", "the ctxleak binary")
 	flag.StringVar(&c.kubectl, "kubectl", "", "kubectl, which runs ctxleak as its plugin")
@@ -73,6 +85,16 @@ func main() {
 	flag.IntVar(&c.churn.Waves, "churn-waves", 10, "waves of the churn scenario")
 	flag.IntVar(&c.churn.Pods, "churn-pods", 25, "pods of each wave of the churn scenario")
 	flag.DurationVar(&c.churn.Settle, "churn-settle", time.Minute, "time after the churn's last wave before the node is judged")
+	flag.IntVar(&c.crashes.Pods, "crash-pods", 20, "pods running while the kubelet-killed-mid-sync scenario kills the kubelet")
+	flag.IntVar(&c.crashes.NewPods, "crash-new-pods", 10, "pods created 2 s before the kubelet-killed-mid-sync scenario's last kill")
+	flag.IntVar(&c.crashes.Kills, "crash-kills", 5, "kills at random intervals before the kubelet-killed-mid-sync scenario's last")
+	flag.Uint64Var(&c.crashes.Seed, "crash-seed", 1, "seed of the kubelet-killed-mid-sync scenario's intervals")
+	flag.StringVar(&c.runtime.root, "runtime-root", "", "containerd's root folder, kept across a reboot")
+	flag.StringVar(&c.runtime.state, "runtime-state", "", "containerd's state folder and runc's root, comma separated, emptied by a reboot")
+	flag.StringVar(&c.runtime.cgroups, "runtime-cgroups", "", "cgroup folders of containerd's shims and of the pods' containers, comma separated, killed by a reboot")
+	flag.StringVar(&c.runtime.bridge, "cni-bridge", "", "the CNI bridge in the node's namespace, removed by a reboot")
+	flag.StringVar(&c.runtime.ipamDir, "cni-ipam-dir", "", "the CNI host-local plugin's data folder")
+	flag.BoolVar(&c.repeatStock, "repeat-stock", false, "run the stock kubelet a second time, as stock-again, for the scenarios that measure performance: their noise band")
 	flag.StringVar(&c.conformance.binary, "conformance-binary", "", "e2e_node.test of the base's patched tree; required by the node-conformance scenario")
 	flag.StringVar(&c.conformance.ginkgo, "conformance-ginkgo", "", "the ginkgo command of the same tree, which runs e2e_node.test")
 	flag.IntVar(&c.conformance.procs, "conformance-procs", 4, "parallel processes of the conformance list")
@@ -92,7 +114,7 @@ func main() {
 }
 
 func run(c config) error {
-	for name, v := range map[string]string{"-base": c.base, "-kubeconfig": c.kubeconfig, "-node": c.node, "-netns": c.netns, "-run-dir": c.runDir, "-record-dir": c.recordDir, "-cri-socket": c.criSocket, "-ctxleak": c.ctxleak, "-kubectl": c.kubectl, "-out": c.out} {
+	for name, v := range map[string]string{"-base": c.base, "-kubeconfig": c.kubeconfig, "-node": c.node, "-netns": c.netns, "-run-dir": c.runDir, "-record-dir": c.recordDir, "-cri-socket": c.criSocket, "-ctxleak": c.ctxleak, "-kubectl": c.kubectl, "-out": c.out, "-node-ip": c.nodeIP, "-client-ca-file": c.clientCAFile} {
 		if v == "" {
 			return fmt.Errorf("%s is required", name)
 		}
@@ -135,6 +157,9 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	if slices.Contains(selected, "node-rebooted") && (c.runtime.root == "" || c.runtime.state == "" || c.runtime.cgroups == "" || c.runtime.bridge == "" || c.runtime.ipamDir == "") {
+		return fmt.Errorf("the node-rebooted scenario needs -runtime-root, -runtime-state, -runtime-cgroups, -cni-bridge and -cni-ipam-dir")
+	}
 	if slices.Contains(selected, "node-conformance") && conformance == nil {
 		return fmt.Errorf("the node-conformance scenario needs -conformance-binary")
 	}
@@ -142,16 +167,40 @@ func run(c config) error {
 		Base:      c.base,
 		Scenarios: selected,
 		Env: nodee2e.Env{
-			Cluster:     &nodee2e.Cluster{Client: client, Config: restConfig, Node: c.node},
-			OutDir:      c.out,
-			CRISocket:   c.criSocket,
+			Cluster:   &nodee2e.Cluster{Client: client, Config: restConfig, Node: c.node},
+			OutDir:    c.out,
+			CRISocket: c.criSocket,
+			Runtime: nodee2e.Runtime{
+				RecordDir: c.recordDir, Name: "containerd", Socket: c.criSocket, NetNS: c.netns,
+				Root: c.runtime.root, StateDirs: splitList(c.runtime.state), Cgroups: splitList(c.runtime.cgroups),
+				Bridge: c.runtime.bridge, IPAMDir: c.runtime.ipamDir,
+			},
 			Ctxleak:     c.ctxleak,
 			Operator:    operator,
 			Sync:        c.sync,
 			Swap:        c.swap,
 			Churn:       c.churn,
+			Crashes:     c.crashes,
 			Conformance: conformance,
 		},
+	}
+	// Every kubelet of the run gets the same configuration, as the kubelets
+	// of one node do across an upgrade.
+	config, err := kubeletconfig.Node(kubeletconfig.NodeOptions{
+		RuntimeEndpoint: "unix://" + c.criSocket, PodLogsDir: filepath.Join(c.runDir, "pod-logs"), Address: c.nodeIP, ClientCAFile: c.clientCAFile,
+	})
+	if err != nil {
+		return err
+	}
+	configPath := filepath.Join(c.runDir, "kubelet-config.yaml")
+	if err := kubeletconfig.Write(configPath, config); err != nil {
+		return err
+	}
+	kubeletArgs := append([]string{"--config=" + configPath}, strings.Fields(c.kubeletArgs)...)
+	for _, arg := range kubeletArgs[1:] {
+		if arg == "--config" || strings.HasPrefix(arg, "--config=") {
+			return fmt.Errorf("-kubelet-args %q: the kubelet configuration is written here (pkg/kubeletconfig), not given", c.kubeletArgs)
+		}
 	}
 	var names []string
 	for _, k := range c.kubelets {
@@ -160,14 +209,28 @@ func run(c config) error {
 			return fmt.Errorf("-kubelet %q: want NAME=BINARY", k)
 		}
 		opts.Kubelets = append(opts.Kubelets, nodee2e.KubeletSpec{
-			Name: name, Binary: binary, NetNS: c.netns, Args: strings.Fields(c.kubeletArgs), RootDir: filepath.Join(c.runDir, "kubelet-"+name),
+			Name: name, Binary: binary, NetNS: c.netns, Args: kubeletArgs, RootDir: filepath.Join(c.runDir, "kubelet-"+name),
 			LogPath: filepath.Join(c.out, name+"-kubelet.log"), RecordDir: c.recordDir,
 		})
 		names = append(names, name)
 	}
+	if c.repeatStock {
+		stock := slices.IndexFunc(opts.Kubelets, func(k nodee2e.KubeletSpec) bool { return k.Name == "stock" })
+		if stock < 0 {
+			return fmt.Errorf("-repeat-stock needs a -kubelet named stock")
+		}
+		again := opts.Kubelets[stock]
+		again.Name, again.Repeats = "stock-again", "stock"
+		again.RootDir = filepath.Join(c.runDir, "kubelet-"+again.Name)
+		again.LogPath = filepath.Join(c.out, again.Name+"-kubelet.log")
+		opts.Kubelets = append(opts.Kubelets, again)
+		names = append(names, again.Name)
+	}
 	results, err := nodee2e.Run(ctx, opts)
 	fmt.Println()
 	nodee2e.PrintTable(os.Stdout, results, names)
+	fmt.Println()
+	nodee2e.PrintPerf(os.Stdout, results, "stock", "patched", "stock-again")
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %v", errInterrupted, err)
 	}
@@ -204,4 +267,12 @@ func (f conformanceFlags) options() (*nodee2e.ConformanceOptions, error) {
 		Focus: nodee2e.ConformanceFocus, LabelFilter: nodee2e.ConformanceLabelFilter,
 		KnownFailures: known, Timeout: f.timeout,
 	}, nil
+}
+
+// splitList splits a comma-separated flag; empty gives none.
+func splitList(list string) []string {
+	if list == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
 }
