@@ -30,10 +30,10 @@ type CrashOptions struct {
 const crashProbePeriod = 5
 
 // kubeletKilledMidSync kills the kubelet with SIGKILL, as a crash or the OOM
-// killer would, under pods that it syncs every second: Kills times at
-// seeded random intervals of 10-30 s, each followed by a start 3 s later,
-// and once more 2 s after NewPods pods were created, with their first syncs
-// in flight. Both kubelets must lose nothing: the pods that ran keep their
+// killer would, under pods that it syncs every second: Kills times, each
+// after a seeded random interval of 10-30 s counted from the node being
+// Ready again and followed by a start 3 s later, and once more 2 s after
+// NewPods pods were created, with their first syncs in flight. Both kubelets must lose nothing: the pods that ran keep their
 // containers, sandboxes, addresses and restart counts, and a restarted
 // kubelet starts none of their pods or containers; every new pod has one
 // running container and one Ready sandbox and is Ready within 2 minutes;
