@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	remote "k8s.io/cri-client/pkg"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
@@ -99,7 +98,7 @@ func churn(ctx context.Context, env *Env) (outcome, measured string, err error) 
 	if err := createVolumeSources(ctx, c, ns); err != nil {
 		return "", "", err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return "", "", err
 	}

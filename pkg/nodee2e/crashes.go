@@ -10,7 +10,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	remote "k8s.io/cri-client/pkg"
 	"k8s.io/klog/v2"
 )
 
@@ -60,7 +59,7 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	if err := c.waitPodsReady(ctx, ns, opts.Pods, 4*time.Minute); err != nil {
 		return "", "", err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return "", "", err
 	}

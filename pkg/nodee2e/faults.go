@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
-	remote "k8s.io/cri-client/pkg"
 	"k8s.io/utils/ptr"
 )
 
@@ -67,7 +66,7 @@ func kubeletKilledDuringPreStop(ctx context.Context, env *Env) (outcome, measure
 	if err != nil {
 		return "", "", err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return "", "", err
 	}

@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
-	remote "k8s.io/cri-client/pkg"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 )
@@ -65,17 +64,16 @@ func terminatingPod(name string, removeAfter, holdFor, grace time.Duration) *v1.
 
 // containerdKilled kills containerd, not its shims, three times under 20
 // probed pods, each time 10 s down, the next kill 30 s after the node and
-// the pods are Ready again, the first 2 s after one pod
-// was deleted whose preStop hook removes its ready file 5 s in. Both
-// kubelets must lose nothing: no container or sandbox replaced and no
-// liveness restart; the pods Ready within outagePodsReadyWithin and the node
-// within outageNodeReadyWithin of each return; the deleted pod gone within
-// 90 s of the last return, with no running container and no Ready sandbox
-// left. Where they differ is the deleted pod's readiness
-// (kubernetes#140881): pass where it is reported not Ready, while its
-// container runs, within outageReadinessBound of containerd's first return
-// (its file was removed while containerd was down, or by the hook that the
-// kubelet runs again once it is back).
+// the pods are Ready again, the first 2 s after one pod was deleted whose
+// preStop hook removes its ready file 5 s in. Both kubelets must lose
+// nothing: no container or sandbox replaced and no liveness restart; the
+// pods Ready within outagePodsReadyWithin and the node within
+// outageNodeReadyWithin of each return; the deleted pod gone within 90 s of
+// the last return, with no running container and no Ready sandbox left.
+// Where they differ is the deleted pod's readiness (kubernetes#140881),
+// judged by readinessVerdict from containerd's first return: the hook that
+// removes the file dies with containerd and the kubelet runs it again once
+// containerd is back, so the file may go before the return or after it.
 func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	c := env.Cluster
 	ns, err := c.createNamespace(ctx, "runtime-kill")
@@ -99,7 +97,7 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 	if err := c.waitPodsReady(ctx, ns, pods, 3*time.Minute); err != nil {
 		return "", "", err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return "", "", err
 	}
@@ -185,8 +183,7 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 // container or sandbox is replaced, the deleted pod's container is gone 70 s
 // after deletion and the pod 80 s after, and the force-deleted pod's
 // container within 45 s of the heal. Where they differ is the deleted pod's
-// readiness (kubernetes#140881): pass where it is reported not Ready, while
-// its container runs, within outageReadinessBound of the heal.
+// readiness (kubernetes#140881), judged by readinessVerdict from the heal.
 func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	c := env.Cluster
 	partition, err := newAPIPartition(env.Kubelet.Spec.NetNS, c.Config.Host)
@@ -211,7 +208,7 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 	if err := c.waitPodsReady(ctx, ns, 1+bystanders, 2*time.Minute); err != nil {
 		return "", "", err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return "", "", err
 	}
@@ -608,7 +605,7 @@ func nodeRebooted(ctx context.Context, env *Env) (outcome, measured string, err 
 	if err := c.waitPodsReady(ctx, ns, pods+1, 3*time.Minute); err != nil {
 		return "", "", err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return "", "", err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	internalapi "k8s.io/cri-api/pkg/apis"
 	remote "k8s.io/cri-client/pkg"
 	"k8s.io/klog/v2"
 
@@ -158,4 +159,10 @@ func (r Runtime) powerOff(ctx context.Context, mountRoots []string) error {
 	}
 	klog.FromContext(ctx).Info("Powered the runtime off", "unmounted", unmounted, "emptied", r.StateDirs, "bridge", r.Bridge)
 	return nil
+}
+
+// runtimeClient is a CRI client of the node's runtime, for scenarios that
+// look at containers and sandboxes the API no longer shows.
+func (e *Env) runtimeClient(ctx context.Context) (internalapi.RuntimeService, error) {
+	return remote.NewRemoteRuntimeService(ctx, "unix://"+e.CRISocket, 10*time.Second, nil, false)
 }

@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
-	remote "k8s.io/cri-client/pkg"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
@@ -536,7 +535,7 @@ func forceDeleteDuringPreStop(ctx context.Context, env *Env) (outcome, measured 
 	if err := c.waitPodsReady(ctx, ns, 1, 2*time.Minute); err != nil {
 		return "", "", err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return "", "", err
 	}

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
-	remote "k8s.io/cri-client/pkg"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
@@ -134,7 +133,7 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 	if err := c.waitPodsReady(ctx, ns, pods, time.Duration(pods)*3*time.Second+time.Minute); err != nil {
 		return upgrade, rollback, err
 	}
-	runtime, err := remote.NewRemoteRuntimeService(ctx, "unix://"+env.CRISocket, 10*time.Second, nil, false)
+	runtime, err := env.runtimeClient(ctx)
 	if err != nil {
 		return upgrade, rollback, err
 	}
