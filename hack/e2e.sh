@@ -303,8 +303,30 @@ cleanup() {
   else
     ctxfix::log "node e2e: nothing left behind (processes, mounts, namespaces, cgroups, iptables, paths outside _output/)"
   fi
+  recap_failures
   exit "${status}"
 }
+
+# recap_failures repeats, after the node is down, the verdicts of each base
+# whose kubelets did not do what they must: the end of the output is what a
+# reader of a failed run sees first. The table and its lines, or, for a run
+# that ended before its table, the last lines it printed (klog's left out).
+recap_failures() {
+  local b log
+  for b in "${failed[@]}"; do
+    log="${logs}/e2e-${b}.log"
+    [[ -f "${log}" ]] || continue
+    echo
+    echo "node e2e of ${b} did not pass (all of it in ${log#"${CTXFIX_ROOT}"/}):"
+    if grep -q '^SCENARIO ' "${log}"; then
+      grep -v '^[IWE][0-9]\{4\} ' "${log}" | awk '/^SCENARIO /{on=1} on{print; if ($0 == "" && ++blank == 2) exit}'
+    else
+      grep -v '^[IWE][0-9]\{4\} ' "${log}" | tail -n 10
+    fi
+  done
+}
+# The bases whose kubelets did not do what they must, for recap_failures.
+failed=()
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -505,7 +527,6 @@ run_kubelets() {
   ((status == 0)) || { echo "node e2e of ${b}: a kubelet did not do what it must (table above; logs in ${out#"${CTXFIX_ROOT}"/}/${b})" >&2; return 1; }
 }
 # Both bases run even when the first fails: what each does is the evidence.
-failed=()
 run_kubelets "${base}" "${scenarios}" "${conformance_args[@]}" || failed+=("${base}")
 if [[ -n "${leak_base}" ]]; then
   run_kubelets "${leak_base}" "${leak_scenarios}" || failed+=("${leak_base}")

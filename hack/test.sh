@@ -124,13 +124,6 @@ check "probe check of ${default_base}: patched keeps probing terminating pods, s
 real_node() { LEAK_BASE="${leaking_base}" "${hack}/e2e.sh" --short; }
 check "real node (API server, containerd, runc), stock and patched: readiness during termination, kubelet killed during preStop, churn and the kubelet swapped in place and back on ${default_base}; 90 s of sync on ${leaking_base}, judged through the API server" real_node
 
-for i in "${!names[@]}"; do
-  [[ "${results[$i]}" == FAIL* ]] || continue
-  echo
-  echo "--- FAIL ${names[$i]}: the end of its output (all of it in ${logs[$i]#"${CTXFIX_ROOT}"/})"
-  { grep -v '^[IW][0-9]\{4\} ' "${logs[$i]}" || true; } | tail -n 25
-done
-
 echo
 passed=0
 failed=0
@@ -138,5 +131,16 @@ for i in "${!names[@]}"; do
   printf '  %-10s %s\n' "${results[$i]}" "${names[$i]}"
   if [[ "${results[$i]}" == PASS* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
+
+# The failures' ends come last, after the table: what a reader of the end of
+# CI's output needs first is why a check failed. klog's lines are left out;
+# the whole output is in the file named.
+for i in "${!names[@]}"; do
+  [[ "${results[$i]}" == FAIL* ]] || continue
+  echo
+  echo "--- FAIL ${names[$i]}: the end of its output (all of it in ${logs[$i]#"${CTXFIX_ROOT}"/})"
+  { grep -v '^[IWE][0-9]\{4\} ' "${logs[$i]}" || true; } | tail -n 25
+done
+echo
 echo "checks: ${passed} passed, ${failed} failed"
 ((failed == 0))

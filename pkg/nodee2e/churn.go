@@ -102,6 +102,7 @@ func churn(ctx context.Context, env *Env) (outcome, measured string, err error) 
 	if err != nil {
 		return "", "", err
 	}
+	defer closeRuntime(ctx, runtime)
 	// The kubelet reports its pod workers from its first housekeeping on,
 	// which waits for its pod sources: a kubelet just started may not have
 	// had one yet.

@@ -63,6 +63,7 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	if err != nil {
 		return "", "", err
 	}
+	defer closeRuntime(ctx, runtime)
 	before, err := podIdentities(ctx, c, runtime, ns)
 	if err != nil {
 		return "", "", err

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 )
 
@@ -70,6 +71,7 @@ func kubeletKilledDuringPreStop(ctx context.Context, env *Env) (outcome, measure
 	if err != nil {
 		return "", "", err
 	}
+	defer closeRuntime(ctx, runtime)
 
 	w, deleted, err := c.deleteWatched(ctx, runtime, hooked)
 	if err != nil {
@@ -166,6 +168,35 @@ func (c *Cluster) deleteWatched(ctx context.Context, runtime terminationRuntime,
 	return w, deleted, nil
 }
 
+// watchReadiness lets w watch a deleted pod until the API has reported it
+// not Ready while its container ran, or its container has stopped, or
+// watchFor has passed since its hook logged the ready file's removal, which
+// the verdict counts from; then it stops w and says what it saw. A hook may
+// run late, as late as the kubelet takes to act on the deletion: without the
+// removal logged, it watches for up to grace, the pod's grace period.
+func watchReadiness(ctx context.Context, w *terminationWatch, watchFor, grace time.Duration) (terminationSeen, error) {
+	defer w.stop()
+	for {
+		seen := w.snapshot()
+		if (seen.notReadyRunning != 0 || seen.running == 0) && !seen.fileRemoved.IsZero() {
+			return seen, nil
+		}
+		deadline := w.since.Add(grace)
+		if !seen.fileRemoved.IsZero() {
+			deadline = seen.fileRemoved.Add(watchFor)
+		}
+		if time.Now().After(deadline) {
+			w.stop()
+			return w.snapshot(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return terminationSeen{}, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // stop ends the watch and waits for it; a second stop does nothing.
 func (w *terminationWatch) stop() {
 	w.cancel()
@@ -223,8 +254,9 @@ func (w *terminationWatch) snapshot() terminationSeen {
 }
 
 // run looks every 250 ms until ctx ends. A look that fails (the API or the
-// runtime busy while the kubelet restarts) is skipped.
+// runtime busy while the kubelet restarts) is skipped, and logged at V(4).
 func (w *terminationWatch) run(ctx context.Context) {
+	logger := klog.FromContext(ctx).WithValues("pod", klog.KObj(w.pod))
 	byUID := map[string]string{"io.kubernetes.pod.uid": string(w.pod.UID)}
 	lastReady := "True"
 	w.mu.Lock()
@@ -235,6 +267,9 @@ func (w *terminationWatch) run(ctx context.Context) {
 		// Whether the runtime answered in this pass: a count from an
 		// earlier one (containerd down) says nothing of now.
 		listed := err == nil
+		if err != nil {
+			logger.V(4).Info("Termination watch: the runtime did not list the pod's containers", "err", err)
+		}
 		if listed {
 			running := 0
 			hookRuns := 0
@@ -243,13 +278,19 @@ func (w *terminationWatch) run(ctx context.Context) {
 				if container.State == criv1.ContainerState_CONTAINER_RUNNING {
 					running++
 				}
-				if status, err := w.runtime.ContainerStatus(ctx, container.Id, false); err == nil && status.Status != nil {
-					if log, err := os.ReadFile(status.Status.LogPath); err == nil {
-						hookRuns += strings.Count(string(log), hookRanLine)
-						if at, ok := firstLogged(log, fileRemovedLine); ok && (fileRemoved.IsZero() || at.Before(fileRemoved)) {
-							fileRemoved = at
-						}
-					}
+				status, err := w.runtime.ContainerStatus(ctx, container.Id, false)
+				if err != nil || status.Status == nil {
+					logger.V(4).Info("Termination watch: no status of a container", "container", container.Id, "err", err)
+					continue
+				}
+				log, err := os.ReadFile(status.Status.LogPath)
+				if err != nil {
+					logger.V(4).Info("Termination watch: no log of a container", "container", container.Id, "err", err)
+					continue
+				}
+				hookRuns += strings.Count(string(log), hookRanLine)
+				if at, ok := firstLogged(log, fileRemovedLine); ok && (fileRemoved.IsZero() || at.Before(fileRemoved)) {
+					fileRemoved = at
 				}
 			}
 			w.mu.Lock()

@@ -101,6 +101,7 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 	if err != nil {
 		return "", "", err
 	}
+	defer closeRuntime(ctx, runtime)
 	before, err := podIdentities(ctx, c, runtime, ns)
 	if err != nil {
 		return "", "", err
@@ -169,7 +170,7 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}
-	outcome, err = readinessVerdict(seen, deleted, firstReturn)
+	outcome, err = readinessVerdict(seen, deleted, firstReturn, outageReadinessBound)
 	return outcome, measured, err
 }
 
@@ -212,6 +213,7 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 	if err != nil {
 		return "", "", err
 	}
+	defer closeRuntime(ctx, runtime)
 	before, err := podIdentities(ctx, c, runtime, ns)
 	if err != nil {
 		return "", "", err
@@ -289,16 +291,17 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}
-	outcome, err = readinessVerdict(seen, deleted, healed)
+	outcome, err = readinessVerdict(seen, deleted, healed, outageReadinessBound)
 	return outcome, measured, err
 }
 
 // readinessVerdict says whether a terminating pod was reported not Ready,
-// while its container ran, within outageReadinessBound of the moment its
-// kubelet could see the ready file gone and say so: the later of the file's
-// removal (as its hook logged it) and reachable, when the node could probe
-// and report again. A hook that never logged the removal cannot be judged.
-func readinessVerdict(seen terminationSeen, deleted, reachable time.Time) (string, error) {
+// while its container ran, within bound of the moment its kubelet could see
+// the ready file gone and say so: the later of the file's removal (as its
+// hook logged it) and reachable, when the node could probe and report again
+// (the deletion itself, when nothing cut the node off). A hook that never
+// logged the removal cannot be judged.
+func readinessVerdict(seen terminationSeen, deleted, reachable time.Time, bound time.Duration) (string, error) {
 	if seen.fileRemoved.IsZero() {
 		return "", fmt.Errorf("no preStop hook of the deleted pod logged %q: its readiness cannot be judged", fileRemovedLine)
 	}
@@ -306,7 +309,7 @@ func readinessVerdict(seen terminationSeen, deleted, reachable time.Time) (strin
 	if seen.fileRemoved.After(from) {
 		from = seen.fileRemoved
 	}
-	if seen.notReadyRunning == 0 || deleted.Add(seen.notReadyRunning).After(from.Add(outageReadinessBound)) {
+	if seen.notReadyRunning == 0 || deleted.Add(seen.notReadyRunning).After(from.Add(bound)) {
 		return Fail, nil
 	}
 	return Pass, nil
@@ -609,6 +612,7 @@ func nodeRebooted(ctx context.Context, env *Env) (outcome, measured string, err 
 	if err != nil {
 		return "", "", err
 	}
+	defer closeRuntime(ctx, runtime)
 	before, err := podIdentities(ctx, c, runtime, ns)
 	if err != nil {
 		return "", "", err

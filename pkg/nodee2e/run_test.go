@@ -2,6 +2,7 @@ package nodee2e
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,12 +290,51 @@ func TestReadinessVerdictCountsFromTheLaterOfRemovalAndReach(t *testing.T) {
 		"too late":                 {at(5), at(12), 28 * time.Second, Fail},
 		"never while running":      {at(5), at(12), 0, Fail},
 	} {
-		got, err := readinessVerdict(terminationSeen{fileRemoved: tc.removed, notReadyRunning: tc.notReady}, deleted, tc.reachable)
+		got, err := readinessVerdict(terminationSeen{fileRemoved: tc.removed, notReadyRunning: tc.notReady}, deleted, tc.reachable, outageReadinessBound)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: %q, %v, want %q", name, got, err, tc.want)
 		}
 	}
-	if _, err := readinessVerdict(terminationSeen{notReadyRunning: time.Second}, deleted, at(12)); err == nil {
+	// Nothing cut off, as in the swap: from the removal, within readinessBound.
+	if got, _ := readinessVerdict(terminationSeen{fileRemoved: at(2), notReadyRunning: 6 * time.Second}, deleted, deleted, readinessBound); got != Pass {
+		t.Errorf("not Ready 4 s after the removal: %q, want %q", got, Pass)
+	}
+	if got, _ := readinessVerdict(terminationSeen{fileRemoved: at(2), notReadyRunning: 8 * time.Second}, deleted, deleted, readinessBound); got != Fail {
+		t.Errorf("not Ready 6 s after the removal: %q, want %q", got, Fail)
+	}
+	if _, err := readinessVerdict(terminationSeen{notReadyRunning: time.Second}, deleted, at(12), outageReadinessBound); err == nil {
 		t.Error("a removal never logged was judged")
+	}
+}
+
+// watchReadiness ends once the verdict has what it needs, or once it is too
+// late for more: watchFor after the removal, or the grace period without one.
+func TestWatchReadinessEnds(t *testing.T) {
+	now := time.Now()
+	stopped := make(chan struct{})
+	close(stopped)
+	for name, tc := range map[string]struct {
+		since time.Time
+		seen  terminationSeen
+		want  terminationSeen
+	}{
+		"not Ready after the removal":        {now, terminationSeen{running: 1, fileRemoved: now, notReadyRunning: time.Second}, terminationSeen{running: 1, fileRemoved: now, notReadyRunning: time.Second}},
+		"Ready watchFor after the removal":   {now.Add(-time.Minute), terminationSeen{running: 1, fileRemoved: now.Add(-20 * time.Second)}, terminationSeen{running: 1, fileRemoved: now.Add(-20 * time.Second)}},
+		"no removal within the grace period": {now.Add(-time.Minute), terminationSeen{running: 1}, terminationSeen{running: 1}},
+	} {
+		w := &terminationWatch{since: tc.since, cancel: func() {}, done: stopped, seen: tc.seen}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := watchReadiness(ctx, w, 15*time.Second, 30*time.Second)
+		cancel()
+		if err != nil || got.fileRemoved != tc.want.fileRemoved || got.notReadyRunning != tc.want.notReadyRunning {
+			t.Errorf("%s: %+v, %v; want %+v", name, got, err, tc.want)
+		}
+	}
+	// Removed 2 s ago, still Ready: it must keep watching.
+	w := &terminationWatch{since: now, cancel: func() {}, done: stopped, seen: terminationSeen{running: 1, fileRemoved: now.Add(-2 * time.Second)}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := watchReadiness(ctx, w, 15*time.Second, 30*time.Second); err == nil {
+		t.Error("the watch ended 2 s after the removal, with the pod still Ready")
 	}
 }

@@ -93,6 +93,7 @@ func (r Runtime) waitAnswers(ctx context.Context, process *nodeproc.Process) (ti
 			last = err
 			return false, nil
 		}
+		defer closeRuntime(ctx, service)
 		_, last = service.Version(ctx, "v1")
 		return last == nil, nil
 	})
@@ -165,4 +166,12 @@ func (r Runtime) powerOff(ctx context.Context, mountRoots []string) error {
 // look at containers and sandboxes the API no longer shows.
 func (e *Env) runtimeClient(ctx context.Context) (internalapi.RuntimeService, error) {
 	return remote.NewRemoteRuntimeService(ctx, "unix://"+e.CRISocket, 10*time.Second, nil, false)
+}
+
+// closeRuntime closes a CRI client made by runtimeClient or waitAnswers. An
+// error is logged: nothing after it uses the connection.
+func closeRuntime(ctx context.Context, runtime internalapi.RuntimeService) {
+	if err := runtime.Close(ctx); err != nil {
+		klog.FromContext(ctx).Error(err, "Closing a CRI client")
+	}
 }

@@ -239,7 +239,9 @@ func readinessDuringTermination(ctx context.Context, env *Env) (outcome, measure
 // readinessBound is how soon a pod whose preStop hook removes its ready file
 // must be reported not Ready: five probe periods of 1 s, as the probe that
 // sees the file gone runs within one period, and the status reaches the API
-// within a second or two more. readinessWatch is how long it is watched.
+// within a second or two more. readiness-during-termination counts it from
+// the deletion, as its hook removes the file first; the swap from the
+// removal, as its hook logs it. readinessWatch is how long it is watched.
 const (
 	readinessBound = 5 * time.Second
 	readinessWatch = 15 * time.Second
@@ -539,6 +541,7 @@ func forceDeleteDuringPreStop(ctx context.Context, env *Env) (outcome, measured 
 	if err != nil {
 		return "", "", err
 	}
+	defer closeRuntime(ctx, runtime)
 	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
 		return "", "", err
 	}
