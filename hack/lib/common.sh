@@ -62,16 +62,15 @@ ctxfix::record_pid() {
 # ctxfix::recorded_runs RECORD: whether the process recorded as RECORD.pid and
 # RECORD.cmdline still runs: /proc/PID/cmdline is the recorded one. A process
 # that exited, a zombie (empty cmdline) or another process that reused the
-# number does not. A process that exits as it is read does not run either:
-# the read fails, and its message is captured with what it read, not printed.
-# Read through a pipe: /proc files report a size of 0, and cmp takes two
-# regular files of different sizes to differ unread.
+# number does not. Compared byte for byte, through a pipe: /proc files report
+# a size of 0, and cmp takes two regular files of different sizes to differ
+# unread. A process that exits as it is read does not run either: cat's
+# error goes into the compared bytes, which then differ, and is not printed.
 ctxfix::recorded_runs() {
-  local pid now
+  local pid
   pid="$(<"$1.pid")"
-  now="$(tr '\0' '\n' 2>&1 <"/proc/${pid}/cmdline")" || return 1
-  [[ -n "${now}" ]] || return 1
-  printf '%s\n' "${now}" | tr '\n' '\0' | cmp -s - "$1.cmdline"
+  [[ -e "/proc/${pid}/cmdline" ]] || return 1
+  cmp -s <(cat "/proc/${pid}/cmdline" 2>&1) "$1.cmdline"
 }
 
 # ctxfix::stop_recorded DIR stops every process recorded in DIR (pkg/nodeproc's

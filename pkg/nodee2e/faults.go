@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,12 +20,19 @@ import (
 
 // hookRanLine is what the preStop hooks of the fault scenarios write to
 // their container's output each time they run, and fileRemovedLine what
-// they write once they have removed the ready file: the container's log
-// (CRI's format, a timestamp per line) tells when.
+// they write once they have removed the ready file, followed by " at " and
+// the hook's own clock (logRemoval): CRI's log dates a line when containerd
+// copies it, and a loaded containerd once dated it 17 s after the probe had
+// already found the file gone.
 const (
 	hookRanLine     = "preStop hook ran"
 	fileRemovedLine = "ready file removed"
 )
+
+// logRemoval is the shell a preStop hook runs right after it removed the
+// ready file. The image's sh is bash, whose EPOCHREALTIME is the time in
+// seconds, to the microsecond.
+const logRemoval = `echo "` + fileRemovedLine + ` at ${EPOCHREALTIME}" >/proc/1/fd/1`
 
 // kubeletKilledDuringPreStop deletes a pod whose preStop hook takes 30 s of
 // its 40 s grace period, kills the kubelet with SIGKILL 8 s later, in the
@@ -416,12 +424,22 @@ func kubeletKilledAtSucceeded(ctx context.Context, env *Env) (outcome, measured 
 
 // firstLogged finds the first line of a container's log, in CRI's format
 // ("TIMESTAMP STREAM TAG MESSAGE"), whose message is text, and gives its
-// time.
+// time: the one the message carries after text and " at " (seconds since
+// the epoch, as logRemoval writes), or else CRI's.
 func firstLogged(log []byte, text string) (time.Time, bool) {
 	for _, line := range strings.Split(string(log), "\n") {
 		fields := strings.SplitN(line, " ", 4)
-		if len(fields) != 4 || fields[3] != text {
+		if len(fields) != 4 {
 			continue
+		}
+		message, stated, carries := strings.Cut(fields[3], " at ")
+		if message != text {
+			continue
+		}
+		if carries {
+			if seconds, err := strconv.ParseFloat(stated, 64); err == nil {
+				return time.Unix(0, int64(seconds*float64(time.Second))), true
+			}
 		}
 		if at, err := time.Parse(time.RFC3339Nano, fields[0]); err == nil {
 			return at, true

@@ -56,8 +56,8 @@ func terminatingPod(name string, removeAfter, holdFor, grace time.Duration) *v1.
 	pod := outagePod(name, 1)
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To(int64(grace.Seconds()))
 	pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{PreStop: &v1.LifecycleHandler{Exec: &v1.ExecAction{Command: []string{
-		"sh", "-c", fmt.Sprintf("echo '%s' >/proc/1/fd/1; sleep %d; rm -f %s; echo '%s' >/proc/1/fd/1; sleep %d",
-			hookRanLine, int(removeAfter.Seconds()), readyFile, fileRemovedLine, int(holdFor.Seconds())),
+		"sh", "-c", fmt.Sprintf("echo '%s' >/proc/1/fd/1; sleep %d; rm -f %s; %s; sleep %d",
+			hookRanLine, int(removeAfter.Seconds()), readyFile, logRemoval, int(holdFor.Seconds())),
 	}}}}
 	return pod
 }

@@ -272,6 +272,12 @@ func TestFirstLoggedReadsCRILogTimes(t *testing.T) {
 	if _, ok := firstLogged(log, "never written"); ok {
 		t.Error("found a line that is not there")
 	}
+	// The hook's own clock, when the line carries it, not containerd's.
+	log = []byte("2026-12-05T19:45:22.000000000Z stdout F ready file removed at 1796499905.250000\n")
+	at, ok = firstLogged(log, fileRemovedLine)
+	if want := time.Date(2026, 12, 5, 19, 45, 5, 250000000, time.UTC); !ok || at.Sub(want).Abs() > time.Microsecond {
+		t.Errorf("firstLogged = %v, %v, want the hook's %v", at, ok, want)
+	}
 }
 
 func TestReadinessVerdictCountsFromTheLaterOfRemovalAndReach(t *testing.T) {

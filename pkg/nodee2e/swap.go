@@ -134,7 +134,7 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 		}
 		pod := podWithVolumes(fmt.Sprintf("swap-%03d", i), int32(period/time.Second))
 		pod.Spec.Containers[0].Lifecycle = &v1.Lifecycle{PreStop: &v1.LifecycleHandler{
-			Exec: &v1.ExecAction{Command: []string{"sh", "-c", fmt.Sprintf("rm -f %s; echo '%s' >/proc/1/fd/1; sleep 20", readyFile, fileRemovedLine)}},
+			Exec: &v1.ExecAction{Command: []string{"sh", "-c", fmt.Sprintf("rm -f %s; %s; sleep 20", readyFile, logRemoval)}},
 		}}
 		if _, err := c.createPod(ctx, ns, pod); err != nil {
 			return upgrade, rollback, err
@@ -229,8 +229,8 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 		if err != nil {
 			return "", "", err
 		}
-		if seen.notReadyRunning == 0 && seen.running == 0 {
-			return "", "", fmt.Errorf("the container of %s stopped %s after deletion, before its preStop hook ended", name, seen.goneAfter())
+		if seen.notReadyRunning == 0 && seen.running == 0 && seen.fileRemoved.IsZero() {
+			return "", "", fmt.Errorf("the container of %s stopped %s after deletion, before its preStop hook removed the ready file", name, seen.goneAfter())
 		}
 		if err := c.waitPodGone(ctx, ns, name, time.Minute); err != nil {
 			return "", "", fmt.Errorf("pod %s not gone a minute after its preStop hook: %w", name, err)
@@ -241,13 +241,20 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 			return "", "", err
 		}
 		removed := seen.fileRemoved.Sub(deleted)
+		measured = fmt.Sprintf("deleted %s: ready file removed %.1fs after deletion, ", name, removed.Seconds())
 		switch {
+		case seen.notReadyRunning == 0 && seen.running == 0:
+			measured += fmt.Sprintf("still Ready when its container stopped, %s after deletion", seen.goneAfter())
 		case seen.notReadyRunning == 0:
-			measured = fmt.Sprintf("deleted %s: ready file removed %.1fs after deletion, still Ready %s after that", name, removed.Seconds(), readinessWatch)
+			measured += fmt.Sprintf("still Ready %s after that", readinessWatch)
+		case seen.notReadyRunning < removed:
+			// Seen before the hook's line said the file was gone: the
+			// kubelet's probe may run between the removal and the echo.
+			measured += fmt.Sprintf("not Ready already, %.1fs after deletion, container running", seen.notReadyRunning.Seconds())
 		case outcome == Pass:
-			measured = fmt.Sprintf("deleted %s: ready file removed %.1fs after deletion, not Ready %.1fs after that, container running", name, removed.Seconds(), (seen.notReadyRunning - removed).Seconds())
+			measured += fmt.Sprintf("not Ready %.1fs after that, container running", (seen.notReadyRunning - removed).Seconds())
 		default:
-			measured = fmt.Sprintf("deleted %s: ready file removed %.1fs after deletion, not Ready only %.1fs after that (bound %s)", name, removed.Seconds(), (seen.notReadyRunning - removed).Seconds(), readinessBound)
+			measured += fmt.Sprintf("not Ready only %.1fs after that (bound %s)", (seen.notReadyRunning - removed).Seconds(), readinessBound)
 		}
 		return outcome, measured, nil
 	}
