@@ -44,6 +44,24 @@ fi
 
 "${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
 tool="$(ctxfix::build_tool)"
+# Upstream's tests leave files behind: volumemanager's TestReconstructedVolume*
+# folders in TMPDIR, and pkg/kubelet's sockets of cri-client's fake runtime,
+# /tmp/kubelet_remote_<n>.sock, whose path is fixed. The tests get a TMPDIR of
+# their own, removed after them (kept, and the check failed, if a mount is
+# left under it), and the sockets that appeared in /tmp while they ran are
+# removed: only those, not older ones.
+test_tmp="$(mktemp -d /tmp/ctxfix-ut.XXXXXX)"
+fake_sockets() { find /tmp -maxdepth 1 -type s -name 'kubelet_remote_*.sock' | LC_ALL=C sort; }
+fake_sockets > "${test_tmp}.sockets-before"
+remove_test_tmp() {
+  comm -13 "${test_tmp}.sockets-before" <(fake_sockets) | xargs -r rm -f
+  rm -f "${test_tmp}.sockets-before"
+  if grep -qF " ${test_tmp}/" /proc/self/mountinfo; then
+    ctxfix::die "upstream's tests left mounts under ${test_tmp}, which is kept: $(grep -F " ${test_tmp}/" /proc/self/mountinfo | awk '{ print $5 }' | tr '\n' ' ')"
+  fi
+  rm -rf "${test_tmp}"
+}
+trap remove_test_tmp EXIT
 log="${CTXFIX_OUTPUT}/logs/upstream-${base}.json"
 ctxfix::log "${base} patched: running upstream's unit tests of ${packages[*]} (go test -json: _output/logs/upstream-${base}.json)"
 # run_tests JSON RESULTS ARGS... runs go test -json ARGS in the patched tree
@@ -53,7 +71,7 @@ ctxfix::log "${base} patched: running upstream's unit tests of ${packages[*]} (g
 run_tests() {
   local json="$1" results="$2" status=0
   shift 2
-  ctxfix::go_in_tree "${base}" test -json -count=1 -timeout "${timeout}" "$@" > "${json}" 2> "${json%.json}.stderr" || status=$?
+  TMPDIR="${test_tmp}" ctxfix::go_in_tree "${base}" test -json -count=1 -timeout "${timeout}" "$@" > "${json}" 2> "${json%.json}.stderr" || status=$?
   "${tool}" test-results -in "${json}" > "${results}" || ctxfix::die "cannot read ${json#"${CTXFIX_ROOT}"/}"
   if ((status != 0)) && ! grep -qE '^(failed|unexplained)'$'\t' "${results}"; then
     cat "${json%.json}.stderr" >&2

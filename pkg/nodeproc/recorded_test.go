@@ -233,6 +233,14 @@ func TestUnmountUnderUndoesOnlyWhatIsBelow(t *testing.T) {
 		if err := syscall.Mount("tmpfs", path, "tmpfs", 0, ""); err != nil {
 			t.Fatal(err)
 		}
+		// Undone whatever the test finds (before t.TempDir's removal, which
+		// runs after), so that a failure leaves no mount on the machine.
+		// EINVAL or ENOENT: UnmountUnder has undone it, or the one above it.
+		t.Cleanup(func() {
+			if err := syscall.Unmount(path, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
+				t.Errorf("unmounting %s: %v", path, err)
+			}
+		})
 	}
 	mount(inside)
 	if err := os.Mkdir(deeper, 0o755); err != nil {
@@ -240,7 +248,6 @@ func TestUnmountUnderUndoesOnlyWhatIsBelow(t *testing.T) {
 	}
 	mount(deeper)
 	mount(outside)
-	defer syscall.Unmount(outside, syscall.MNT_DETACH)
 	undone, err := UnmountUnder(filepath.Join(dir, "pods"))
 	if err != nil {
 		t.Fatal(err)
