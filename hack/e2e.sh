@@ -61,6 +61,7 @@
 #                  patched-against-stock ones (make e2e-faults sets it)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "${CTXFIX_ROOT}/hack/lib/images.sh"
 
 [[ "$(id -u)" == 0 ]] || ctxfix::die "the node e2e runs containerd, runc and a kubelet, which needs root"
 short=false
@@ -182,8 +183,7 @@ busybox_version="$(sed -n 's/.*configs\[BusyBox\] = Config{list.PromoterE2eRegis
 [[ -n "${pause_version}" && -n "${busybox_version}" ]] || ctxfix::die "could not read the pause and busybox versions from ${base}'s test/utils/image/manifest.go"
 pause_image="registry.k8s.io/pause:${pause_version}"
 busybox_image="registry.k8s.io/e2e-test-images/busybox:${busybox_version}"
-gcc -Os -static -DVERSION="v${pause_version}-ctxfix" -o "${images}/pause" "${stock_tree}/build/pause/linux/pause.c" ||
-  ctxfix::die "could not build pause from ${base}'s build/pause/linux/pause.c"
+ctxfix::build_pause "${stock_tree}" "${pause_version}" "${arch}" "${images}/pause"
 "${image_tool}" -ref "${pause_image}" -arch "${arch}" -entrypoint /pause -file "/pause=${images}/pause" -out "${images}/pause.tar"
 busybox_links=()
 for applet in $(busybox --list); do

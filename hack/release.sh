@@ -13,6 +13,11 @@
 #                                              (the tag kubeadm asks for), on bases
 #                                              assembled from Debian's packages; each
 #                                              with .sha256 and .sha512
+#     bin/linux/<arch>/etcd.tar, coredns.tar,  the other images kubeadm pulls, at the
+#       pause.tar                              versions the base's kubeadm names, tagged
+#                                              as it names them (registry.k8s.io/etcd:3.6.8-0,
+#                                              coredns/coredns:v1.14.2, pause:3.10.2):
+#                                              upstream's code, unchanged, built here
 #     kubernetes-node-linux-<arch>.tar.gz      kubernetes/node/bin/{kubelet,kubeadm,kubectl},
 #                                              LICENSES, ATTRIBUTION.txt, version
 #     kubernetes-src.tar.gz                    the patched tree; builds to the same version
@@ -150,6 +155,57 @@ for arch in "${arches[@]}"; do
       -file "/usr/local/bin/${name}=${server}/${name}" -out "${bin}/${name}.tar" ||
       ctxfix::die "could not write the ${name} image for ${arch}"
     ctxfix::log "bin/linux/${arch}/${name}.tar: registry.k8s.io/${name}-${arch}:${image_tag} on the ${image_base} base"
+  done
+done
+
+# The other images kubeadm pulls: etcd, CoreDNS and pause, at the versions
+# the base's kubeadm names, so that a cluster needs nothing from
+# registry.k8s.io (EKS Distro builds them for the same reason): upstream's
+# code, unchanged, built by hack/build-third-party.sh. Each is named exactly
+# as kubeadm names it, on the static base, with the entrypoint, command and
+# user of upstream's image, and says in its labels what it is.
+# image_labels NAME VERSION SOURCE prints the -label flags of such an image.
+image_labels() {
+  printf -- '-label\n%s\n' "org.opencontainers.image.title=$1" "org.opencontainers.image.version=$2" \
+    "org.opencontainers.image.source=$3" "org.opencontainers.image.vendor=kubelet-ctxfix" \
+    "org.opencontainers.image.description=upstream's $1 $2, unchanged, built by kubelet-ctxfix ${version} because kubeadm ${base} names it"
+}
+for arch in "${arches[@]}"; do
+  bin="${staging}/bin/linux/${arch}"
+  third_party="${work}/third-party/${arch}"
+  "${CTXFIX_ROOT}/hack/build-third-party.sh" "${base}" "${arch}" "${third_party}"
+  declare -A refs=() image_versions=()
+  while read -r name ref image_version; do
+    refs["${name}"]="${ref}" image_versions["${name}"]="${image_version}"
+  done < "${third_party}/images"
+  for name in etcd etcdctl etcdutl coredns; do attributed+=(-binary "${third_party}/${name}"); done
+  # pause has no build information: the tree's code, and the C library.
+  read -r libc_package libc_version < "${third_party}/pause.libc/package"
+  attributed+=(-component "k8s.io/kubernetes ${version} pause ${tree}/LICENSE"
+    -component "${libc_package} ${libc_version} pause ${third_party}/pause.libc/copyright")
+  # etcd-io/etcd's Dockerfile: the three binaries in /usr/local/bin, etcd
+  # the default command.
+  mapfile -t labels < <(image_labels etcd "${image_versions[etcd]}" https://github.com/etcd-io/etcd)
+  SOURCE_DATE_EPOCH="${epoch}" "${image_tool}" -ref "${refs[etcd]}" -arch "${arch}" \
+    -base "${work}/images/${arch}/static" -cmd /usr/local/bin/etcd "${labels[@]}" \
+    -file "/usr/local/bin/etcd=${third_party}/etcd" -file "/usr/local/bin/etcdctl=${third_party}/etcdctl" \
+    -file "/usr/local/bin/etcdutl=${third_party}/etcdutl" -out "${bin}/etcd.tar" ||
+    ctxfix::die "could not write the etcd image for ${arch}"
+  # coredns/coredns' Dockerfile: /coredns, with cap_net_bind_service=+ep so
+  # that it serves port 53 as nonroot.
+  mapfile -t labels < <(image_labels coredns "${image_versions[coredns]}" https://github.com/coredns/coredns)
+  SOURCE_DATE_EPOCH="${epoch}" "${image_tool}" -ref "${refs[coredns]}" -arch "${arch}" \
+    -base "${work}/images/${arch}/static" -entrypoint /coredns -user nonroot:nonroot "${labels[@]}" \
+    -file "/coredns=${third_party}/coredns" -net-bind-service /coredns -out "${bin}/coredns.tar" ||
+    ctxfix::die "could not write the CoreDNS image for ${arch}"
+  # The base's build/pause/Dockerfile: /pause, run as 65535.
+  mapfile -t labels < <(image_labels pause "${image_versions[pause]}" "https://github.com/kubernetes/kubernetes/tree/${base}/build/pause")
+  SOURCE_DATE_EPOCH="${epoch}" "${image_tool}" -ref "${refs[pause]}" -arch "${arch}" \
+    -base "${work}/images/${arch}/static" -entrypoint /pause -user 65535:65535 "${labels[@]}" \
+    -file "/pause=${third_party}/pause" -out "${bin}/pause.tar" ||
+    ctxfix::die "could not write the pause image for ${arch}"
+  for name in etcd coredns pause; do
+    ctxfix::log "bin/linux/${arch}/${name}.tar: ${refs[${name}]} on the static base"
   done
 done
 

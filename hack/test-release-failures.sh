@@ -170,6 +170,10 @@ damaged "ATTRIBUTION.txt without a module the kubelet links" "ATTRIBUTION.txt do
   drop_attribution "${kubelet_module}"
 damaged "ATTRIBUTION.txt without crictl's own module" "ATTRIBUTION.txt does not name sigs.k8s.io/cri-tools v" \
   drop_attribution sigs.k8s.io/cri-tools
+damaged "ATTRIBUTION.txt without etcd's server module" "ATTRIBUTION.txt does not name go.etcd.io/etcd/server/v3 v" \
+  drop_attribution go.etcd.io/etcd/server/v3
+damaged "ATTRIBUTION.txt without the C library in pause" "ATTRIBUTION.txt does not name the C library linked into pause" \
+  drop_attribution libc6-dev
 # The kubeadm deb gone, or one more deb that deb/Packages does not list,
 # with the sums written anew.
 drop_kubeadm_deb() { rm deb/kubeadm_*_"${arch}".deb && ctxfix::write_sums .; }
@@ -197,6 +201,36 @@ damaged "an image tar removed" "missing bin/linux/${arch}/kube-proxy.tar" rm "bi
 damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" rewrite_image kube-scheduler retag
 damaged "kube-proxy's base without a library" "bin/linux/${arch}/kube-proxy.tar: /usr/sbin/xtables-nft-multi needs libnftnl.so.11, which is not in the image" \
   rewrite_image kube-proxy drop_libnftnl
+# The images kubeadm pulls besides the control plane's: one missing, one
+# under another tag, CoreDNS without its capability (its layer packed again
+# by a tar that keeps no xattrs), pause run as root.
+retag_pause() { sed -i 's;registry.k8s.io/pause:;registry.k8s.io/pause:0.;' manifest.json; }
+drop_capability() {
+  local layer
+  layer="$(jq -r '.[0].Layers[-1]' manifest.json)" &&
+    mkdir top && tar -xf "${layer}" -C top && (cd top && tar -cf - -- *) > "${layer}" && rm -rf top
+}
+run_as_root() {
+  local config
+  config="$(jq -r '.[0].Config' manifest.json)" &&
+    jq -c '.config.User = ""' "${config}" > config.new && mv config.new "${config}"
+}
+pause_ref="$(tar -xOf "${release_dir}/bin/linux/${arch}/pause.tar" manifest.json | jq -r '.[0].RepoTags[0]')"
+damaged "the etcd image removed" "pulls registry.k8s.io/etcd:" rm "bin/linux/${arch}/etcd.tar"
+damaged "pause retagged" "pulls ${pause_ref}, and no image of bin/linux/${arch}/ is tagged so" rewrite_image pause retag_pause
+# Reading security.capability back takes root; verify-release says it skips.
+if [[ "$(id -u)" == 0 ]]; then
+  damaged "CoreDNS without cap_net_bind_service" "bin/linux/${arch}/coredns.tar: /coredns does not have cap_net_bind_service=+ep" \
+    rewrite_image coredns drop_capability
+else
+  ctxfix::log "SKIPPED: CoreDNS without cap_net_bind_service: reading the capability back needs root"
+fi
+damaged "pause run as root" "bin/linux/${arch}/pause.tar: entrypoint, command and user are" rewrite_image pause run_as_root
+checksums_other "/${arch}/etcdctl\$"
+expect_failure "verify-release, the etcd image's etcdctl not the recorded one" \
+  "checksum mismatch for ${version}/bin/linux/${arch}/etcdctl" \
+  env CTXFIX_CHECKSUMS="${scratch}/CHECKSUMS" "${CTXFIX_ROOT}/hack/verify-release.sh" "${release_dir}"
+
 # An image whose binary is not the one build/CHECKSUMS records (simulated, as
 # above, with a copy of build/CHECKSUMS that records another sum).
 checksums_other "/${arch}/kube-proxy\$"

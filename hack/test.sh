@@ -118,7 +118,7 @@ check "series tests pass on patched ${default_base}" "${hack}/test-series.sh" "$
 check "every commit of the series is bisectable on ${default_base}" "${hack}/verify-bisect.sh" "${default_base}"
 check "series tests pass on patched ${leaking_base}" "${hack}/test-series.sh" "${leaking_base}"
 check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fails.sh" "${leaking_base}"
-check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, packages, signed repositories, SBOM, source, image-builder's contract; failures leave nothing" release_verifies
+check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, every image kubeadm pulls, packages, signed repositories, SBOM, source, image-builder's contract; failures leave nothing" release_verifies
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
 real_node() { LEAK_BASE="${leaking_base}" "${hack}/e2e.sh" --short; }

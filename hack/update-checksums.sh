@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Records in build/CHECKSUMS the sha256 of the binaries a release builds
-# (kubelet, kubeadm, kubectl, and the control-plane binaries its images carry)
-# of each BASE for amd64 and arm64, and the Go that built them. Every later
-# build of those binaries is checked against it (hack/build-kubelet.sh,
-# hack/build-binaries.sh), and a build of a binary it does not list fails
+# (kubelet, kubeadm, kubectl, the control-plane binaries its images carry, and
+# the Go binaries of its etcd and CoreDNS images) of each BASE for amd64 and
+# arm64, and the Go that built them. Every later build of those binaries is
+# checked against it (hack/build-kubelet.sh, hack/build-binaries.sh,
+# hack/build-third-party.sh), and a build of a binary it does not list fails
 # unless CTXFIX_UNPINNED=1 says that the build is knowingly unpinned.
 #
 # The lines of bases not named are kept, so that recording one base does not
@@ -44,6 +45,8 @@ mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/checksums.XXXXXX")"
 trap 'rm -rf "${scratch}"' EXIT
 server_binaries=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+# The Go binaries of the etcd and CoreDNS images (pause is C: not pinned).
+third_party_binaries=(etcd etcdctl etcdutl coredns)
 
 : > "${scratch}/new"
 for base in "${bases[@]}"; do
@@ -56,21 +59,23 @@ for base in "${bases[@]}"; do
       "${out}" kubeadm kubectl)
     (unset SOURCE_DATE_EPOCH; CTXFIX_UPDATE_CHECKSUMS=1 "${CTXFIX_ROOT}/hack/build-binaries.sh" "${base}" "${arch}" \
       "${out}" "${server_binaries[@]}")
-    for name in kubeadm kubectl kubelet "${server_binaries[@]}"; do
+    (unset SOURCE_DATE_EPOCH; CTXFIX_UPDATE_CHECKSUMS=1 "${CTXFIX_ROOT}/hack/build-third-party.sh" "${base}" "${arch}" "${out}")
+    for name in kubeadm kubectl kubelet "${server_binaries[@]}" "${third_party_binaries[@]}"; do
       echo "$(cat "${out}/${name}.sha256")  ${version}/bin/linux/${arch}/${name}" >> "${scratch}/new"
     done
   done
 done
 
 {
-  echo "# sha256 of the binaries of every base listed, as hack/build-kubelet.sh and"
-  echo "# hack/build-binaries.sh build them (SOURCE_DATE_EPOCH unset: the patched"
-  echo "# tree's commit date) with the Go below. Every build of a binary is checked"
-  echo "# against it, and a build of one it does not list fails (CTXFIX_UNPINNED=1"
-  echo "# builds one knowingly unpinned); the control-plane ones are those the"
-  echo "# images carry. Rerecord with make update-checksums after a change to the"
-  echo "# series, VERSION or Go; make test checks that every line is of VERSION's"
-  echo "# revision."
+  echo "# sha256 of the binaries of every base listed, as hack/build-kubelet.sh,"
+  echo "# hack/build-binaries.sh and hack/build-third-party.sh build them"
+  echo "# (SOURCE_DATE_EPOCH unset: the patched tree's commit date) with the Go"
+  echo "# below. Every build of a binary is checked against it, and a build of one"
+  echo "# it does not list fails (CTXFIX_UNPINNED=1 builds one knowingly unpinned);"
+  echo "# the control-plane ones are those the images carry, and etcd, etcdctl,"
+  echo "# etcdutl and coredns those of the etcd and CoreDNS images. Rerecord with"
+  echo "# make update-checksums after a change to the series, VERSION or Go; make"
+  echo "# test checks that every line is of VERSION's revision."
   echo "# go: ${go_version}"
   {
     if [[ -f "${CTXFIX_CHECKSUMS}" ]]; then

@@ -5,6 +5,10 @@
 #     each);
 #   - each node tarball has upstream's layout, its binaries are the released
 #     ones, and its version file and ATTRIBUTION.txt are the release's;
+#   - every image the release's kubeadm pulls is in it; etcd, CoreDNS and
+#     pause are tagged as kubeadm names them, with upstream's entrypoint and
+#     user, static binaries that report the tagged versions, and CoreDNS's
+#     cap_net_bind_service;
 #   - the control-plane images: docker-save tarballs tagged
 #     registry.k8s.io/<name>-<arch>:<version>, with their entrypoint, the
 #     binary on a base that has what upstream's base has, where kube-proxy's
@@ -12,7 +16,8 @@
 #     that find their loader and every library they need (readelf);
 #   - ATTRIBUTION.txt names every module that every Go binary of the release
 #     links: kubelet, kubeadm, kubectl, the control-plane binaries in the
-#     images, crictl and the CNI plugins in the packages;
+#     images, etcd's and CoreDNS's, crictl and the CNI plugins in the
+#     packages;
 #   - crictl and the CNI plugins in the packages report their versions;
 #   - image-builder's goss checks (http mode), as goss-command.yaml runs
 #     them: kubectl, kubeadm and kubelet each report the folder's version
@@ -183,6 +188,92 @@ for arch in "${arches[@]}"; do
 done
 ctxfix::log "images: ${server_binaries[*]} for ${arches[*]}, docker-save tarballs tagged ${image_tag}, entrypoints set, bases complete, kube-proxy's tools find every library they load"
 
+# --- the other images kubeadm pulls: etcd, CoreDNS and pause, tagged
+# exactly as the release's kubeadm names them, with upstream's entrypoint,
+# command and user, labels that say they are upstream's code built here, and
+# binaries that report the versions kubeadm names. Their names come from
+# kubeadm itself (`kubeadm config images list`, which needs no network with a
+# version given); every image it lists must be in the release, the
+# control-plane ones under the arch-suffixed names image-builder strips.
+declare -A third_party_config=(
+  [etcd]='[null,["/usr/local/bin/etcd"],""]'
+  [coredns]='[["/coredns"],null,"nonroot:nonroot"]'
+  [pause]='[["/pause"],null,"65535:65535"]'
+)
+declare -A third_party_binary=([etcd]=usr/local/bin/etcd [coredns]=coredns [pause]=pause)
+if [[ " ${arches[*]} " == *" ${host_arch} "* ]]; then
+  "${dir}/bin/linux/${host_arch}/kubeadm" config images list --kubernetes-version "${version}" \
+    > "${scratch}/kubeadm-images" 2> "${scratch}/kubeadm-images.log" ||
+    { cat "${scratch}/kubeadm-images.log" >&2; fail "kubeadm config images list --kubernetes-version ${version} failed"; }
+  for arch in "${arches[@]}"; do
+    for image in "${dir}/bin/linux/${arch}"/*.tar; do
+      tar -xOf "${image}" manifest.json | jq -r '.[].RepoTags[]' | sed "s/-${arch}:/:/"
+    done > "${scratch}/tags-${arch}"
+    while read -r ref; do
+      grep -qxF "${ref}" "${scratch}/tags-${arch}" ||
+        fail "kubeadm ${version} pulls ${ref}, and no image of bin/linux/${arch}/ is tagged so"
+    done < "${scratch}/kubeadm-images"
+  done
+  ctxfix::log "every image kubeadm ${version} pulls is in the release for ${arches[*]}: $(grep -v '/kube-' "${scratch}/kubeadm-images" | tr '\n' ' ')"
+else
+  skip "kubeadm's list of the images it pulls"
+fi
+for arch in "${arches[@]}"; do
+  for name in etcd coredns pause; do
+    image="${dir}/bin/linux/${arch}/${name}.tar"
+    what="bin/linux/${arch}/${name}.tar"
+    [[ -f "${image}" ]] || fail "missing ${what}"
+    check_sums "${image}"
+    tar -xOf "${image}" manifest.json > "${scratch}/manifest.json" || fail "${what} has no manifest.json"
+    ref="$(jq -r '.[0].RepoTags[0]' "${scratch}/manifest.json")"
+    config="$(tar -xOf "${image}" "$(jq -r '.[0].Config' "${scratch}/manifest.json")")"
+    [[ "$(jq -c '[.os, .architecture]' <<<"${config}")" == "[\"linux\",\"${arch}\"]" ]] ||
+      fail "${what} is for $(jq -c '[.os, .architecture]' <<<"${config}"), want linux/${arch}"
+    [[ "$(jq -c '.config | [.Entrypoint, .Cmd, (.User // "")]' <<<"${config}")" == "${third_party_config[${name}]}" ]] ||
+      fail "${what}: entrypoint, command and user are $(jq -c '.config | [.Entrypoint, .Cmd, (.User // "")]' <<<"${config}"), want upstream's ${third_party_config[${name}]}"
+    jq -e '.config.Labels["org.opencontainers.image.description"] | test("unchanged, built by kubelet-ctxfix")' <<<"${config}" > /dev/null ||
+      fail "${what}: its labels do not say that it is upstream's ${name}, built by kubelet-ctxfix"
+    mapfile -t layers < <(jq -r '.[0].Layers[]' "${scratch}/manifest.json")
+    rm -rf "${scratch}/top" && mkdir "${scratch}/top"
+    # As root, tar keeps the capability in security.capability (CoreDNS's).
+    tar -xOf "${image}" "${layers[-1]}" | tar -x --no-same-owner --xattrs --xattrs-include='security.*' -C "${scratch}/top" ||
+      fail "${what}: its top layer does not unpack"
+    binary="${scratch}/top/${third_party_binary[${name}]}"
+    [[ -f "${binary}" ]] || fail "${what}: its top layer has no /${third_party_binary[${name}]}"
+    # Their Go binaries are reproducible: build/CHECKSUMS records them.
+    case "${name}" in
+      etcd)
+        for tool in etcd etcdctl etcdutl; do
+          [[ -f "${scratch}/top/usr/local/bin/${tool}" ]] || fail "${what}: its top layer has no /usr/local/bin/${tool}"
+          ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/${tool}" \
+            "$(sha256sum < "${scratch}/top/usr/local/bin/${tool}" | cut -d' ' -f1)"
+        done
+        ;;
+      coredns) ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/coredns" "$(sha256sum < "${binary}" | cut -d' ' -f1)" ;;
+    esac
+    [[ "$(readelf -h "${binary}" | sed -n 's/^ *Type: *\([A-Z]*\).*/\1/p')" == EXEC && -z "$(readelf -l "${binary}" | grep 'program interpreter')" ]] ||
+      fail "${what}: /${third_party_binary[${name}]} is not a static executable"
+    if [[ "${name}" == coredns && "$(id -u)" == 0 ]]; then
+      [[ "$(getcap "${binary}")" == *"cap_net_bind_service=ep" ]] ||
+        fail "${what}: /coredns does not have cap_net_bind_service=+ep, so it cannot serve port 53 as nonroot"
+    fi
+    if [[ "${arch}" == "${host_arch}" ]]; then
+      tag="${ref##*:}"
+      case "${name}" in
+        etcd) reported="$("${binary}" --version | sed -n 's/^etcd Version: //p')" wanted="${tag%-*}" ;;
+        coredns) reported="$("${binary}" -version | sed -n 's/^CoreDNS-//p')" wanted="${tag#v}" ;;
+        pause) reported="$("${binary}" -v | sed -n 's/^pause\.c v\([^-]*\)-.*/\1/p')" wanted="${tag}" ;;
+      esac
+      [[ "${reported}" == "${wanted}" ]] || fail "${what}: /${third_party_binary[${name}]} reports version '${reported}', the image is tagged ${ref}"
+    fi
+  done
+done
+if [[ "$(id -u)" != 0 ]]; then
+  ctxfix::log "SKIPPED: CoreDNS's file capability: reading security.capability back needs root"
+  skipped+=("CoreDNS's file capability")
+fi
+ctxfix::log "images: etcd, CoreDNS and pause for ${arches[*]}, tagged as kubeadm names them, upstream's entrypoints and users, static, reporting their versions"
+
 mapfile -t tarballs < <(cd "${dir}" && find . -type f -name '*.tar.gz' -printf '%P\n' | LC_ALL=C sort)
 for tarball in "${tarballs[@]}"; do check_sums "${dir}/${tarball}"; done
 for sums in sha256 sha512; do
@@ -198,10 +289,10 @@ done
 ctxfix::log "checksums verify: SHA256SUMS, SHA512SUMS, .sha256 and .sha512 of ${node_binaries[*]} for ${arches[*]} and of ${#tarballs[@]} tarballs"
 
 # --- ATTRIBUTION.txt: every module of every Go binary the release ships
-# (kubelet, kubeadm, kubectl, the control-plane binaries in the images,
-# crictl and the CNI plugins in the packages), at the version it links. Before
-# the node tarballs, which carry a copy of it: a file short of a module
-# fails here, naming the module, not as a copy that differs.
+# (kubelet, kubeadm, kubectl, the control-plane binaries in the images, etcd's
+# and CoreDNS's, crictl and the CNI plugins in the packages), at the version
+# it links. Before the node tarballs, which carry a copy of it: a file short
+# of a module fails here, naming the module, not as a copy that differs.
 [[ -s "${dir}/ATTRIBUTION.txt" ]] || fail "missing ATTRIBUTION.txt"
 modules=0
 binaries=0
@@ -212,6 +303,10 @@ for arch in "${arches[@]}"; do
   for name in "${server_binaries[@]}"; do
     image="${dir}/bin/linux/${arch}/${name}.tar"
     tar -xOf "${image}" "$(tar -xOf "${image}" manifest.json | jq -r '.[0].Layers[1]')" | tar -xO "usr/local/bin/${name}" > "${shipped}/${name}"
+  done
+  for member in etcd:usr/local/bin/etcd etcd:usr/local/bin/etcdctl etcd:usr/local/bin/etcdutl coredns:coredns; do
+    image="${dir}/bin/linux/${arch}/${member%%:*}.tar"
+    tar -xOf "${image}" "$(tar -xOf "${image}" manifest.json | jq -r '.[0].Layers[-1]')" | tar -xO "${member#*:}" > "${shipped}/${member##*/}"
   done
   for package in cri-tools:usr/bin kubernetes-cni:opt/cni/bin; do
     mapfile -t debs < <(find "${dir}/deb" -maxdepth 1 -name "${package%%:*}_*_${arch}.deb")
@@ -234,6 +329,12 @@ for arch in "${arches[@]}"; do
   done
 done
 ((modules > 0)) || fail "go version -m lists no modules in the release's binaries"
+# pause is C, without build information: the tree's code and the C library
+# linked into it are listed as hack/release.sh gives them.
+grep -qE "^\*\* k8s\.io/kubernetes; version ${version//./\\.} -- (.*, )?pause(,|\$)" "${dir}/ATTRIBUTION.txt" ||
+  fail "ATTRIBUTION.txt does not name k8s.io/kubernetes ${version} in pause"
+grep -qE '^\*\* libc6-dev[a-z0-9-]*; version [^ ]+ -- (.*, )?pause(,|$)' "${dir}/ATTRIBUTION.txt" ||
+  fail "ATTRIBUTION.txt does not name the C library linked into pause"
 ctxfix::log "ATTRIBUTION.txt names every module of the ${binaries} Go binaries the release ships (${modules} module links)"
 
 # --- crictl and the CNI plugins report their versions, as upstream's builds
@@ -476,7 +577,7 @@ else
   skip "installing the kubectl plugin with krew"
 fi
 if ((${#skipped[@]} > 0)); then
-  ctxfix::log "release ${version} verifies, except what needs a linux/${host_arch} build, which it lacks: ${skipped[*]}"
+  ctxfix::log "release ${version} verifies, except what was skipped (SKIPPED above says why): ${skipped[*]}"
 else
   ctxfix::log "release ${version} verifies"
 fi

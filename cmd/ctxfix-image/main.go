@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,13 +32,13 @@ func (p *pairs) String() string { return fmt.Sprint(*p) }
 func (p *pairs) Set(v string) error {
 	dst, src, ok := strings.Cut(v, "=")
 	if !ok || dst == "" || src == "" {
-		return fmt.Errorf("%q: want PATH-IN-IMAGE=VALUE", v)
+		return fmt.Errorf("%q: want NAME=VALUE, both non-empty", v)
 	}
 	*p = append(*p, [2]string{dst, src})
 	return nil
 }
 
-// dirList collects repeated -dir flags.
+// dirList collects repeated -dir and -net-bind-service flags.
 type dirList []string
 
 func (d *dirList) String() string     { return strings.Join(*d, ",") }
@@ -57,11 +58,14 @@ func run(args []string) error {
 	entrypoint := fs.String("entrypoint", "", "entrypoint, words separated by spaces")
 	command := fs.String("cmd", "", "the entrypoint's default arguments, words separated by spaces")
 	out := fs.String("out", "", "tarball to write")
+	user := fs.String("user", "", "user the entrypoint runs as, e.g. 65535:65535; root when empty")
 	base := fs.String("base", "", "folder whose contents are the image's first layer, as its root filesystem")
-	var files, links pairs
-	var dirs dirList
+	var files, links, labels pairs
+	var dirs, netBindService dirList
 	fs.Var(&dirs, "dir", "PATH-IN-IMAGE of an empty folder everyone may write to (/tmp), repeatable")
+	fs.Var(&netBindService, "net-bind-service", "PATH-IN-IMAGE of a -file that gets cap_net_bind_service=+ep, as setcap gives it, repeatable")
 	fs.Var(&files, "file", "PATH-IN-IMAGE=SOURCE-FILE, repeatable")
+	fs.Var(&labels, "label", "KEY=VALUE of the config's labels, repeatable")
 	fs.Var(&links, "link", "PATH-IN-IMAGE=LINK-TARGET, repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,13 +82,24 @@ func run(args []string) error {
 		}
 		created = time.Unix(seconds, 0).UTC()
 	}
-	spec := nodeimage.Spec{Ref: *ref, Arch: *arch, Entrypoint: strings.Fields(*entrypoint), Cmd: strings.Fields(*command), Created: created}
+	spec := nodeimage.Spec{Ref: *ref, Arch: *arch, Entrypoint: strings.Fields(*entrypoint), Cmd: strings.Fields(*command), User: *user, Created: created}
+	for _, l := range labels {
+		if spec.Labels == nil {
+			spec.Labels = map[string]string{}
+		}
+		spec.Labels[l[0]] = l[1]
+	}
 	if *base != "" {
 		spec.Layers = append(spec.Layers, nodeimage.Layer{{Path: "/", Tree: *base}})
 	}
 	var top nodeimage.Layer
 	for _, f := range files {
-		top = append(top, nodeimage.Entry{Path: f[0], Source: f[1]})
+		top = append(top, nodeimage.Entry{Path: f[0], Source: f[1], NetBindService: slices.Contains(netBindService, f[0])})
+	}
+	for _, p := range netBindService {
+		if !slices.ContainsFunc(files, func(f [2]string) bool { return f[0] == p }) {
+			return fmt.Errorf("-net-bind-service %s: no -file puts a file there", p)
+		}
 	}
 	for _, l := range links {
 		top = append(top, nodeimage.Entry{Path: l[0], Link: l[1]})

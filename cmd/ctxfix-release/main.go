@@ -3,6 +3,7 @@
 // it.
 //
 //	ctxfix-release package-version -base v1.36.5 [-component-version v1.10.0] -revision 1 [-format deb|rpm|upstream-deb|upstream-rpm]
+//	ctxfix-release kubeadm-images -tree DIR   (lines "etcd registry.k8s.io/etcd:3.6.8-0 v3.6.8": the etcd, CoreDNS and pause images its kubeadm names)
 //	ctxfix-release src-tarball -tree DIR -extra NAME=FILE... -source-date-epoch N -out FILE
 //	ctxfix-release node-tarball -kubelet FILE -licenses DIR -src-tarball FILE -version V -source-date-epoch N -out FILE
 //	ctxfix-release package -format deb|rpm -config FILE -set NAME=VALUE... -arch A -base B [-component-version V] -revision N -source-date-epoch N -out-dir DIR
@@ -64,7 +65,7 @@ func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-release package-version|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
+		return fmt.Errorf("usage: ctxfix-release package-version|kubeadm-images|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -113,6 +114,23 @@ func run(args []string) error {
 			fmt.Println(upstreamVersion)
 		default:
 			return fmt.Errorf("package-version: unknown -format %q", *format)
+		}
+		return nil
+
+	case "kubeadm-images":
+		tree := fs.String("tree", "", "Kubernetes tree whose kubeadm names the images")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("tree"); err != nil {
+			return err
+		}
+		images, err := release.ReadKubeadmImages(*tree)
+		if err != nil {
+			return err
+		}
+		for _, image := range images {
+			fmt.Println(image.Name, image.Ref, image.Version)
 		}
 		return nil
 
@@ -179,6 +197,8 @@ func run(args []string) error {
 	case "attribution":
 		var binaries multi
 		fs.Var(&binaries, "binary", "a Go binary of the release (repeatable)")
+		var components multi
+		fs.Var(&components, "component", "PATH VERSION BINARY LICENSE-FILE: code in a binary without build information, e.g. \"glibc 2.36-9 pause /usr/share/doc/libc6-dev/copyright\" (repeatable)")
 		title := fs.String("title", "", "first line: what the release is")
 		tree := fs.String("tree", "", "the tree the binaries were built in")
 		version := fs.String("version", "", "the version they were stamped with")
@@ -191,9 +211,17 @@ func run(args []string) error {
 		if err := required("title", "tree", "version", "modcache", "goroot", "out"); err != nil {
 			return err
 		}
-		text, err := release.Attribution(release.AttributionOptions{
+		opts := release.AttributionOptions{
 			Title: *title, Binaries: binaries, ModCache: *modCache, GoRoot: *goRoot, MainDir: *tree, MainVersion: *version,
-		})
+		}
+		for _, c := range components {
+			fields := strings.Fields(c)
+			if len(fields) != 4 {
+				return fmt.Errorf("attribution: -component %q: want PATH VERSION BINARY LICENSE-FILE", c)
+			}
+			opts.Components = append(opts.Components, release.Component{Path: fields[0], Version: fields[1], Binary: fields[2], LicenseFile: fields[3]})
+		}
+		text, err := release.Attribution(opts)
 		if err != nil {
 			return err
 		}

@@ -386,7 +386,7 @@ ctxfix::pinned_version() { ctxfix::pinned_json "$1" | ctxfix::json_field Version
 ctxfix::pinned_dir() { ctxfix::pinned_json "$1" | ctxfix::json_field Dir; }
 
 # ctxfix::build_pinned MODULE VERSION_VAR ARCH OUT_DIR PACKAGE... builds the
-# commands PACKAGE... of the pinned MODULE for linux/ARCH into OUT_DIR, static
+# commands PACKAGE... (paths inside MODULE, "." for its root) of the pinned MODULE for linux/ARCH into OUT_DIR, static
 # and -trimpath. VERSION_VAR is the variable (import path.Name) that the
 # module's own release stamps with its version through -ldflags -X, so that
 # the binaries report the version they are, as upstream's do; empty for none.
@@ -404,7 +404,12 @@ ctxfix::build_pinned() {
   # Read before GOPATH changes: `go env GOMODCACHE` follows GOPATH.
   modcache="$(go env GOMODCACHE)"
   for package in "$@"; do
-    targets+=("${module}/${package}@${version}")
+    # "." is the module's own root package (CoreDNS's main).
+    if [[ "${package}" == . ]]; then
+      targets+=("${module}@${version}")
+    else
+      targets+=("${module}/${package}@${version}")
+    fi
   done
   mkdir -p "${out_dir}"
   # Beside OUT_DIR, so that whoever cleans up OUT_DIR's parent cleans this.
@@ -430,7 +435,12 @@ ctxfix::install_pinned() {
   local version package targets=()
   version="$(ctxfix::pinned_version "${module}")"
   for package in "$@"; do
-    targets+=("${module}/${package}@${version}")
+    # "." is the module's own root package (CoreDNS's main).
+    if [[ "${package}" == . ]]; then
+      targets+=("${module}@${version}")
+    else
+      targets+=("${module}/${package}@${version}")
+    fi
   done
   (cd / && GOBIN="${gobin}" go install -trimpath -tags "${tags}" "${targets[@]}") ||
     ctxfix::die "could not build ${targets[*]}"

@@ -121,3 +121,107 @@ ctxfix::image_root_iptables() {
     [[ -x "${root}/usr/sbin/${command}" ]] || ctxfix::die "the iptables base for ${arch} has no /usr/sbin/${command}"
   done
 }
+
+# ctxfix::gnu_triple ARCH prints the GNU triple of linux/ARCH.
+ctxfix::gnu_triple() {
+  case "$1" in
+    amd64) echo x86_64-linux-gnu ;;
+    arm64) echo aarch64-linux-gnu ;;
+    *) ctxfix::die "no GNU triple known for linux/$1" ;;
+  esac
+}
+
+# ctxfix::cross_gcc ARCH DIR unpacks Debian's cross compiler for linux/ARCH
+# (gcc, binutils and the static C library of the host's Debian release) into
+# DIR, a folder that must not exist, and prints the path of its gcc. Nothing
+# is installed on the host: the packages are downloaded through an apt
+# configuration of DIR's own (ctxfix::image_apt) and unpacked, and gcc finds
+# its parts relative to where it is. binutils' own libraries are the one
+# thing it does not find: it runs with DIR's library folder on
+# LD_LIBRARY_PATH (ctxfix::build_pause).
+ctxfix::cross_gcc() {
+  local arch="$1" dir="$2" host_arch triple gcc_package packages deb
+  [[ ! -e "${dir}" ]] || ctxfix::die "${dir} exists: the cross compiler's folder must start empty"
+  host_arch="$(dpkg --print-architecture)"
+  triple="$(ctxfix::gnu_triple "${arch}")"
+  ctxfix::image_apt "${host_arch}" "${dir}/apt"
+  # gcc-aarch64-linux-gnu names the gcc-N its Debian release builds with.
+  gcc_package="$(APT_CONFIG="${dir}/apt/apt.conf" apt-cache depends "gcc-${triple//_/-}" |
+    sed -n "s/^ *Depends: \(gcc-[0-9]*-${triple//_/-}\)$/\1/p")"
+  [[ -n "${gcc_package}" ]] || ctxfix::die "Debian's apt sources have no cross compiler for linux/${arch} (gcc-${triple//_/-})"
+  local major="${gcc_package#gcc-}"
+  major="${major%%-*}"
+  packages=("${gcc_package}" "cpp-${major}-${triple//_/-}" "binutils-${triple//_/-}" "libgcc-${major}-dev-${arch}-cross"
+    "libc6-dev-${arch}-cross" "libc6-${arch}-cross" "linux-libc-dev-${arch}-cross")
+  mkdir -p "${dir}/debs" "${dir}/root"
+  (cd "${dir}/debs" && APT_CONFIG="${dir}/apt/apt.conf" apt-get download "${packages[@]}" > "${dir}/download.log" 2>&1) ||
+    ctxfix::die "apt-get download ${packages[*]} failed ($(tail -n 3 "${dir}/download.log" | tr '\n' ' '))"
+  for deb in "${dir}"/debs/*.deb; do
+    dpkg-deb -x "${deb}" "${dir}/root" || ctxfix::die "dpkg-deb could not unpack ${deb}"
+  done
+  [[ -x "${dir}/root/usr/bin/${triple}-gcc-${major}" ]] || ctxfix::die "${gcc_package} has no usr/bin/${triple}-gcc-${major}"
+  echo "${dir}/root/usr/bin/${triple}-gcc-${major}"
+}
+
+# ctxfix::build_pause TREE TAG ARCH OUT builds TREE's build/pause/linux/pause.c
+# into OUT as upstream's build/pause/Makefile builds it: -Os -Wall -Werror
+# -static, stripped, stamped v<TAG>-<the tree's version> (upstream stamps the
+# tree's git description). The host's gcc builds for the host's
+# architecture, Debian's cross compiler (ctxfix::cross_gcc, unpacked in a
+# folder beside OUT and removed after) for the other. The C library linked
+# into it is recorded for ATTRIBUTION.txt in OUT.libc: the Debian package
+# (name version) and its copyright file. Its bytes depend on the compiler
+# and C library of the machine, so build/CHECKSUMS does not pin it.
+ctxfix::build_pause() {
+  local tree="$1" tag="$2" arch="$3" out="$4" triple gcc strip cross="" lib_path="" libc libc_package libc_version copyright
+  triple="$(ctxfix::gnu_triple "${arch}")"
+  mkdir -p "$(dirname "${out}")"
+  rm -rf "${out}.libc" && mkdir "${out}.libc"
+  if [[ "${arch}" == "$(go env GOHOSTARCH)" ]]; then
+    ctxfix::require_tools gcc strip
+    gcc=gcc strip=strip
+    libc="$(realpath "$(gcc -print-file-name=libc.a)")"
+    libc_package="$(dpkg-query -S "${libc}" | cut -d: -f1)" ||
+      ctxfix::die "no Debian package owns ${libc}, the C library pause links: install libc6-dev"
+    libc_version="$(dpkg-query -W -f '${Version}' "${libc_package}")"
+    copyright="/usr/share/doc/${libc_package}/copyright"
+  else
+    cross="$(mktemp -u "${out%/}.cross.XXXXXX")"
+    gcc="$(ctxfix::cross_gcc "${arch}" "${cross}")"
+    strip="${cross}/root/usr/bin/${triple}-strip"
+    lib_path="${cross}/root/usr/lib/$(gcc -dumpmachine)"
+    libc_package="libc6-dev-${arch}-cross"
+    libc_version="$(dpkg-deb -f "$(echo "${cross}/debs/${libc_package}"_*.deb)" Version)"
+    copyright="${cross}/root/usr/share/doc/${libc_package}/copyright"
+  fi
+  [[ -f "${copyright}" ]] || ctxfix::die "${libc_package} has no ${copyright}: the C library pause links cannot be attributed"
+  echo "${libc_package} ${libc_version}" > "${out}.libc/package"
+  cp "${copyright}" "${out}.libc/copyright"
+  LD_LIBRARY_PATH="${lib_path}" "${gcc}" -Os -Wall -Werror -static -DVERSION="v${tag}-$(git -C "${tree}" describe --tags --always)" \
+    -o "${out}" "${tree}/build/pause/linux/pause.c" ||
+    ctxfix::die "could not build pause for linux/${arch} from ${tree}/build/pause/linux/pause.c"
+  LD_LIBRARY_PATH="${lib_path}" "${strip}" "${out}" || ctxfix::die "could not strip pause for linux/${arch}"
+  [[ -z "${cross}" ]] || rm -rf "${cross}"
+}
+
+# ctxfix::build_etcd VERSION ARCH OUT_DIR builds etcd, etcdctl and etcdutl at
+# VERSION (v3.6.8) for linux/ARCH into OUT_DIR, from their own main packages,
+# unchanged, through build/images/etcd/go.mod, which pins them and every
+# module they link (go install refuses etcd's modules: their go.mod files
+# have replace directives). VERSION must be the one that go.mod requires.
+ctxfix::build_etcd() {
+  local version="$1" arch="$2" out_dir="$3" module pinned name
+  module="${CTXFIX_ROOT}/build/images/etcd"
+  pinned="$(cd "${module}" && GOWORK=off go list -mod=readonly -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)" ||
+    ctxfix::die "could not read the etcd version that build/images/etcd/go.mod pins"
+  [[ "${pinned}" == "${version}" ]] ||
+    ctxfix::die "kubeadm names etcd ${version}, but build/images/etcd/go.mod pins ${pinned}: move its tool requirements to ${version} (go get -tool go.etcd.io/etcd/{server,etcdctl,etcdutl}/v3@${version})"
+  mkdir -p "${out_dir}"
+  for name in server:etcd etcdctl:etcdctl etcdutl:etcdutl; do
+    # As etcd's build.sh builds them: static, and stamped with the commit
+    # only when built from git, which these are not.
+    (cd "${module}" && GOWORK=off GOOS=linux GOARCH="${arch}" \
+      go build -mod=readonly -trimpath -ldflags "-s -w -buildid=" -o "${out_dir}/${name#*:}" "go.etcd.io/etcd/${name%%:*}/v3") ||
+      ctxfix::die "could not build ${name#*:} ${version} for linux/${arch}"
+  done
+}

@@ -37,6 +37,11 @@ type Entry struct {
 	// Dir, if set instead of Source and Link, makes Path an empty folder
 	// that everyone may write to, as /tmp is.
 	Dir bool
+	// NetBindService, with Source, gives the file the capability
+	// cap_net_bind_service=+ep, as `setcap` would: a program run as a user
+	// other than root may then listen on ports below 1024 (CoreDNS's image
+	// runs as nonroot and serves port 53 so).
+	NetBindService bool
 	// Tree, if set instead of the others, puts the folder Tree of this
 	// machine at Path with everything in it: folders, files and links keep
 	// their modes, and everything is owned by root. A root filesystem
@@ -55,6 +60,10 @@ type Spec struct {
 	// Entrypoint and Cmd are those of the image's config.
 	Entrypoint []string
 	Cmd        []string
+	// User is the config's user ("65535:65535"); empty is root.
+	User string
+	// Labels are the config's labels, e.g. org.opencontainers.image.source.
+	Labels map[string]string
 	// Layers, the lowest first. Images whose lowest layers have the same
 	// entries share those layers' digests, so a runtime stores them once.
 	Layers []Layer
@@ -107,6 +116,8 @@ func Write(file string, spec Spec) (err error) {
 	config.Created = v1.Time{Time: spec.Created}
 	config.Config.Entrypoint = spec.Entrypoint
 	config.Config.Cmd = spec.Cmd
+	config.Config.User = spec.User
+	config.Config.Labels = spec.Labels
 	config.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	if img, err = mutate.ConfigFile(img, config); err != nil {
 		return err
@@ -151,7 +162,22 @@ type member struct {
 	link   string // symbolic link: its target
 	dir    bool
 	mode   fs.FileMode
+	// netBindService: the file has cap_net_bind_service=+ep.
+	netBindService bool
 }
+
+// netBindServiceXattr is the value of security.capability that `setcap
+// cap_net_bind_service=+ep` writes: a vfs_cap_data of revision 2 with the
+// effective flag, CAP_NET_BIND_SERVICE (10) permitted, nothing inheritable
+// (linux/capability.h). Runtimes that unpack a layer set it from the tar
+// header's SCHILY.xattr record.
+var netBindServiceXattr = string([]byte{
+	0x01, 0x00, 0x00, 0x02, // VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE, little endian
+	0x00, 0x04, 0x00, 0x00, // permitted, capabilities 0-31: 1<<10
+	0x00, 0x00, 0x00, 0x00, // inheritable, 0-31
+	0x00, 0x00, 0x00, 0x00, // permitted, 32-63
+	0x00, 0x00, 0x00, 0x00, // inheritable, 32-63
+})
 
 // members expands entries, trees included, into what the layer holds, in
 // path order.
@@ -170,6 +196,9 @@ func members(entries Layer) ([]member, error) {
 		if kinds != 1 {
 			return nil, fmt.Errorf("entry %s: want one of a source file, a link, a folder or a tree", e.Path)
 		}
+		if e.NetBindService && e.Source == "" {
+			return nil, fmt.Errorf("entry %s: only a source file can have a capability", e.Path)
+		}
 		switch {
 		case e.Source != "":
 			info, err := os.Stat(e.Source)
@@ -179,7 +208,7 @@ func members(entries Layer) ([]member, error) {
 			if !info.Mode().IsRegular() {
 				return nil, fmt.Errorf("entry %s: %s is not a regular file", e.Path, e.Source)
 			}
-			out = append(out, member{path: e.Path, source: e.Source, mode: info.Mode().Perm()})
+			out = append(out, member{path: e.Path, source: e.Source, mode: info.Mode().Perm(), netBindService: e.NetBindService})
 		case e.Link != "":
 			out = append(out, member{path: e.Path, link: e.Link, mode: 0o777})
 		case e.Dir:
@@ -296,6 +325,9 @@ func layerTar(entries Layer, created time.Time) ([]byte, error) {
 				return nil, fmt.Errorf("entry %s: %w", m.path, err)
 			}
 			header.Typeflag, header.Size = tar.TypeReg, int64(len(content))
+			if m.netBindService {
+				header.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": netBindServiceXattr}
+			}
 			if err := tw.WriteHeader(header); err != nil {
 				return nil, err
 			}

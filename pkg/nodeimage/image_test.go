@@ -2,6 +2,7 @@ package nodeimage
 
 import (
 	"archive/tar"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,8 @@ func TestWriteLoadsBackWithNameConfigAndFiles(t *testing.T) {
 		Arch:       "amd64",
 		Entrypoint: []string{"/pause"},
 		Cmd:        []string{"-v"},
+		User:       "65535:65535",
+		Labels:     map[string]string{"org.opencontainers.image.version": "3.10.2"},
 		Layers:     []Layer{{{Path: "/pause", Source: bin}, {Path: "/bin/sh", Link: "/pause"}, {Path: "/tmp", Dir: true}}},
 		Created:    time.Unix(1700000000, 0).UTC(),
 	}
@@ -45,6 +48,9 @@ func TestWriteLoadsBackWithNameConfigAndFiles(t *testing.T) {
 	}
 	if config.Architecture != "amd64" || config.OS != "linux" || len(config.Config.Entrypoint) != 1 || config.Config.Entrypoint[0] != "/pause" || len(config.Config.Cmd) != 1 || config.Config.Cmd[0] != "-v" {
 		t.Errorf("config = %+v, want linux/amd64 with entrypoint /pause and cmd -v", config)
+	}
+	if config.Config.User != "65535:65535" || config.Config.Labels["org.opencontainers.image.version"] != "3.10.2" {
+		t.Errorf("config user %q and labels %v, want 65535:65535 and the version label", config.Config.User, config.Config.Labels)
 	}
 	layers, err := img.Layers()
 	if err != nil || len(layers) != 1 {
@@ -207,5 +213,58 @@ func layerFiles(t *testing.T, layer v1.Layer) map[string]string {
 		default:
 			out[h.Name] = fmt.Sprintf("file %o", h.Mode)
 		}
+	}
+}
+
+// TestWriteNetBindServiceIsWhatSetcapWrites checks the capability against the
+// bytes `setcap cap_net_bind_service=+ep FILE` leaves in FILE's
+// security.capability (libcap 2.66), read back with os.getxattr.
+func TestWriteNetBindServiceIsWhatSetcapWrites(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "coredns")
+	if err := os.WriteFile(bin, []byte("#!coredns"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Ref: "registry.k8s.io/coredns/coredns:v1.14.2", Arch: "amd64", Entrypoint: []string{"/coredns"},
+		Layers: []Layer{{{Path: "/coredns", Source: bin, NetBindService: true}, {Path: "/etc/hosts", Source: bin}}}}
+	out := filepath.Join(dir, "coredns.tar")
+	if err := Write(out, spec); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag(spec.Ref)
+	img, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers: %d, %v", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	const setcapWrites = "0100000200040000000000000000000000000000"
+	found := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		header, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		found[header.Name] = hex.EncodeToString([]byte(header.PAXRecords["SCHILY.xattr.security.capability"]))
+	}
+	if found["coredns"] != setcapWrites {
+		t.Errorf("/coredns has security.capability %q, want setcap's %s", found["coredns"], setcapWrites)
+	}
+	if found["etc/hosts"] != "" {
+		t.Errorf("/etc/hosts has a capability it was not given: %s", found["etc/hosts"])
+	}
+	if err := Write(filepath.Join(dir, "bad.tar"), Spec{Ref: "example.com/x:1", Layers: []Layer{{{Path: "/x", Link: "/y", NetBindService: true}}}}); err == nil {
+		t.Error("a link with a capability: no error")
 	}
 }

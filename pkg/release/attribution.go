@@ -32,6 +32,23 @@ type AttributionOptions struct {
 	// stamped with. Binaries built from a module at a version, with go
 	// install, are attributed from ModCache instead.
 	MainDir, MainVersion string
+	// Components are what the release's other binaries contain, which
+	// have no build information to read it from (pause: the tree's
+	// pause.c and the C library linked into it).
+	Components []Component
+}
+
+// Component is code in a binary that is not a Go module it links.
+type Component struct {
+	// Path and Version name it as ATTRIBUTION.txt lists it: "glibc",
+	// "2.36-9+deb12u14". A component named as a module a Go binary
+	// links, at the same version (k8s.io/kubernetes for pause), is listed
+	// once, with every binary that has it.
+	Path, Version string
+	// Binary is the name of the binary that has it.
+	Binary string
+	// LicenseFile is its license, for a Debian package its copyright file.
+	LicenseFile string
 }
 
 // linkedModule is one module (or the standard library) a binary links.
@@ -90,6 +107,21 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 		}
 	}
 
+	components := map[string]string{}
+	for _, c := range opts.Components {
+		if c.Path == "" || c.Version == "" || c.Binary == "" || c.LicenseFile == "" {
+			return nil, fmt.Errorf("component %+v: want a path, a version, a binary and a license file", c)
+		}
+		key := c.Path + "@" + c.Version
+		if modules[key] == nil {
+			modules[key] = &linkedModule{path: c.Path, version: c.Version}
+			components[key] = c.LicenseFile
+		}
+		if !slices.Contains(modules[key].binaries, c.Binary) {
+			modules[key].binaries = append(modules[key].binaries, c.Binary)
+		}
+	}
+
 	// Group the modules by the bytes of their license, as EKS Distro does.
 	type group struct {
 		text    []byte
@@ -103,7 +135,15 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 		}
 		groups[sum].modules = append(groups[sum].modules, m)
 	}
-	for _, m := range modules {
+	for key, m := range modules {
+		if file, ok := components[key]; ok {
+			text, err := os.ReadFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("the license of %s %s (in %s): %w", m.path, m.version, strings.Join(m.binaries, ", "), err)
+			}
+			add(m, text)
+			continue
+		}
 		dir := opts.MainDir
 		if m.version != opts.MainVersion {
 			var err error
@@ -142,7 +182,13 @@ func Attribution(opts AttributionOptions) ([]byte, error) {
 	})
 
 	var out bytes.Buffer
-	fmt.Fprintf(&out, "%s\n\nThe binaries of this release (%s) contain the following software.\n", opts.Title, strings.Join(binaryNames(opts.Binaries), ", "))
+	names := binaryNames(opts.Binaries)
+	for _, c := range opts.Components {
+		if !slices.Contains(names, c.Binary) {
+			names = append(names, c.Binary)
+		}
+	}
+	fmt.Fprintf(&out, "%s\n\nThe binaries of this release (%s) contain the following software.\n", opts.Title, strings.Join(names, ", "))
 	for _, g := range ordered {
 		out.WriteString("\n")
 		for _, m := range g.modules {

@@ -142,3 +142,36 @@ func TestAttributionOrdersAModuleLinkedAtTwoVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestAttributionListsComponentsOfBinariesWithoutBuildInformation gives
+// pause's two components: the tree, which a Go binary links at the same
+// version, and a C library under its own license.
+func TestAttributionListsComponentsOfBinariesWithoutBuildInformation(t *testing.T) {
+	opts := attributionInputs(t)
+	license := filepath.Join(t.TempDir(), "copyright")
+	if err := os.WriteFile(license, []byte("GNU Lesser General Public License, test copy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts.Components = []Component{
+		{Path: "github.com/kubelet-ctxfix/kubelet-ctxfix", Version: opts.MainVersion, Binary: "pause", LicenseFile: filepath.Join(opts.MainDir, "LICENSE")},
+		{Path: "glibc", Version: "2.36-9+deb12u14", Binary: "pause", LicenseFile: license},
+	}
+	text, err := Attribution(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(text)
+	for _, want := range []string{
+		"The binaries of this release (ctxfix-build, pause) contain",
+		"** github.com/kubelet-ctxfix/kubelet-ctxfix; version v0.0.0-test -- ctxfix-build, pause\n",
+		"** glibc; version 2.36-9+deb12u14 -- pause\n\nGNU Lesser General Public License, test copy\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ATTRIBUTION.txt has no %q:\n%s", want, got[:min(len(got), 600)])
+		}
+	}
+	opts.Components[1].LicenseFile = filepath.Join(t.TempDir(), "absent")
+	if _, err := Attribution(opts); err == nil || !strings.Contains(err.Error(), "the license of glibc 2.36-9+deb12u14 (in pause)") {
+		t.Errorf("a component without its license file: got %v, want an error naming it", err)
+	}
+}
