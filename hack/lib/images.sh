@@ -189,7 +189,7 @@ ctxfix::build_pause() {
     cross="$(mktemp -u "${out%/}.cross.XXXXXX")"
     gcc="$(ctxfix::cross_gcc "${arch}" "${cross}")"
     strip="${cross}/root/usr/bin/${triple}-strip"
-    lib_path="${cross}/root/usr/lib/$(gcc -dumpmachine)"
+    lib_path="${cross}/root/usr/lib/$(ctxfix::gnu_triple "$(go env GOHOSTARCH)")"
     libc_package="libc6-dev-${arch}-cross"
     libc_version="$(dpkg-deb -f "$(echo "${cross}/debs/${libc_package}"_*.deb)" Version)"
     copyright="${cross}/root/usr/share/doc/${libc_package}/copyright"
