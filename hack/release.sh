@@ -18,6 +18,12 @@
 #                                              as it names them (registry.k8s.io/etcd:3.6.8-0,
 #                                              coredns/coredns:v1.14.2, pause:3.10.2):
 #                                              upstream's code, unchanged, built here
+#     images/                                  the same seven images as one OCI image layout,
+#                                              each name a multi-arch index over the
+#                                              release's architectures, named as kubeadm
+#                                              names them (registry.k8s.io/kube-apiserver:
+#                                              <version>), for pushing to a registry
+#                                              (ctxfix-release push; docs/node-images.md)
 #     kubernetes-node-linux-<arch>.tar.gz      kubernetes/node/bin/{kubelet,kubeadm,kubectl},
 #                                              LICENSES, ATTRIBUTION.txt, version
 #     kubernetes-src.tar.gz                    the patched tree; builds to the same version
@@ -208,6 +214,12 @@ for arch in "${arches[@]}"; do
     ctxfix::log "bin/linux/${arch}/${name}.tar: ${refs[${name}]} on the static base"
   done
 done
+
+# The images again, as one OCI image layout for registries: each name one
+# index over the architectures, as registry.k8s.io serves them.
+"${release_tool}" image-layout -out "${staging}/images" "${staging}"/bin/linux/*/*.tar ||
+  ctxfix::die "could not write the OCI image layout images/"
+ctxfix::log "images/: one OCI image layout of those images, an index per name over ${arches[*]}"
 
 # What the kubelet and kubeadm packages depend on, as pkgs.k8s.io carries it
 # beside them: crictl (cri-tools) and the CNI plugins (kubernetes-cni), at

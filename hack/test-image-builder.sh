@@ -46,6 +46,18 @@
 #  10. goss with goss-packages.yaml: the three packages are installed at V,
 #      and the CNI plugins are executable; with goss-node-tools.yaml, the
 #      installed crictl and host-device plugin report the pinned versions;
+#  10a. the images kubeadm pulls (kubeadmpull.yml): the recipe of
+#      docs/node-images.md pushes the release's images/ to a real registry
+#      (github.com/distribution/distribution/v3, pinned) in a network
+#      namespace of this run, at an address that is not loopback, with
+#      TLS certificates made for this run; containerd, trusting that CA
+#      through hosts.toml, pulls with the installed kubeadm what the role's
+#      /etc/kubeadm.yml (imageRepository and dns.imageRepository from
+#      kubernetes_container_registry) asks for, then what the recipe's plain
+#      --image-repository pull asks for; containerd must hold exactly those
+#      names, goss's package-mode `crictl images` check must pass, and the
+#      registry's log must show containerd's request for every manifest;
+#      the registry, its storage and its namespace are gone afterwards;
 #  11. yum: repomd.xml verifies against the recipe's key (repo_gpgcheck),
 #      the three packages at kubernetes_rpm_version and kubernetes-cni at
 #      kubernetes_cni_rpm_version download, and goss's rpm package checks
@@ -61,7 +73,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ctxfix::require_tools go curl sha256sum gpg jq awk tar chroot findmnt
+ctxfix::require_tools go curl sha256sum gpg jq awk tar chroot findmnt ip nsenter od
 ctxfix::require_packages apt-get:apt dpkg:dpkg rpm:rpm
 [[ "$(id -u)" == 0 ]] || ctxfix::die "pkg mode runs apt-get and dpkg into a scratch root, which needs root"
 base="$(ctxfix::kube_version)"
@@ -82,10 +94,15 @@ tools="${CTXFIX_OUTPUT}/image-builder/bin"
 mkdir -p "${tools}"
 ctxfix::install_pinned github.com/containerd/containerd/v2 "${tools}" "no_btrfs no_devmapper no_zfs" cmd/containerd cmd/ctr
 ctxfix::install_pinned sigs.k8s.io/cri-tools "${tools}" "" cmd/crictl
+# The registry the package-mode images are pulled from.
+ctxfix::install_pinned github.com/distribution/distribution/v3 "${tools}" "" cmd/registry
 
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/image-builder.XXXXXX")"
-server_pid="" containerd_pid=""
+server_pid="" containerd_pid="" registry_pid=""
+# The registry's network namespace, made by this run.
+registry_ns="ctxfix-ib-$$"
+registry_ns_made=false
 # containerd's state is under the scratch folder; /run/containerd is
 # removed only if this test made it.
 run_containerd_existed=false
@@ -101,6 +118,8 @@ stop() {
 cleanup() {
   stop "${server_pid}"
   stop "${containerd_pid}"
+  stop "${registry_pid}"
+  [[ "${registry_ns_made}" == false ]] || ip netns del "${registry_ns}" || true
   # Unpacking mounts snapshots only for a moment; never remove through a
   # mount that is left.
   { findmnt -rn -o TARGET | grep -F "${scratch}/" || true; } | sort -r | while read -r target; do umount -l "${target}" || true; done
@@ -263,33 +282,46 @@ for item in "${kubernetes_imgs[@]}"; do
 done
 ctxfix::log "http mode: ${kubernetes_imgs[*]} downloaded and checked against their .sha256"
 
-step="http mode, start containerd"
-mkdir -p "${scratch}/containerd"
-cat > "${scratch}/containerd/config.toml" <<EOF
+# start_containerd NAME [CONFIG...]: containerd (pinned) with its root,
+# state and socket under scratch/NAME, and CONFIG lines added to its
+# config, in the network namespace containerd_netns if set; its PID in
+# containerd_pid, its socket in containerd_socket.
+start_containerd() {
+  local state="${scratch}/$1"
+  shift
+  mkdir -p "${state}"
+  containerd_socket="${state}/containerd.sock"
+  {
+    cat <<EOF
 version = 3
-root = "${scratch}/containerd/root"
-state = "${scratch}/containerd/state"
+root = "${state}/root"
+state = "${state}/state"
 disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
 [grpc]
-  address = "${scratch}/containerd.sock"
+  address = "${containerd_socket}"
 EOF
-"${tools}/containerd" --config "${scratch}/containerd/config.toml" > "${scratch}/containerd.log" 2>&1 &
-containerd_pid=$!
-for _ in $(seq 100); do
-  "${tools}/ctr" --address "${scratch}/containerd.sock" version > /dev/null 2>&1 && break
-  kill -0 "${containerd_pid}" 2>/dev/null || fail "containerd exited: $(tail -n 3 "${scratch}/containerd.log")"
-  sleep 0.2
-done
-"${tools}/ctr" --address "${scratch}/containerd.sock" version > /dev/null 2>&1 || fail "containerd does not answer on ${scratch}/containerd.sock"
+    printf '%s\n' "$@"
+  } > "${state}/config.toml"
+  ${containerd_netns:+nsenter "--net=/run/netns/${containerd_netns}" --} "${tools}/containerd" --config "${state}/config.toml" > "${state}/containerd.log" 2>&1 &
+  containerd_pid=$!
+  for _ in $(seq 100); do
+    "${tools}/ctr" --address "${containerd_socket}" version > /dev/null 2>&1 && return 0
+    kill -0 "${containerd_pid}" 2>/dev/null || fail "containerd exited: $(tail -n 3 "${state}/containerd.log")"
+    sleep 0.2
+  done
+  fail "containerd does not answer on ${containerd_socket}"
+}
+step="http mode, start containerd"
+start_containerd containerd
 for item in "${kubernetes_imgs[@]}"; do
   step="http mode, load ${item}"
-  CONTAINERD_NAMESPACE=k8s.io "${tools}/ctr" --address="${scratch}/containerd.sock" images import "${images}/${item}" > "${scratch}/ctr.log" 2>&1 ||
+  CONTAINERD_NAMESPACE=k8s.io "${tools}/ctr" --address="${containerd_socket}" images import "${images}/${item}" > "${scratch}/ctr.log" 2>&1 ||
     fail "ctr images import failed: $(tail -n 3 "${scratch}/ctr.log")"
 done
 step="http mode, goss crictl images"
-mismatch="$(PATH="${tools}:${PATH}" CONTAINER_RUNTIME_ENDPOINT="unix://${scratch}/containerd.sock" IMAGE_SERVICE_ENDPOINT="unix://${scratch}/containerd.sock" \
+mismatch="$(PATH="${tools}:${PATH}" CONTAINER_RUNTIME_ENDPOINT="unix://${containerd_socket}" IMAGE_SERVICE_ENDPOINT="unix://${containerd_socket}" \
   ctxfix::goss_validate goss-images.yaml "{\"arch\": \"${arch}\"}")" || fail "${mismatch}"
-crictl=("${tools}/crictl" --runtime-endpoint "unix://${scratch}/containerd.sock" --image-endpoint "unix://${scratch}/containerd.sock" --timeout 30s)
+crictl=("${tools}/crictl" --runtime-endpoint "unix://${containerd_socket}" --image-endpoint "unix://${containerd_socket}" --timeout 30s)
 listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
 # goss's patterns say that each image is there; nothing else may be.
 got="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{print $1}' | awk -F'/' '{print $NF}' | sed "s/-${arch}//g" | sort | paste -sd' ')"
@@ -405,6 +437,139 @@ policy="$(apt-cache "${apt_options[@]}" policy kubelet 2>&1)" || fail "apt-cache
 grep -qxF "  Candidate: ${deb_version}" <<<"${policy}" || fail "with the pin, apt's candidate for kubelet is not ${deb_version}: ${policy}"
 grep -qxF " *** ${deb_version} 1001" <<<"${policy}" || fail "the pin does not give kubelet ${deb_version} priority 1001: ${policy}"
 ctxfix::log "pkg mode: the recipe's apt pin holds kubelet at ${deb_version} with priority 1001"
+
+# --- pkg mode, the images kubeadm pulls (kubeadmpull.yml), from a registry
+# filled as docs/node-images.md says. The registry is distribution's own
+# server with its storage in the scratch folder and TLS certificates made
+# for this run. It and the containerd that pulls from it share a network
+# namespace of this run's, where the registry has an address that is not
+# loopback (192.0.2.10, TEST-NET-1): containerd skips TLS verification for
+# a loopback registry it has no hosts.toml for, so only an address like a
+# real registry's shows that containerd trusts the run's CA through
+# hosts.toml, as a node trusts a private registry's, and nothing else.
+step="pkg mode, start the registry"
+registry_dir="${scratch}/registry"
+registry_addr=192.0.2.10:5000
+mkdir -p "${registry_dir}/storage"
+[[ ! -e "/run/netns/${registry_ns}" ]] || fail "network namespace ${registry_ns} exists"
+ip netns add "${registry_ns}" || fail "could not make network namespace ${registry_ns}"
+registry_ns_made=true
+# On the namespace's own lo: no other device is needed, and the address
+# is still not a loopback address to containerd.
+ip -n "${registry_ns}" link set lo up && ip -n "${registry_ns}" addr add "${registry_addr%:*}/32" dev lo ||
+  fail "could not give ${registry_ns} the address ${registry_addr%:*}"
+in_registry_ns() { nsenter "--net=/run/netns/${registry_ns}" -- "$@"; }
+"${release_tool}" run-ca -dir "${registry_dir}/tls" -host "${registry_addr%:*}" || fail "could not make the run's TLS certificates"
+cat > "${registry_dir}/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: ${registry_dir}/storage
+http:
+  addr: ${registry_addr}
+  secret: $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+  tls:
+    certificate: ${registry_dir}/tls/tls.crt
+    key: ${registry_dir}/tls/tls.key
+EOF
+# No traces: the registry would send them to an OTLP collector.
+OTEL_TRACES_EXPORTER=none in_registry_ns "${tools}/registry" serve "${registry_dir}/config.yml" > "${registry_dir}/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do
+  grep -qF "listening on ${registry_addr}, tls" "${registry_dir}/registry.log" && break
+  kill -0 "${registry_pid}" 2>/dev/null || fail "the registry exited: $(tail -n 3 "${registry_dir}/registry.log")"
+  sleep 0.1
+done
+grep -qF "listening on ${registry_addr}, tls" "${registry_dir}/registry.log" ||
+  fail "the registry does not listen on ${registry_addr} with TLS: $(tail -n 3 "${registry_dir}/registry.log")"
+# The recipe's registry.example.com/ctxfix becomes this registry's.
+mirror="${registry_addr}/ctxfix"
+step="pkg mode, push the release's images/"
+push_command="$(recipe_block 'The images kubeadm pulls, from your own registry' sh | grep '^go run ./cmd/ctxfix-release push ')" ||
+  fail "docs/node-images.md has no 'go run ./cmd/ctxfix-release push' under '## The images kubeadm pulls, from your own registry'"
+read -r -a push_args <<<"$(adapt <<<"${push_command#go run ./cmd/ctxfix-release }" | sed -e "s;registry\.example\.com/ctxfix;${mirror};g" -e "s;release/${kubernetes_semver}/;${dir}/;g")"
+in_registry_ns "${release_tool}" "${push_args[@]}" -ca "${registry_dir}/tls/ca.crt" > "${scratch}/push.out" 2> "${scratch}/push.err" ||
+  fail "ctxfix-release ${push_args[*]} failed: $(tail -n 3 "${scratch}/push.err")"
+ctxfix::log "pkg mode: the recipe pushed images/ to https://${mirror}: $(awk '{ print $1 }' "${scratch}/push.out" | sed "s;^${mirror}/;;" | paste -sd' ')"
+# What the registry serves from here on is containerd's pulls.
+pushed_lines="$(wc -l < "${registry_dir}/registry.log")"
+step="pkg mode, start containerd with the registry's CA"
+mkdir -p "${scratch}/containerd-pkg/certs.d/${registry_addr}"
+cat > "${scratch}/containerd-pkg/certs.d/${registry_addr}/hosts.toml" <<EOF
+server = "https://${registry_addr}"
+[host."https://${registry_addr}"]
+  capabilities = ["pull", "resolve"]
+  ca = "${registry_dir}/tls/ca.crt"
+EOF
+containerd_netns="${registry_ns}" start_containerd containerd-pkg "[plugins.'io.containerd.cri.v1.images'.registry]" "  config_path = '${scratch}/containerd-pkg/certs.d'"
+crictl=("${tools}/crictl" --runtime-endpoint "unix://${containerd_socket}" --image-endpoint "unix://${containerd_socket}" --timeout 60s)
+# The role's /etc/kubeadm.yml (templates/etc/kubeadm.yml), with
+# kubernetes_container_registry from the recipe's json, and its pull.
+step="pkg mode, kubeadm config images pull --config /etc/kubeadm.yml"
+kubernetes_container_registry="$(recipe_block 'The images kubeadm pulls, from your own registry' json | jq -er .kubernetes_container_registry | sed "s;registry\.example\.com/ctxfix;${mirror};")" ||
+  fail "docs/node-images.md has no kubernetes_container_registry in its json under '## The images kubeadm pulls, from your own registry'"
+[[ "${kubernetes_container_registry}" == "${mirror}" ]] || fail "the recipe's kubernetes_container_registry is not registry.example.com/ctxfix"
+cat > "${root}/etc/kubeadm.yml" <<EOF
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+imageRepository: ${kubernetes_container_registry}
+kubernetesVersion: ${kubernetes_semver}
+dns:
+  imageRepository: ${kubernetes_container_registry}/coredns
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: InitConfiguration
+nodeRegistration:
+  criSocket: unix://${containerd_socket}
+EOF
+"${root}/usr/bin/kubeadm" config images pull --config "${root}/etc/kubeadm.yml" --cri-socket "unix://${containerd_socket}" > "${scratch}/kubeadm.log" 2>&1 ||
+  fail "$(tail -n 5 "${scratch}/kubeadm.log")"
+wanted="$("${root}/usr/bin/kubeadm" config images list --config "${root}/etc/kubeadm.yml" 2> "${scratch}/kubeadm.err" | LC_ALL=C sort)" ||
+  fail "kubeadm config images list --config /etc/kubeadm.yml failed: $(cat "${scratch}/kubeadm.err")"
+[[ "$(wc -l <<<"${wanted}")" == 7 ]] || fail "kubeadm names not seven images: ${wanted}"
+listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
+have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{ print $1 ":" $2 }' | LC_ALL=C sort)"
+[[ "${have}" == "${wanted}" ]] ||
+  fail "containerd has $(paste -sd' ' <<<"${have}"), kubeadm asks for exactly $(paste -sd' ' <<<"${wanted}")"
+step="pkg mode, goss crictl images"
+mismatch="$(PATH="${tools}:${PATH}" CONTAINER_RUNTIME_ENDPOINT="unix://${containerd_socket}" IMAGE_SERVICE_ENDPOINT="unix://${containerd_socket}" \
+  ctxfix::goss_validate goss-images-pkg.yaml "{\"arch\": \"${arch}\"}")" || fail "${mismatch}"
+ctxfix::log "pkg mode: kubeadm pulled the seven images its /etc/kubeadm.yml names from https://${mirror}, and goss's crictl images check passes"
+# The recipe's plain pull, with --image-repository alone: CoreDNS under
+# its other name.
+step="pkg mode, the recipe's kubeadm config images pull"
+pull_command="$(recipe_block 'The images kubeadm pulls, from your own registry' sh | grep '^kubeadm config images pull ')" ||
+  fail "docs/node-images.md has no 'kubeadm config images pull' under '## The images kubeadm pulls, from your own registry'"
+read -r -a pull_args <<<"$(adapt <<<"${pull_command#kubeadm }" | sed "s;registry\.example\.com/ctxfix;${mirror};g")"
+"${root}/usr/bin/kubeadm" "${pull_args[@]}" --cri-socket "unix://${containerd_socket}" > "${scratch}/kubeadm.log" 2>&1 || fail "$(tail -n 5 "${scratch}/kubeadm.log")"
+plain="$("${root}/usr/bin/kubeadm" config images list --image-repository "${mirror}" --kubernetes-version "${kubernetes_semver}" | LC_ALL=C sort)"
+listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
+have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{ print $1 ":" $2 }' | LC_ALL=C sort)"
+[[ "${have}" == "$(LC_ALL=C sort -u <<<"${wanted}"$'\n'"${plain}")" ]] ||
+  fail "containerd has $(paste -sd' ' <<<"${have}"), want exactly what the two pulls name"
+# Each name was resolved by containerd through this registry: the access
+# log has containerd's request for the tag's manifest.
+tail -n "+$((pushed_lines + 1))" "${registry_dir}/registry.log" | grep -F '"containerd/' > "${scratch}/pulls.log" ||
+  fail "the registry's log shows no request from containerd"
+while read -r image; do
+  path="${image#"${registry_addr}/"}"
+  grep -qF " /v2/${path%:*}/manifests/${path##*:} HTTP/" "${scratch}/pulls.log" ||
+    fail "the registry's log shows no request of containerd for ${image}'s manifest"
+done <<<"${have}"
+ctxfix::log "pkg mode: the recipe's plain pull found every image too, and the registry served every manifest containerd holds"
+stop "${containerd_pid}"
+containerd_pid=""
+stop "${registry_pid}"
+kill -0 "${registry_pid}" 2>/dev/null && fail "the registry (PID ${registry_pid}) is still running"
+registry_pid=""
+ip netns del "${registry_ns}" || fail "could not remove network namespace ${registry_ns}"
+registry_ns_made=false
+rm -rf "${registry_dir}"
+[[ ! -e "${registry_dir}" && ! -e "/run/netns/${registry_ns}" ]] || fail "the registry's storage ${registry_dir} or its namespace ${registry_ns} is left"
+ctxfix::log "pkg mode: the registry is stopped, its storage and network namespace removed"
 
 # --- pkg mode, yum: the repository and key the recipe names, its metadata
 # signature checked as dnf checks it (repo_gpgcheck), each package at its

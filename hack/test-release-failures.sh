@@ -11,10 +11,11 @@
 # that artifact; a forged repository index with its sums written anew must
 # fail its signature check, and so must an image whose binary is not the one
 # build/CHECKSUMS records, or whose kube-proxy base lacks a library, and so
-# must a crictl built without its version stamp.
+# must a crictl built without its version stamp, and an OCI image layout
+# (images/) without an image or with a layer altered.
 # image-builder's contract (hack/test-image-builder.sh) must fail too, naming
 # its step, with kubeadm removed or altered, an image tar removed, a .sha256
-# altered, InRelease forged, or a deb gone.
+# altered, InRelease forged, a deb gone, or an image left out of images/.
 #
 # Usage: hack/test-release-failures.sh   (expects a release of the default
 #        base, from hack/release.sh, to compare against)
@@ -226,6 +227,19 @@ else
   ctxfix::log "SKIPPED: CoreDNS without cap_net_bind_service: reading the capability back needs root"
 fi
 damaged "pause run as root" "bin/linux/${arch}/pause.tar: entrypoint, command and user are" rewrite_image pause run_as_root
+# images/, the OCI image layout: an image left out of its index.json, and a
+# layer altered in place, each with the sums written anew.
+drop_from_layout() {
+  jq --arg name "${pause_ref}" '.manifests |= map(select(.annotations["org.opencontainers.image.ref.name"] != $name))' images/index.json > index.new &&
+    mv index.new images/index.json && ctxfix::write_sums .
+}
+alter_layout_layer() {
+  local largest
+  largest="$(find images/blobs/sha256 -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)" &&
+    printf '\xff' | dd of="${largest}" bs=1 seek=1000 conv=notrunc status=none && ctxfix::write_sums .
+}
+damaged "an image left out of images/" "/images has no ${pause_ref}, which" drop_from_layout
+damaged "a layer of images/ altered" "does not validate" alter_layout_layer
 checksums_other "/${arch}/etcdctl\$"
 expect_failure "verify-release, the etcd image's etcdctl not the recorded one" \
   "checksum mismatch for ${version}/bin/linux/${arch}/etcdctl" \
@@ -251,6 +265,7 @@ expect_failure "image-builder contract, another version's folder" "http mode, go
   "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}9"
 contract_fails "InRelease forged" "pkg mode, apt-get update: apt-get update failed" forge_inrelease
 contract_fails "a deb gone" "pkg mode, apt-get install" sh -c "rm deb/kubelet_*_${arch}.deb"
+contract_fails "an image left out of images/" "pkg mode, kubeadm config images pull --config /etc/kubeadm.yml" drop_from_layout
 rm -rf "${scratch}/damaged"
 
 as_it_was "the whole run"

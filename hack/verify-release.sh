@@ -274,6 +274,13 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 ctxfix::log "images: etcd, CoreDNS and pause for ${arches[*]}, tagged as kubeadm names them, upstream's entrypoints and users, static, reporting their versions"
 
+# --- images/: the OCI image layout for registries holds exactly the image
+# tarballs of bin/linux/<arch>/, under kubeadm's names, each name one index
+# over the release's architectures; every blob has its digest.
+"${release_tool}" check-image-layout -layout "${dir}/images" "${dir}"/bin/linux/*/*.tar ||
+  fail "images/ is not the OCI image layout of the release's image tarballs (above)"
+ctxfix::log "images/: an OCI image layout of the $(find "${dir}"/bin/linux/*/ -name '*.tar' | wc -l) image tarballs, one index per name over ${arches[*]}, every blob as named"
+
 mapfile -t tarballs < <(cd "${dir}" && find . -type f -name '*.tar.gz' -printf '%P\n' | LC_ALL=C sort)
 for tarball in "${tarballs[@]}"; do check_sums "${dir}/${tarball}"; done
 for sums in sha256 sha512; do

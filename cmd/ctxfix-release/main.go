@@ -11,6 +11,10 @@
 //	ctxfix-release check-sbom -in FILE -kubelet FILE -base B -series DIR
 //	ctxfix-release plugin-archive -binary FILE -license FILE -os OS -source-date-epoch N -out FILE
 //	ctxfix-release krew-manifest -version V -homepage URL -base-url URL -archive OS/ARCH=FILE... -out FILE
+//	ctxfix-release image-layout -out DIR IMAGE.tar...   (one OCI image layout, each name a multi-arch index)
+//	ctxfix-release check-image-layout -layout DIR IMAGE.tar...
+//	ctxfix-release push -layout DIR -repository HOST[:PORT]/PATH [-ca FILE]   (as kubeadm names them with imageRepository)
+//	ctxfix-release run-ca -dir DIR -host HOST...   (a CA for one run, and a serving certificate for HOST)
 package main
 
 import (
@@ -24,8 +28,14 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/imagelayout"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/release"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/runca"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/upstream"
 )
 
@@ -65,7 +75,7 @@ func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-release package-version|kubeadm-images|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest [flags]")
+		return fmt.Errorf("usage: ctxfix-release package-version|kubeadm-images|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest|image-layout|check-image-layout|push|run-ca [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -116,6 +126,75 @@ func run(args []string) error {
 			return fmt.Errorf("package-version: unknown -format %q", *format)
 		}
 		return nil
+
+	case "image-layout":
+		out := fs.String("out", "", "folder to write the layout to; it must not exist")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("out"); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			return fmt.Errorf("image-layout: no image tarballs given")
+		}
+		return imagelayout.Write(*out, fs.Args())
+
+	case "check-image-layout":
+		dir := fs.String("layout", "", "OCI image layout made by image-layout")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("layout"); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			return fmt.Errorf("check-image-layout: no image tarballs given")
+		}
+		return imagelayout.Check(*dir, fs.Args())
+
+	case "push":
+		dir := fs.String("layout", "", "OCI image layout made by image-layout")
+		repository := fs.String("repository", "", "registry and path to push to, as kubeadm's imageRepository names it: registry.example.com/ctxfix")
+		ca := fs.String("ca", "", "PEM file of a certificate authority to trust besides the system's")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("layout", "repository"); err != nil {
+			return err
+		}
+		transport, err := imagelayout.HTTPSTransport(*ca)
+		if err != nil {
+			return fmt.Errorf("push: -ca %s: %w", *ca, err)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		pushed, err := imagelayout.Push(ctx, *dir, *repository,
+			remote.WithTransport(transport), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		if err != nil {
+			return err
+		}
+		for _, p := range pushed {
+			platforms := slices.Sorted(maps.Keys(p.Platforms))
+			for i, platform := range platforms {
+				platforms[i] = platform + "=" + p.Platforms[platform].String()
+			}
+			fmt.Println(p.Target.String(), p.Digest.String(), strings.Join(platforms, " "))
+		}
+		return nil
+
+	case "run-ca":
+		dir := fs.String("dir", "", "folder to write ca.crt, tls.crt and tls.key to")
+		var hosts multi
+		fs.Var(&hosts, "host", "IP address or DNS name the serving certificate is for (repeatable)")
+		validFor := fs.Duration("valid-for", 24*time.Hour, "how long the certificates are valid")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("dir", "host"); err != nil {
+			return err
+		}
+		return runca.Write(*dir, hosts, time.Now(), *validFor)
 
 	case "kubeadm-images":
 		tree := fs.String("tree", "", "Kubernetes tree whose kubeadm names the images")
