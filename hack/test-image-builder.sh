@@ -18,19 +18,22 @@
 #      commands, into a scratch root; they must refuse an altered kubelet at
 #      their sha256 check;
 #   4. each of kubernetes_imgs (kube-apiserver.tar, kube-controller-manager.tar,
-#      kube-scheduler.tar, kube-proxy.tar) is downloaded from the same folder
+#      kube-scheduler.tar, kube-proxy.tar, and pause.tar, coredns.tar and
+#      etcd.tar, image-builder's kubernetes_additional_imgs, when the
+#      recipe sets kubernetes_load_additional_imgs) is downloaded from the same folder
 #      and checked against its .sha256; its arch suffix is taken out of
 #      manifest.json and repositories as modify-k8s-img.sh does (which knows
 #      only "-amd64"), and `ctr images import` loads it into containerd
 #      (github.com/containerd/containerd/v2 as build/upstream.sum pins it,
 #      started for this test on a socket of its own);
-#   5. goss with goss-images.yaml: goss-command.yaml's `crictl images`
-#      pipeline (sigs.k8s.io/cri-tools, pinned) lists kube-apiserver,
-#      kube-controller-manager, kube-proxy and kube-scheduler once the arch
-#      suffix is taken out, and exactly those;
-#   6. kubeadm, given kubernetes_semver, asks for control-plane images that
-#      containerd now has (amd64, where the suffix is taken out), so that it
-#      pulls nothing;
+#   5. goss with goss-images.yaml (goss-images-all.yaml with the additional
+#      images): goss-command.yaml's `crictl images` pipeline
+#      (sigs.k8s.io/cri-tools, pinned) lists kube-apiserver,
+#      kube-controller-manager, kube-proxy and kube-scheduler (and coredns,
+#      etcd and pause) once the arch suffix is taken out, and exactly those;
+#   6. kubeadm, given kubernetes_semver, asks for images that containerd now
+#      has (amd64, where the suffix is taken out): the four control-plane
+#      ones, all seven with the additional images, so that it pulls nothing;
 #   7. the images run: each binary's --version, and kube-proxy's iptables,
 #      ip6tables, nft and conntrack, in the image's own root filesystem
 #      (chroot), for the host's architecture.
@@ -262,7 +265,16 @@ fi
 rm -rf "${scratch}/packer" "${scratch}/packer-altered" "${scratch}/kubelet.altered"
 ctxfix::log "Packer recipe: its file and shell provisioners install the kubelet of ${kubernetes_semver}, and refuse an altered one at sha256sum --check"
 
-kubernetes_imgs=(kube-apiserver.tar kube-controller-manager.tar kube-scheduler.tar kube-proxy.tar)
+# image-builder's kubernetes_primary_imgs, and its kubernetes_additional_imgs
+# when the recipe sets kubernetes_load_additional_imgs.
+kubernetes_primary_imgs=(kube-apiserver.tar kube-controller-manager.tar kube-scheduler.tar kube-proxy.tar)
+kubernetes_imgs=("${kubernetes_primary_imgs[@]}")
+images_goss=goss-images.yaml
+load_additional="$(recipe_var 'image-builder, http mode' kubernetes_load_additional_imgs)"
+if [[ "${load_additional}" == true ]]; then
+  kubernetes_imgs+=(pause.tar coredns.tar etcd.tar)
+  images_goss=goss-images-all.yaml
+fi
 images="${scratch}/http/tmp"
 mkdir -p "${images}"
 for item in "${kubernetes_imgs[@]}"; do
@@ -320,33 +332,39 @@ for item in "${kubernetes_imgs[@]}"; do
 done
 step="http mode, goss crictl images"
 mismatch="$(PATH="${tools}:${PATH}" CONTAINER_RUNTIME_ENDPOINT="unix://${containerd_socket}" IMAGE_SERVICE_ENDPOINT="unix://${containerd_socket}" \
-  ctxfix::goss_validate goss-images.yaml "{\"arch\": \"${arch}\"}")" || fail "${mismatch}"
+  ctxfix::goss_validate "${images_goss}" "{\"arch\": \"${arch}\"}")" || fail "${mismatch}"
 crictl=("${tools}/crictl" --runtime-endpoint "unix://${containerd_socket}" --image-endpoint "unix://${containerd_socket}" --timeout 30s)
 listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
 # goss's patterns say that each image is there; nothing else may be.
 got="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{print $1}' | awk -F'/' '{print $NF}' | sed "s/-${arch}//g" | sort | paste -sd' ')"
-[[ "${got}" == "kube-apiserver kube-controller-manager kube-proxy kube-scheduler" ]] ||
-  fail "crictl images gives '${got}', want exactly kube-apiserver kube-controller-manager kube-proxy kube-scheduler"
-ctxfix::log "http mode: ctr imported the images, and goss sees exactly kube-apiserver, kube-controller-manager, kube-proxy and kube-scheduler"
+want="$(printf '%s\n' "${kubernetes_imgs[@]%.tar}" | sort | paste -sd' ')"
+[[ "${got}" == "${want}" ]] || fail "crictl images gives '${got}', want exactly ${want}"
+ctxfix::log "http mode: ctr imported the images, and goss (${images_goss}) sees exactly ${want}"
 
 if [[ "${arch}" == amd64 ]]; then
   step="http mode, kubeadm config images list"
   wanted="$("${sysusr_prefix}/bin/kubeadm" config images list --kubernetes-version "${kubernetes_semver}" 2> "${scratch}/kubeadm.err")" ||
     fail "kubeadm config images list --kubernetes-version ${kubernetes_semver} failed: $(cat "${scratch}/kubeadm.err")"
   have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{print $1 ":" $2}')"
-  control_plane="$(grep -E '/kube-(apiserver|controller-manager|scheduler|proxy):' <<<"${wanted}" || true)"
-  [[ "$(wc -l <<<"${control_plane}")" == 4 ]] || fail "kubeadm names no four control-plane images: ${wanted}"
+  # What was loaded: the control plane, or all seven.
+  loaded="${wanted}"
+  if [[ "${load_additional}" != true ]]; then
+    loaded="$(grep -E '/kube-(apiserver|controller-manager|scheduler|proxy):' <<<"${wanted}")" ||
+      fail "kubeadm names no control-plane images: ${wanted}"
+  fi
+  [[ "$(wc -l <<<"${loaded}")" == "${#kubernetes_imgs[@]}" ]] || fail "kubeadm names not ${#kubernetes_imgs[@]} images of those loaded: ${wanted}"
   while read -r image; do
     grep -qx "${image}" <<<"${have}" || fail "kubeadm asks for ${image}, which containerd does not have (it has: $(paste -sd' ' <<<"${have}"))"
-  done <<<"${control_plane}"
-  ctxfix::log "http mode: the four control-plane images kubeadm asks for at ${kubernetes_semver} are in containerd"
+  done <<<"${loaded}"
+  ctxfix::log "http mode: the ${#kubernetes_imgs[@]} images kubeadm asks for at ${kubernetes_semver} that were loaded are in containerd"
 fi
 stop "${containerd_pid}"
 containerd_pid=""
 
-# Each image's root filesystem, from its layers, to run what the image
-# holds: this machine runs the host's architecture only.
-for item in "${kubernetes_imgs[@]}"; do
+# Each control-plane image's root filesystem, from its layers, to run what
+# the image holds: this machine runs the host's architecture only.
+# (verify-release runs the binaries of the other three.)
+for item in "${kubernetes_primary_imgs[@]}"; do
   name="${item%%.*}"
   step="images run, ${name}"
   rootfs="${scratch}/rootfs/${name}"
@@ -536,7 +554,7 @@ have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{ print $1 ":" $2 }' | LC_ALL=C
   fail "containerd has $(paste -sd' ' <<<"${have}"), kubeadm asks for exactly $(paste -sd' ' <<<"${wanted}")"
 step="pkg mode, goss crictl images"
 mismatch="$(PATH="${tools}:${PATH}" CONTAINER_RUNTIME_ENDPOINT="unix://${containerd_socket}" IMAGE_SERVICE_ENDPOINT="unix://${containerd_socket}" \
-  ctxfix::goss_validate goss-images-pkg.yaml "{\"arch\": \"${arch}\"}")" || fail "${mismatch}"
+  ctxfix::goss_validate goss-images-all.yaml "{\"arch\": \"${arch}\"}")" || fail "${mismatch}"
 ctxfix::log "pkg mode: kubeadm pulled the seven images its /etc/kubeadm.yml names from https://${mirror}, and goss's crictl images check passes"
 # The recipe's plain pull, with --image-repository alone: CoreDNS under
 # its other name.

@@ -254,6 +254,7 @@ expect_failure "verify-release, the kube-proxy image's binary not the recorded o
 
 contract_fails "kubeadm removed" "http mode, download kubeadm: http://" rm "bin/linux/${arch}/kubeadm"
 contract_fails "an image tar removed" "http mode, download kube-proxy.tar: http://" rm "bin/linux/${arch}/kube-proxy.tar"
+contract_fails "an additional image tar removed" "http mode, download pause.tar: http://" rm "bin/linux/${arch}/pause.tar"
 contract_fails "kubeadm altered" "http mode, download kubeadm: kubeadm has sha256" sh -c "echo >> bin/linux/${arch}/kubeadm"
 contract_fails "a .sha256 altered" "http mode, download kubectl: kubectl has sha256" \
   sh -c "sha256sum < SHA256SUMS | cut -d' ' -f1 > bin/linux/${arch}/kubectl.sha256"
