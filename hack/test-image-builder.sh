@@ -122,7 +122,13 @@ cleanup() {
   stop "${server_pid}"
   stop "${containerd_pid}"
   stop "${registry_pid}"
-  [[ "${registry_ns_made}" == false ]] || ip netns del "${registry_ns}" || true
+  # The namespace is this run's: whatever still runs in it (nothing, once
+  # the registry and containerd are stopped above by their PIDs) is this
+  # run's too, and would keep it alive after ip netns del.
+  if [[ "${registry_ns_made}" == true ]]; then
+    for pid in $(ip netns pids "${registry_ns}"); do kill -KILL "${pid}" || true; done
+    ip netns del "${registry_ns}" || true
+  fi
   # Unpacking mounts snapshots only for a moment; never remove through a
   # mount that is left.
   { findmnt -rn -o TARGET | grep -F "${scratch}/" || true; } | sort -r | while read -r target; do umount -l "${target}" || true; done
@@ -270,7 +276,10 @@ ctxfix::log "Packer recipe: its file and shell provisioners install the kubelet 
 kubernetes_primary_imgs=(kube-apiserver.tar kube-controller-manager.tar kube-scheduler.tar kube-proxy.tar)
 kubernetes_imgs=("${kubernetes_primary_imgs[@]}")
 images_goss=goss-images.yaml
-load_additional="$(recipe_var 'image-builder, http mode' kubernetes_load_additional_imgs)"
+# image-builder takes it as a string ("true", as packer passes it) or a
+# boolean.
+load_additional="$(recipe_block 'image-builder, http mode' json | jq -er '.kubernetes_load_additional_imgs | select(. != null) | tostring')" ||
+  ctxfix::die "docs/node-images.md has no kubernetes_load_additional_imgs in its json recipe under '## image-builder, http mode'"
 if [[ "${load_additional}" == true ]]; then
   kubernetes_imgs+=(pause.tar coredns.tar etcd.tar)
   images_goss=goss-images-all.yaml
@@ -476,7 +485,6 @@ registry_ns_made=true
 # is still not a loopback address to containerd.
 ip -n "${registry_ns}" link set lo up && ip -n "${registry_ns}" addr add "${registry_addr%:*}/32" dev lo ||
   fail "could not give ${registry_ns} the address ${registry_addr%:*}"
-in_registry_ns() { nsenter "--net=/run/netns/${registry_ns}" -- "$@"; }
 "${release_tool}" run-ca -dir "${registry_dir}/tls" -host "${registry_addr%:*}" || fail "could not make the run's TLS certificates"
 cat > "${registry_dir}/config.yml" <<EOF
 version: 0.1
@@ -494,7 +502,8 @@ http:
     key: ${registry_dir}/tls/tls.key
 EOF
 # No traces: the registry would send them to an OTLP collector.
-OTEL_TRACES_EXPORTER=none in_registry_ns "${tools}/registry" serve "${registry_dir}/config.yml" > "${registry_dir}/registry.log" 2>&1 &
+# nsenter execs the registry, so that registry_pid is the registry's.
+OTEL_TRACES_EXPORTER=none nsenter "--net=/run/netns/${registry_ns}" -- "${tools}/registry" serve "${registry_dir}/config.yml" > "${registry_dir}/registry.log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 100); do
   grep -qF "listening on ${registry_addr}, tls" "${registry_dir}/registry.log" && break
@@ -508,22 +517,33 @@ mirror="${registry_addr}/ctxfix"
 step="pkg mode, push the release's images/"
 push_command="$(recipe_block 'The images kubeadm pulls, from your own registry' sh | grep '^go run ./cmd/ctxfix-release push ')" ||
   fail "docs/node-images.md has no 'go run ./cmd/ctxfix-release push' under '## The images kubeadm pulls, from your own registry'"
-read -r -a push_args <<<"$(adapt <<<"${push_command#go run ./cmd/ctxfix-release }" | sed -e "s;registry\.example\.com/ctxfix;${mirror};g" -e "s;release/${kubernetes_semver}/;${dir}/;g")"
-in_registry_ns "${release_tool}" "${push_args[@]}" -ca "${registry_dir}/tls/ca.crt" > "${scratch}/push.out" 2> "${scratch}/push.err" ||
+push_command="$(adapt <<<"${push_command#go run ./cmd/ctxfix-release }" | sed -e "s;registry\.example\.com/ctxfix;${mirror};g" -e "s;release/${kubernetes_semver}/;${dir}/;g")"
+read -r -a push_args <<<"${push_command}"
+nsenter "--net=/run/netns/${registry_ns}" -- "${release_tool}" "${push_args[@]}" -ca "${registry_dir}/tls/ca.crt" > "${scratch}/push.out" 2> "${scratch}/push.err" ||
   fail "ctxfix-release ${push_args[*]} failed: $(tail -n 3 "${scratch}/push.err")"
 ctxfix::log "pkg mode: the recipe pushed images/ to https://${mirror}: $(awk '{ print $1 }' "${scratch}/push.out" | sed "s;^${mirror}/;;" | paste -sd' ')"
 # What the registry serves from here on is containerd's pulls.
 pushed_lines="$(wc -l < "${registry_dir}/registry.log")"
-step="pkg mode, start containerd with the registry's CA"
+step="pkg mode, start containerd in the registry's namespace"
 mkdir -p "${scratch}/containerd-pkg/certs.d/${registry_addr}"
+containerd_netns="${registry_ns}" start_containerd containerd-pkg "[plugins.'io.containerd.cri.v1.images'.registry]" "  config_path = '${scratch}/containerd-pkg/certs.d'"
+crictl=("${tools}/crictl" --runtime-endpoint "unix://${containerd_socket}" --image-endpoint "unix://${containerd_socket}" --timeout 60s)
+# Without a hosts.toml for the registry, containerd must refuse its
+# certificate: the CA is trusted through hosts.toml and nothing else.
+step="pkg mode, a pull without hosts.toml"
+if "${crictl[@]}" pull "${mirror}/pause:3.10.2" > "${scratch}/crictl.err" 2>&1; then
+  fail "containerd pulled from the registry without a hosts.toml that names its CA"
+fi
+grep -qF 'certificate signed by unknown authority' "${scratch}/crictl.err" ||
+  fail "without hosts.toml, the pull failed for another reason than the registry's certificate: $(tail -n 2 "${scratch}/crictl.err")"
+ctxfix::log "pkg mode: without hosts.toml, containerd refuses the registry's certificate"
+# containerd reads certs.d at each pull.
 cat > "${scratch}/containerd-pkg/certs.d/${registry_addr}/hosts.toml" <<EOF
 server = "https://${registry_addr}"
 [host."https://${registry_addr}"]
   capabilities = ["pull", "resolve"]
   ca = "${registry_dir}/tls/ca.crt"
 EOF
-containerd_netns="${registry_ns}" start_containerd containerd-pkg "[plugins.'io.containerd.cri.v1.images'.registry]" "  config_path = '${scratch}/containerd-pkg/certs.d'"
-crictl=("${tools}/crictl" --runtime-endpoint "unix://${containerd_socket}" --image-endpoint "unix://${containerd_socket}" --timeout 60s)
 # The role's /etc/kubeadm.yml (templates/etc/kubeadm.yml), with
 # kubernetes_container_registry from the recipe's json, and its pull.
 step="pkg mode, kubeadm config images pull --config /etc/kubeadm.yml"
@@ -544,7 +564,7 @@ nodeRegistration:
   criSocket: unix://${containerd_socket}
 EOF
 "${root}/usr/bin/kubeadm" config images pull --config "${root}/etc/kubeadm.yml" --cri-socket "unix://${containerd_socket}" > "${scratch}/kubeadm.log" 2>&1 ||
-  fail "$(tail -n 5 "${scratch}/kubeadm.log")"
+  fail "$(grep -o '^error: failed to pull image "[^"]*"' "${scratch}/kubeadm.log" | sed 's/^error: //' | sort -u | paste -sd' ') ($(tail -n 1 "${scratch}/kubeadm.log"))"
 wanted="$("${root}/usr/bin/kubeadm" config images list --config "${root}/etc/kubeadm.yml" 2> "${scratch}/kubeadm.err" | LC_ALL=C sort)" ||
   fail "kubeadm config images list --config /etc/kubeadm.yml failed: $(cat "${scratch}/kubeadm.err")"
 [[ "$(wc -l <<<"${wanted}")" == 7 ]] || fail "kubeadm names not seven images: ${wanted}"
@@ -561,9 +581,12 @@ ctxfix::log "pkg mode: kubeadm pulled the seven images its /etc/kubeadm.yml name
 step="pkg mode, the recipe's kubeadm config images pull"
 pull_command="$(recipe_block 'The images kubeadm pulls, from your own registry' sh | grep '^kubeadm config images pull ')" ||
   fail "docs/node-images.md has no 'kubeadm config images pull' under '## The images kubeadm pulls, from your own registry'"
-read -r -a pull_args <<<"$(adapt <<<"${pull_command#kubeadm }" | sed "s;registry\.example\.com/ctxfix;${mirror};g")"
+pull_command="$(adapt <<<"${pull_command#kubeadm }" | sed "s;registry\.example\.com/ctxfix;${mirror};g")"
+read -r -a pull_args <<<"${pull_command}"
 "${root}/usr/bin/kubeadm" "${pull_args[@]}" --cri-socket "unix://${containerd_socket}" > "${scratch}/kubeadm.log" 2>&1 || fail "$(tail -n 5 "${scratch}/kubeadm.log")"
-plain="$("${root}/usr/bin/kubeadm" config images list --image-repository "${mirror}" --kubernetes-version "${kubernetes_semver}" | LC_ALL=C sort)"
+# What that pull asks for: the same arguments to `images list`.
+plain="$("${root}/usr/bin/kubeadm" "${pull_args[@]/#pull/list}" 2> "${scratch}/kubeadm.err" | LC_ALL=C sort)" ||
+  fail "kubeadm ${pull_args[*]/#pull/list} failed: $(cat "${scratch}/kubeadm.err")"
 listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
 have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{ print $1 ":" $2 }' | LC_ALL=C sort)"
 [[ "${have}" == "$(LC_ALL=C sort -u <<<"${wanted}"$'\n'"${plain}")" ]] ||
@@ -578,11 +601,14 @@ while read -r image; do
     fail "the registry's log shows no request of containerd for ${image}'s manifest"
 done <<<"${have}"
 ctxfix::log "pkg mode: the recipe's plain pull found every image too, and the registry served every manifest containerd holds"
+step="pkg mode, stop the registry"
 stop "${containerd_pid}"
 containerd_pid=""
 stop "${registry_pid}"
 kill -0 "${registry_pid}" 2>/dev/null && fail "the registry (PID ${registry_pid}) is still running"
 registry_pid=""
+left="$(ip netns pids "${registry_ns}")" || fail "could not list the processes of ${registry_ns}"
+[[ -z "${left}" ]] || fail "processes left in ${registry_ns}: $(paste -sd' ' <<<"${left}")"
 ip netns del "${registry_ns}" || fail "could not remove network namespace ${registry_ns}"
 registry_ns_made=false
 rm -rf "${registry_dir}"

@@ -234,9 +234,11 @@ drop_from_layout() {
     mv index.new images/index.json && ctxfix::write_sums .
 }
 alter_layout_layer() {
-  local largest
+  local largest byte
   largest="$(find images/blobs/sha256 -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)" &&
-    printf '\xff' | dd of="${largest}" bs=1 seek=1000 conv=notrunc status=none && ctxfix::write_sums .
+    byte="$(od -An -tu1 -j1000 -N1 "${largest}" | tr -d ' ')" &&
+    printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="${largest}" bs=1 seek=1000 conv=notrunc status=none &&
+    [[ "$(sha256sum < "${largest}" | cut -d' ' -f1)" != "${largest##*/}" ]] && ctxfix::write_sums .
 }
 damaged "an image left out of images/" "/images has no ${pause_ref}, which" drop_from_layout
 damaged "a layer of images/ altered" "does not validate" alter_layout_layer
@@ -266,7 +268,8 @@ expect_failure "image-builder contract, another version's folder" "http mode, go
   "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}9"
 contract_fails "InRelease forged" "pkg mode, apt-get update: apt-get update failed" forge_inrelease
 contract_fails "a deb gone" "pkg mode, apt-get install" sh -c "rm deb/kubelet_*_${arch}.deb"
-contract_fails "an image left out of images/" "pkg mode, kubeadm config images pull --config /etc/kubeadm.yml" drop_from_layout
+contract_fails "an image left out of images/" \
+  "pkg mode, kubeadm config images pull --config /etc/kubeadm.yml: failed to pull image \"192.0.2.10:5000/ctxfix/pause:" drop_from_layout
 rm -rf "${scratch}/damaged"
 
 as_it_was "the whole run"

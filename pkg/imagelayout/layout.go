@@ -39,9 +39,11 @@ type Source struct {
 	// architecture suffix of its repository taken out
 	// (registry.k8s.io/kube-apiserver-amd64:v1.36.5-ctxfix.3 becomes
 	// registry.k8s.io/kube-apiserver:v1.36.5-ctxfix.3), as kubeadm names it.
-	Name     string
+	Name string
+	// Platform is the os, architecture and variant of the image's config.
 	Platform v1.Platform
-	Image    v1.Image
+	// Image is the image as the tarball holds it.
+	Image v1.Image
 }
 
 // ReadSource reads a docker-save tarball that holds exactly one image with
@@ -52,7 +54,11 @@ func ReadSource(file string) (Source, error) {
 		return Source{}, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(manifest) != 1 || len(manifest[0].RepoTags) != 1 {
-		return Source{}, fmt.Errorf("%s: want one image with one tag, it holds %d images", file, len(manifest))
+		var tags []string
+		for _, m := range manifest {
+			tags = append(tags, m.RepoTags...)
+		}
+		return Source{}, fmt.Errorf("%s: want one image with one tag, it holds %d images tagged %v", file, len(manifest), tags)
 	}
 	tag, err := name.NewTag(manifest[0].RepoTags[0], name.StrictValidation)
 	if err != nil {
@@ -142,6 +148,7 @@ func Indexes(sources []Source) ([]string, map[string]v1.ImageIndex, error) {
 // RefNameAnnotation. The same tarballs give the same bytes. On error dir is
 // not left behind.
 func Write(dir string, files []string) (err error) {
+	dir = filepath.Clean(dir)
 	if _, err := os.Stat(dir); err == nil {
 		return fmt.Errorf("%s exists", dir)
 	}

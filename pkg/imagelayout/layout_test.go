@@ -3,6 +3,8 @@ package imagelayout
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/pem"
 	"io"
 	"log"
@@ -139,8 +141,12 @@ func TestWriteRefusesAndLeavesNothing(t *testing.T) {
 	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
 		t.Errorf("a refused Write left %v", entries)
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
+	// A folder named with a trailing slash is the same folder.
+	if err := Write(dir+"/", files); err != nil {
+		t.Fatalf("Write into images/: %v", err)
+	}
+	if err := Check(dir, files); err != nil {
+		t.Errorf("Check of what Write wrote into images/: %v", err)
 	}
 	if err := Write(dir, files); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("Write into an existing folder: %v, want it refused", err)
@@ -174,6 +180,10 @@ func TestCheckFailsOnEachDamage(t *testing.T) {
 			want: "does not validate"},
 		{name: "an index altered", written: files, checked: files, damage: alterBlob("index"),
 			want: "is not the index index.json names"},
+		{name: "a blob nothing names", written: files, checked: files, damage: addBlob,
+			want: "which no index or image of it names"},
+		{name: "two tarballs of one name and platform", written: files, checked: append(files[:4:4], otherProxy),
+			want: "are both registry.k8s.io/kube-proxy:v1.36.5-ctxfix.3 for linux/amd64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "images")
@@ -188,6 +198,17 @@ func TestCheckFailsOnEachDamage(t *testing.T) {
 				t.Errorf("Check: %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// addBlob adds a blob, named by its digest, that nothing in the layout
+// names.
+func addBlob(t *testing.T, dir string) {
+	t.Helper()
+	data := []byte("not part of any image")
+	sum := sha256.Sum256(data)
+	if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", hex.EncodeToString(sum[:])), data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,6 +2,7 @@ package imagelayout
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -15,8 +16,9 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// MirrorNames are the names the layout's image imageName takes in
-// repository ("registry.example.com/ctxfix"), as kubeadm asks for them.
+// MirrorNames returns the names that the layout's image named imageName
+// takes in repository ("registry.example.com/ctxfix"), as kubeadm asks for
+// them.
 // The first is kubeadm's name for it with imageRepository set to
 // repository: the last element of its repository and its tag under
 // repository, for kubeadm drops the "coredns/" of
@@ -48,8 +50,11 @@ func MirrorNames(imageName, repository string) ([]name.Tag, error) {
 // Pushed is one index of the layout as the registry serves it after the
 // push.
 type Pushed struct {
-	Name   string
+	// Name is the image's name in the layout.
+	Name string
+	// Target is where it was pushed.
 	Target name.Tag
+	// Digest is the index's, which Target resolves to.
 	Digest v1.Hash
 	// Platforms maps each platform ("linux/arm64") to the digest of the
 	// image the registry resolves the target to for it.
@@ -113,6 +118,9 @@ func readBack(target name.Tag, idx v1.ImageIndex, options []remote.Option) (Push
 	}
 	result := Pushed{Target: target, Digest: want, Platforms: map[string]v1.Hash{}}
 	for _, child := range manifest.Manifests {
+		if child.Platform == nil {
+			return Pushed{}, fmt.Errorf("the layout's index names no platform for %s", child.Digest)
+		}
 		img, err := remote.Image(target, append(options, remote.WithPlatform(*child.Platform))...)
 		if err != nil {
 			return Pushed{}, fmt.Errorf("%s: %w", child.Platform.String(), err)
@@ -149,6 +157,9 @@ func HTTPSTransport(caFile string) (http.RoundTripper, error) {
 		}
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if transport.TLSClientConfig == nil {
+		transport.TLSClientConfig = &tls.Config{}
+	}
 	transport.TLSClientConfig.RootCAs = pool
 	return httpsOnly{next: transport}, nil
 }
