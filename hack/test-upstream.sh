@@ -45,16 +45,21 @@ fi
 "${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
 tool="$(ctxfix::build_tool)"
 # Upstream's tests leave files behind: volumemanager's TestReconstructedVolume*
-# folders in TMPDIR, and pkg/kubelet's sockets of cri-client's fake runtime,
-# /tmp/kubelet_remote_<n>.sock, whose path is fixed. The tests get a TMPDIR of
-# their own, removed after them (kept, and the check failed, if a mount is
-# left under it), and the sockets that appeared in /tmp while they ran are
-# removed: only those, not older ones.
+# folders in TMPDIR, pkg/kubelet's sockets of cri-client's fake runtime,
+# /tmp/kubelet_remote_<n>.sock, whose path is fixed, and pkg/kubelet's
+# TestNewMainKubelet*, whose root directory is /tmp/rootdir, fixed too (its
+# image manager writes there). The tests get a TMPDIR of their own, removed
+# after them (kept, and the check failed, if a mount is left under it), and
+# the sockets that appeared in /tmp while they ran are removed: only those,
+# not older ones; /tmp/rootdir only if it was not there before.
 test_tmp="$(mktemp -d /tmp/ctxfix-ut.XXXXXX)"
 fake_sockets() { find /tmp -maxdepth 1 -type s -name 'kubelet_remote_*.sock' | LC_ALL=C sort; }
 fake_sockets > "${test_tmp}.sockets-before"
+root_dir_existed=false
+[[ ! -e /tmp/rootdir ]] || root_dir_existed=true
 remove_test_tmp() {
   comm -13 "${test_tmp}.sockets-before" <(fake_sockets) | xargs -r rm -f
+  [[ "${root_dir_existed}" == true ]] || rm -rf /tmp/rootdir
   rm -f "${test_tmp}.sockets-before"
   if grep -qF " ${test_tmp}/" /proc/self/mountinfo; then
     ctxfix::die "upstream's tests left mounts under ${test_tmp}, which is kept: $(grep -F " ${test_tmp}/" /proc/self/mountinfo | awk '{ print $5 }' | tr '\n' ' ')"
