@@ -515,8 +515,9 @@ grep -qF "listening on ${registry_addr}, tls" "${registry_dir}/registry.log" ||
 # The recipe's registry.example.com/ctxfix becomes this registry's.
 mirror="${registry_addr}/ctxfix"
 step="pkg mode, push the release's images/"
-push_command="$(recipe_block 'The images kubeadm pulls, from your own registry' sh | grep '^go run ./cmd/ctxfix-release push ')" ||
-  fail "docs/node-images.md has no 'go run ./cmd/ctxfix-release push' under '## The images kubeadm pulls, from your own registry'"
+mirror_recipe='The images kubeadm pulls, from your own registry'
+push_command="$(recipe_block "${mirror_recipe}" sh | grep '^go run ./cmd/ctxfix-release push ')" ||
+  fail "docs/node-images.md has no 'go run ./cmd/ctxfix-release push' under '## ${mirror_recipe}'"
 push_command="$(adapt <<<"${push_command#go run ./cmd/ctxfix-release }" | sed -e "s;registry\.example\.com/ctxfix;${mirror};g" -e "s;release/${kubernetes_semver}/;${dir}/;g")"
 read -r -a push_args <<<"${push_command}"
 nsenter "--net=/run/netns/${registry_ns}" -- "${release_tool}" "${push_args[@]}" -ca "${registry_dir}/tls/ca.crt" > "${scratch}/push.out" 2> "${scratch}/push.err" ||
@@ -528,6 +529,12 @@ step="pkg mode, start containerd in the registry's namespace"
 mkdir -p "${scratch}/containerd-pkg/certs.d/${registry_addr}"
 containerd_netns="${registry_ns}" start_containerd containerd-pkg "[plugins.'io.containerd.cri.v1.images'.registry]" "  config_path = '${scratch}/containerd-pkg/certs.d'"
 crictl=("${tools}/crictl" --runtime-endpoint "unix://${containerd_socket}" --image-endpoint "unix://${containerd_socket}" --timeout 60s)
+# containerd_images prints NAME:TAG of every image containerd holds, sorted.
+containerd_images() {
+  local listed
+  listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
+  grep -v 'IMAGE ID' <<<"${listed}" | awk '{ print $1 ":" $2 }' | LC_ALL=C sort
+}
 # Without a hosts.toml for the registry, containerd must refuse its
 # certificate: the CA is trusted through hosts.toml and nothing else.
 step="pkg mode, a pull without hosts.toml"
@@ -547,8 +554,7 @@ EOF
 # The role's /etc/kubeadm.yml (templates/etc/kubeadm.yml), with
 # kubernetes_container_registry from the recipe's json, and its pull.
 step="pkg mode, kubeadm config images pull --config /etc/kubeadm.yml"
-kubernetes_container_registry="$(recipe_block 'The images kubeadm pulls, from your own registry' json | jq -er .kubernetes_container_registry | sed "s;registry\.example\.com/ctxfix;${mirror};")" ||
-  fail "docs/node-images.md has no kubernetes_container_registry in its json under '## The images kubeadm pulls, from your own registry'"
+kubernetes_container_registry="$(recipe_var "${mirror_recipe}" kubernetes_container_registry | sed "s;registry\.example\.com/ctxfix;${mirror};")"
 [[ "${kubernetes_container_registry}" == "${mirror}" ]] || fail "the recipe's kubernetes_container_registry is not registry.example.com/ctxfix"
 cat > "${root}/etc/kubeadm.yml" <<EOF
 apiVersion: kubeadm.k8s.io/v1beta3
@@ -568,8 +574,7 @@ EOF
 wanted="$("${root}/usr/bin/kubeadm" config images list --config "${root}/etc/kubeadm.yml" 2> "${scratch}/kubeadm.err" | LC_ALL=C sort)" ||
   fail "kubeadm config images list --config /etc/kubeadm.yml failed: $(cat "${scratch}/kubeadm.err")"
 [[ "$(wc -l <<<"${wanted}")" == 7 ]] || fail "kubeadm names not seven images: ${wanted}"
-listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
-have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{ print $1 ":" $2 }' | LC_ALL=C sort)"
+have="$(containerd_images)"
 [[ "${have}" == "${wanted}" ]] ||
   fail "containerd has $(paste -sd' ' <<<"${have}"), kubeadm asks for exactly $(paste -sd' ' <<<"${wanted}")"
 step="pkg mode, goss crictl images"
@@ -579,16 +584,15 @@ ctxfix::log "pkg mode: kubeadm pulled the seven images its /etc/kubeadm.yml name
 # The recipe's plain pull, with --image-repository alone: CoreDNS under
 # its other name.
 step="pkg mode, the recipe's kubeadm config images pull"
-pull_command="$(recipe_block 'The images kubeadm pulls, from your own registry' sh | grep '^kubeadm config images pull ')" ||
-  fail "docs/node-images.md has no 'kubeadm config images pull' under '## The images kubeadm pulls, from your own registry'"
+pull_command="$(recipe_block "${mirror_recipe}" sh | grep '^kubeadm config images pull ')" ||
+  fail "docs/node-images.md has no 'kubeadm config images pull' under '## ${mirror_recipe}'"
 pull_command="$(adapt <<<"${pull_command#kubeadm }" | sed "s;registry\.example\.com/ctxfix;${mirror};g")"
 read -r -a pull_args <<<"${pull_command}"
 "${root}/usr/bin/kubeadm" "${pull_args[@]}" --cri-socket "unix://${containerd_socket}" > "${scratch}/kubeadm.log" 2>&1 || fail "$(tail -n 5 "${scratch}/kubeadm.log")"
 # What that pull asks for: the same arguments to `images list`.
 plain="$("${root}/usr/bin/kubeadm" "${pull_args[@]/#pull/list}" 2> "${scratch}/kubeadm.err" | LC_ALL=C sort)" ||
   fail "kubeadm ${pull_args[*]/#pull/list} failed: $(cat "${scratch}/kubeadm.err")"
-listed="$("${crictl[@]}" images 2> "${scratch}/crictl.err")" || fail "crictl images failed: $(cat "${scratch}/crictl.err")"
-have="$(grep -v 'IMAGE ID' <<<"${listed}" | awk '{ print $1 ":" $2 }' | LC_ALL=C sort)"
+have="$(containerd_images)"
 [[ "${have}" == "$(LC_ALL=C sort -u <<<"${wanted}"$'\n'"${plain}")" ]] ||
   fail "containerd has $(paste -sd' ' <<<"${have}"), want exactly what the two pulls name"
 # Each name was resolved by containerd through this registry: the access

@@ -110,10 +110,10 @@ func ociImage(src v1.Image) (v1.Image, error) {
 	return mutate.ConfigFile(img, config)
 }
 
-// Indexes groups sources by name into OCI image indexes, their manifests
+// indexes groups sources by name into OCI image indexes, their manifests
 // ordered by platform, and returns them with their names, sorted. Two
 // sources of the same name and platform are an error.
-func Indexes(sources []Source) ([]string, map[string]v1.ImageIndex, error) {
+func indexes(sources []Source) ([]string, map[string]v1.ImageIndex, error) {
 	byName := map[string][]Source{}
 	for _, src := range sources {
 		for _, other := range byName[src.Name] {
@@ -124,7 +124,7 @@ func Indexes(sources []Source) ([]string, map[string]v1.ImageIndex, error) {
 		byName[src.Name] = append(byName[src.Name], src)
 	}
 	names := make([]string, 0, len(byName))
-	indexes := map[string]v1.ImageIndex{}
+	result := map[string]v1.ImageIndex{}
 	for imageName, group := range byName {
 		slices.SortFunc(group, func(a, b Source) int { return strings.Compare(a.Platform.String(), b.Platform.String()) })
 		idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
@@ -137,10 +137,10 @@ func Indexes(sources []Source) ([]string, map[string]v1.ImageIndex, error) {
 			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &platform}})
 		}
 		names = append(names, imageName)
-		indexes[imageName] = idx
+		result[imageName] = idx
 	}
 	slices.Sort(names)
-	return names, indexes, nil
+	return names, result, nil
 }
 
 // Write writes the images of the tarballs files as an OCI image layout in
@@ -160,7 +160,7 @@ func Write(dir string, files []string) (err error) {
 		}
 		sources = append(sources, src)
 	}
-	names, indexes, err := Indexes(sources)
+	names, byName, err := indexes(sources)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func Write(dir string, files []string) (err error) {
 	}
 	for _, imageName := range names {
 		annotations := map[string]string{RefNameAnnotation: imageName, containerdNameAnnotation: imageName}
-		if err := path.AppendIndex(indexes[imageName], layout.WithAnnotations(annotations)); err != nil {
+		if err := path.AppendIndex(byName[imageName], layout.WithAnnotations(annotations)); err != nil {
 			return fmt.Errorf("%s: %w", imageName, err)
 		}
 	}
