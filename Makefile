@@ -43,12 +43,15 @@ build:
 
 ## release: binaries, control-plane images, node tarballs, source archive,
 ## signed apt and yum repositories, SBOMs, ATTRIBUTION.txt, SHA256SUMS and
-## SHA512SUMS of KUBE_VERSION for ARCHES under _output/release/<version>/
+## SHA512SUMS, cosign bundles and SLSA provenance of KUBE_VERSION for ARCHES
+## under _output/release/<version>/ (CTXFIX_COSIGN_KEY: the cosign key)
 release:
 	hack/release.sh
 
-## verify-release: checksums, layout, goss check, deb install into a scratch
-## root, rpm metadata, SBOM and source archive of the release of KUBE_VERSION
+## verify-release: cosign bundles and provenance (README's "Verify a
+## release"; CTXFIX_COSIGN_PUBLIC_KEY: the key you trust), checksums,
+## layout, goss check, deb install into a scratch root, rpm metadata, SBOM
+## and source archive of the release of KUBE_VERSION
 verify-release:
 	hack/verify-release.sh
 

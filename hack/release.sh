@@ -38,10 +38,19 @@
 #     rpm/                                     yum repository: the signed rpms, repodata/
 #                                              with repomd.xml.asc and repomd.xml.key
 #     kubelet-linux-<arch>.cdx.json            CycloneDX SBOM: base, series, every module
+#     kubelet-linux-<arch>.spdx.json           the same as SPDX 2.3
 #     kubectl-ctxleak_<os>_<arch>.tar.gz       ctxleak as a kubectl plugin, with LICENSE,
 #                                              for linux and darwin on each arch
 #     krew/ctxleak.yaml                        krew's manifest of those archives
 #     *.tar.gz.sha256, *.tar.gz.sha512         beside every tarball
+#     cosign.pub                               the public key of the cosign bundles
+#     <file>.sigstore.json                     cosign's bundle for every file but the
+#                                              sidecar sums, the packages (their
+#                                              repositories are signed) and images/
+#     bin/linux/<arch>/<file>.provenance.sigstore.json
+#                                              SLSA v1 provenance of the binaries and
+#                                              control-plane images, a signed in-toto
+#                                              statement
 #     SHA256SUMS, SHA512SUMS                   over every other file
 #
 # Everything is assembled in a temporary folder and replaces the release
@@ -57,11 +66,17 @@
 #                           CTXFIX_SIGNING_KEY: file with the OpenPGP secret
 #                           key that signs the repositories, without a
 #                           passphrase; unset, an ephemeral key, with a
-#                           warning that the release is not for production)
+#                           warning that the release is not for production;
+#                           CTXFIX_COSIGN_KEY, COSIGN_PASSWORD: the cosign
+#                           private key of the bundles and its password;
+#                           CTXFIX_COSIGN_KEYLESS=true: keyless signing
+#                           instead; neither: an ephemeral key, with a
+#                           warning, as for the repositories)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "${CTXFIX_ROOT}/hack/lib/repos.sh"
 source "${CTXFIX_ROOT}/hack/lib/images.sh"
+source "${CTXFIX_ROOT}/hack/lib/cosign.sh"
 
 ctxfix::require_tools git go sha256sum sha512sum
 base="$(ctxfix::kube_version)"
@@ -84,10 +99,16 @@ done
 ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils createrepo_c:createrepo-c rpmsign:rpm apt-get:apt dpkg-deb:dpkg
 mkdir -p "${CTXFIX_OUTPUT}/tmp" "${CTXFIX_OUTPUT}/release"
 gnupg_home="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-gnupg.XXXXXX")"
+cosign_home="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-cosign.XXXXXX")"
 # gpg starts an agent for the keyring; stop it with the keyring.
-trap 'gpgconf --homedir "${gnupg_home}" --kill all 2>/dev/null; rm -rf "${gnupg_home}"' EXIT
+trap 'gpgconf --homedir "${gnupg_home}" --kill all 2>/dev/null; rm -rf "${gnupg_home}" "${cosign_home}"' EXIT
 signing_key="$(ctxfix::signing_key "${gnupg_home}")"
 ctxfix::warn_ephemeral_key
+cosign="$(ctxfix::cosign_bin)"
+cosign_key="$(ctxfix::cosign_key "${cosign}" "${cosign_home}")"
+# The ephemeral key has no password.
+[[ "${cosign_key}" != "${cosign_home}/ephemeral.key" ]] || export COSIGN_PASSWORD=''
+ctxfix::warn_ephemeral_cosign_key
 release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 sbom_tool="$(ctxfix::go_tool github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod)"
 image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
@@ -102,7 +123,7 @@ series_dir="$(ctxfix::series_dir "${base}")"
 release_dir="${CTXFIX_OUTPUT}/release/${version}"
 staging="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-${version}.XXXXXX")"
 work="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-work.XXXXXX")"
-trap 'gpgconf --homedir "${gnupg_home}" --kill all 2>/dev/null; rm -rf "${staging}" "${work}" "${gnupg_home}"' EXIT
+trap 'gpgconf --homedir "${gnupg_home}" --kill all 2>/dev/null; rm -rf "${staging}" "${work}" "${gnupg_home}" "${cosign_home}"' EXIT
 mkdir -p "${staging}/deb" "${staging}/rpm"
 ctxfix::log "Release ${version} (base ${base}, ${series_dir#"${CTXFIX_ROOT}"/}) for ${arches[*]}, SOURCE_DATE_EPOCH=${epoch}"
 
@@ -297,6 +318,10 @@ for arch in "${arches[@]}"; do
     ctxfix::die "cyclonedx-gomod could not read the kubelet for ${arch}"
   "${release_tool}" sbom-pedigree -in "${work}/kubelet-linux-${arch}.cdx.json" -base "${base}" \
     -series "${series_dir}" -out "${staging}/kubelet-linux-${arch}.cdx.json"
+  ctxfix::log "kubelet-linux-${arch}.spdx.json"
+  "${release_tool}" spdx -kubelet "${bin}/kubelet" -version "${version}" -base "${base}" -series "${series_dir}" \
+    -series-name "${series_dir#"${CTXFIX_ROOT}"/}" -namespace "${release_url%/}/${version}/kubelet-linux-${arch}.spdx.json" \
+    -source-date-epoch "${epoch}" -out "${staging}/kubelet-linux-${arch}.spdx.json"
 done
 
 # ctxleak as a kubectl plugin, for the machines operators run kubectl on,
@@ -329,11 +354,31 @@ ctxfix::yum_repo "${staging}/rpm" "${gnupg_home}" "${signing_key}" "${epoch}"
   sha256sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha256"
   sha512sum < "${tarball}" | cut -d' ' -f1 > "${tarball}.sha512"
 done)
+# The provenance of what the patched tree built, for each architecture: an
+# in-toto statement with an SLSA v1 predicate naming the base's module, the
+# staging modules, every patch and the toolchain, signed as a DSSE envelope.
+for arch in "${arches[@]}"; do
+  for name in "${node_binaries[@]}" "${server_binaries[@]/%/.tar}"; do
+    file="bin/linux/${arch}/${name}"
+    "${release_tool}" provenance -subject "${staging}/${file}" -name "${file}" -root "${CTXFIX_ROOT}" -series "${series_dir}" \
+      -base "${base}" -go "$(go env GOVERSION)" -arch "${arch}" -source-date-epoch "${epoch}" -revision "${revision}" \
+      -builder-id "${homepage}/hack/release.sh" -out "${work}/provenance.json"
+    ctxfix::cosign_attest "${cosign}" "${cosign_key}" "${staging}" "${file}" "${work}/provenance.json"
+  done
+done
+ctxfix::log "provenance: ${#node_binaries[@]} binaries and ${#server_binaries[@]} images for ${arches[*]}, attested with the same key"
+# A cosign bundle beside every file, then the sums over all of it, then the
+# sums' own bundles.
+[[ "${cosign_key}" == keyless ]] || cp "${cosign_home}/cosign.pub" "${staging}/cosign.pub"
+mapfile -t signed < <(ctxfix::signed_files "${staging}")
+ctxfix::log "cosign bundles: ${#signed[@]} files, signed $([[ "${cosign_key}" == keyless ]] && echo keylessly || echo "with the key of cosign.pub")"
+ctxfix::cosign_sign "${cosign}" "${cosign_key}" "${staging}" "${signed[@]}"
 ctxfix::write_sums "${staging}"
 for sums in sha256 sha512; do
   (cd "${staging}" && "${sums}sum" --check --strict --quiet "${sums^^}SUMS") ||
     ctxfix::die "${sums^^}SUMS of the assembled release does not verify"
 done
+ctxfix::cosign_sign "${cosign}" "${cosign_key}" "${staging}" SHA256SUMS SHA512SUMS
 
 # Publish: swap the complete folder in.
 chmod 755 "${staging}"
@@ -344,3 +389,4 @@ mv "${staging}" "${release_dir}"
 ctxfix::log "release ${version}: _output/release/${version}/ ($(du -sh "${release_dir}" | cut -f1))"
 (cd "${release_dir}" && find . -type f -printf '%P\n' | LC_ALL=C sort | sed 's/^/    /' >&2)
 ctxfix::warn_ephemeral_key
+ctxfix::warn_ephemeral_cosign_key

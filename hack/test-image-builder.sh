@@ -53,7 +53,12 @@
 #      docs/node-images.md pushes the release's images/ to a real registry
 #      (github.com/distribution/distribution/v3, pinned) in a network
 #      namespace of this run, at an address that is not loopback, with
-#      TLS certificates made for this run; containerd, trusting that CA
+#      TLS certificates made for this run; the recipe's cosign loop signs
+#      every pushed index with a key of this run, and cosign verify must
+#      refuse each name before and accept it after; an index over two
+#      architectures (pause, and a stand-in for the other architecture)
+#      resolves through the registry to each platform's image;
+#      containerd, trusting that CA
 #      through hosts.toml, pulls with the installed kubeadm what the role's
 #      /etc/kubeadm.yml (imageRepository and dns.imageRepository from
 #      kubernetes_container_registry) asks for, then what the recipe's plain
@@ -75,6 +80,7 @@
 #        KUBE_VERSION or the default base); needs root for pkg mode's apt.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "${CTXFIX_ROOT}/hack/lib/cosign.sh"
 
 ctxfix::require_tools go curl sha256sum gpg jq awk tar chroot findmnt ip nsenter od
 ctxfix::require_packages apt-get:apt dpkg:dpkg rpm:rpm
@@ -97,6 +103,8 @@ tools="${CTXFIX_OUTPUT}/image-builder/bin"
 mkdir -p "${tools}"
 ctxfix::install_pinned github.com/containerd/containerd/v2 "${tools}" "no_btrfs no_devmapper no_zfs" cmd/containerd cmd/ctr
 ctxfix::install_pinned sigs.k8s.io/cri-tools "${tools}" "" cmd/crictl
+# cosign, which signs and verifies the images pushed to the registry.
+cosign="$(ctxfix::cosign_bin)"
 # The registry the package-mode images are pulled from.
 ctxfix::install_pinned github.com/distribution/distribution/v3 "${tools}" "" cmd/registry
 
@@ -158,15 +166,7 @@ ctxfix::log "serving ${dir#"${CTXFIX_ROOT}"/} as ${kubernetes_http_source}/${kub
 docs="${CTXFIX_ROOT}/docs/node-images.md"
 # recipe_block HEADING LANGUAGE [N]: the Nth (default first) ```LANGUAGE
 # block under "## HEADING".
-recipe_block() {
-  awk -v heading="## $1" -v language="$2" -v want="${3:-1}" '
-    $0 == heading { under = 1; next }
-    under && /^## / { exit }
-    !under { next }
-    block && $0 == "```" { if (capture) exit; block = 0; next }
-    !block && /^```/ { block = 1; if (substr($0, 4) == language && ++n == want) capture = 1; next }
-    capture { print }' "${docs}"
-}
+recipe_block() { ctxfix::doc_block "${docs}" "## $1" "$2" "${3:-1}"; }
 docs_semver="$(recipe_block 'image-builder, http mode' json | jq -r .kubernetes_semver)"
 default_version="$(ctxfix::distribution_version "$(ctxfix::version_default KUBE_VERSION)")"
 [[ "${docs_semver}" == "${default_version}" ]] ||
@@ -518,11 +518,73 @@ step="pkg mode, push the release's images/"
 mirror_recipe='The images kubeadm pulls, from your own registry'
 push_command="$(recipe_block "${mirror_recipe}" sh | grep '^go run ./cmd/ctxfix-release push ')" ||
   fail "docs/node-images.md has no 'go run ./cmd/ctxfix-release push' under '## ${mirror_recipe}'"
+push_command="${push_command%% > pushed.txt}"
 push_command="$(adapt <<<"${push_command#go run ./cmd/ctxfix-release }" | sed -e "s;registry\.example\.com/ctxfix;${mirror};g" -e "s;release/${kubernetes_semver}/;${dir}/;g")"
 read -r -a push_args <<<"${push_command}"
 nsenter "--net=/run/netns/${registry_ns}" -- "${release_tool}" "${push_args[@]}" -ca "${registry_dir}/tls/ca.crt" > "${scratch}/push.out" 2> "${scratch}/push.err" ||
   fail "ctxfix-release ${push_args[*]} failed: $(tail -n 3 "${scratch}/push.err")"
 ctxfix::log "pkg mode: the recipe pushed images/ to https://${mirror}: $(awk '{ print $1 }' "${scratch}/push.out" | sed "s;^${mirror}/;;" | paste -sd' ')"
+# The recipe's signing loop, with a cosign key of this run, then its
+# verification for every name pushed: refused before the signing, accepted
+# after. cosign trusts the run's CA through SSL_CERT_FILE, as Go's TLS does.
+step="pkg mode, sign the pushed images"
+signing="${scratch}/signing"
+mkdir -p "${signing}"
+cp "${scratch}/push.out" "${signing}/pushed.txt"
+(cd "${signing}" && COSIGN_PASSWORD='' "${cosign}" generate-key-pair < /dev/null > keygen.log 2>&1) ||
+  fail "cosign could not make a key: $(tail -n 2 "${signing}/keygen.log")"
+sign_block="$(recipe_block "${mirror_recipe}" sh 2 | adapt | sed "s;registry\.example\.com/ctxfix;${mirror};g")"
+grep -q '^  cosign sign --key cosign.key ' <<<"${sign_block}" ||
+  fail "docs/node-images.md's second sh block under '## ${mirror_recipe}' does not sign with cosign.key"
+verify_line="$(grep '^cosign verify --key cosign.pub ' <<<"${sign_block}")" ||
+  fail "docs/node-images.md's second sh block under '## ${mirror_recipe}' has no cosign verify --key cosign.pub"
+read -r -a verify_args <<<"${verify_line#cosign }"
+# cosign_in_registry_ns ARG...: cosign in the signing folder, in the
+# registry's network namespace, trusting the run's CA.
+cosign_in_registry_ns() {
+  (cd "${signing}" && COSIGN_PASSWORD='' SSL_CERT_FILE="${registry_dir}/tls/ca.crt" nsenter "--net=/run/netns/${registry_ns}" -- "$@")
+}
+images_pushed="$(awk '{ print $1 }' "${signing}/pushed.txt")"
+while read -r image; do
+  if cosign_in_registry_ns "${cosign}" "${verify_args[@]:0:${#verify_args[@]}-1}" "${image}" > "${signing}/verify.log" 2>&1; then
+    fail "cosign verify accepts ${image} before anything signed it"
+  fi
+  grep -qF 'no signatures found' "${signing}/verify.log" ||
+    fail "cosign verify refuses the unsigned ${image} for another reason: $(tail -n 1 "${signing}/verify.log")"
+done <<<"${images_pushed}"
+cosign_in_registry_ns env PATH="${cosign%/*}:${PATH}" bash -euo pipefail -c "${sign_block}" > "${signing}/sign.log" 2>&1 ||
+  fail "the recipe's signing failed: $(grep -v '^WARNING' "${signing}/sign.log" | tail -n 2)"
+while read -r image; do
+  cosign_in_registry_ns "${cosign}" "${verify_args[@]:0:${#verify_args[@]}-1}" "${image}" > "${signing}/verify.log" 2>&1 ||
+    fail "cosign verify refuses ${image} after the recipe signed it: $(tail -n 1 "${signing}/verify.log")"
+done <<<"${images_pushed}"
+ctxfix::log "pkg mode: cosign signed the $(wc -l <<<"${images_pushed}") pushed names by digest; cosign verify refused each before and accepts each after"
+# One index over two architectures through this registry. make test builds
+# one architecture, so the second is a stand-in: pause's image with its
+# config's architecture changed (the same layers, another config digest).
+# push reads the tag back for each platform, which must resolve to the
+# layout's image for it.
+step="pkg mode, an index over two architectures"
+other_arch=arm64
+[[ "${arch}" != arm64 ]] || other_arch=amd64
+multiarch="${scratch}/multiarch"
+mkdir -p "${multiarch}/stand-in"
+tar -xf "${dir}/bin/linux/${arch}/pause.tar" -C "${multiarch}/stand-in"
+config="$(jq -r '.[0].Config' "${multiarch}/stand-in/manifest.json")"
+jq -c --arg arch "${other_arch}" '.architecture = $arch' "${multiarch}/stand-in/${config}" > "${multiarch}/config.json"
+mv "${multiarch}/config.json" "${multiarch}/stand-in/${config}"
+(cd "${multiarch}/stand-in" && tar -cf "${multiarch}/pause-${other_arch}.tar" -- *)
+"${release_tool}" image-layout -out "${multiarch}/layout" "${dir}/bin/linux/${arch}/pause.tar" "${multiarch}/pause-${other_arch}.tar" ||
+  fail "ctxfix-release image-layout could not write pause for ${arch} and ${other_arch}"
+nsenter "--net=/run/netns/${registry_ns}" -- "${release_tool}" push -layout "${multiarch}/layout" -repository "${registry_addr}/ctxfix-multiarch" \
+  -ca "${registry_dir}/tls/ca.crt" > "${multiarch}/push.out" 2> "${multiarch}/push.err" ||
+  fail "push of the two-architecture index failed: $(tail -n 3 "${multiarch}/push.err")"
+read -r multiarch_ref _ multiarch_platforms < <(grep -F "/ctxfix-multiarch/pause:" "${multiarch}/push.out")
+# push prints each platform as PLATFORM=DIGEST.
+multiarch_platforms="$(sed 's/=[^ ]*//g' <<<"${multiarch_platforms}")"
+[[ "${multiarch_platforms}" == "$(printf 'linux/%s\n' "${arch}" "${other_arch}" | LC_ALL=C sort | paste -sd' ')" ]] ||
+  fail "${multiarch_ref:-pause} resolves through the registry's index for '${multiarch_platforms}', want linux/${arch} and linux/${other_arch}"
+ctxfix::log "pkg mode: ${multiarch_ref} resolves through the registry's index to the layout's image for ${multiarch_platforms}"
 # What the registry serves from here on is containerd's pulls.
 pushed_lines="$(wc -l < "${registry_dir}/registry.log")"
 step="pkg mode, start containerd in the registry's namespace"

@@ -17,15 +17,32 @@
 # its step, with kubeadm removed or altered, an image tar removed, a .sha256
 # altered, InRelease forged, a deb gone, or an image left out of images/.
 #
+# The cosign bundles: a file altered by one byte, a bundle of another file,
+# a bundle signed by another key, a file without its bundle and a cosign.pub
+# that is not the trusted key must each fail verify-release, naming the
+# file; a cosign key that cannot sign fails the release. The forgeries that
+# write the sums anew sign them anew too, with the release's own key, as its
+# holder could: then only the release's other checks can tell. The
+# provenance: a bundle of another file, a binary without one, and the
+# release checked against a repository with a patch changed by one byte or
+# another base's module sum must fail, naming the bundle or the dependency.
+#
 # Usage: hack/test-release-failures.sh   (expects a release of the default
-#        base, from hack/release.sh, to compare against)
+#        base, from hack/release.sh with CTXFIX_COSIGN_KEY and
+#        COSIGN_PASSWORD, which it needs too, to compare against)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "${CTXFIX_ROOT}/hack/lib/cosign.sh"
 
 base="$(ctxfix::version_default KUBE_VERSION)"
 version="$(ctxfix::distribution_version "${base}")"
 release_dir="${CTXFIX_OUTPUT}/release/${version}"
 [[ -f "${release_dir}/SHA256SUMS" ]] || ctxfix::die "no release of ${base} to compare against: run hack/release.sh first"
+[[ -n "${CTXFIX_COSIGN_KEY:-}" && -n "${COSIGN_PASSWORD+set}" ]] ||
+  ctxfix::die "CTXFIX_COSIGN_KEY and COSIGN_PASSWORD must name the cosign key that signed ${release_dir#"${CTXFIX_ROOT}"/}: the forgeries are signed anew with it"
+cosign="$(ctxfix::cosign_bin)"
+release_key="${CTXFIX_COSIGN_KEY}"
+release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
 scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/release-failures.XXXXXX")"
 trap 'rm -rf "${scratch}"' EXIT
@@ -104,6 +121,30 @@ expect_failure "signing key: passphrase" "cannot sign without a passphrase" \
 expect_failure "signing key: no file" "CTXFIX_SIGNING_KEY '${keys}/none.asc' is not a file" \
   env CTXFIX_SIGNING_KEY="${keys}/none.asc" "${CTXFIX_ROOT}/hack/release.sh"
 
+# cosign keys that cannot sign the release: no file, not a key, the wrong
+# password, no password given (cosign would ask on a terminal); and a key
+# beside keyless signing.
+cosign_keys="${scratch}/cosign-keys"
+mkdir -p "${cosign_keys}"
+(cd "${cosign_keys}" && COSIGN_PASSWORD=other "${cosign}" generate-key-pair --output-key-prefix other < /dev/null > keygen.log 2>&1) ||
+  { cat "${cosign_keys}/keygen.log" >&2; ctxfix::die "cosign could not make a second key"; }
+echo "not a key" > "${cosign_keys}/garbage.key"
+expect_failure "cosign key: no file" "CTXFIX_COSIGN_KEY '${cosign_keys}/none.key' is not a file" \
+  env CTXFIX_COSIGN_KEY="${cosign_keys}/none.key" "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "cosign key: not a key" "CTXFIX_COSIGN_KEY '${cosign_keys}/garbage.key' is not a cosign private key that COSIGN_PASSWORD opens: error during command execution: invalid pem block" \
+  env CTXFIX_COSIGN_KEY="${cosign_keys}/garbage.key" COSIGN_PASSWORD=other "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "cosign key: wrong password" "CTXFIX_COSIGN_KEY '${cosign_keys}/other.key' is not a cosign private key that COSIGN_PASSWORD opens: error during command execution: decrypt: encrypted: decryption failed" \
+  env CTXFIX_COSIGN_KEY="${cosign_keys}/other.key" COSIGN_PASSWORD=wrong "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "cosign key: COSIGN_PASSWORD unset" "CTXFIX_COSIGN_KEY '${cosign_keys}/other.key' is set but COSIGN_PASSWORD is not" \
+  env -u COSIGN_PASSWORD CTXFIX_COSIGN_KEY="${cosign_keys}/other.key" "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "cosign key: a key and keyless" "CTXFIX_COSIGN_KEY and CTXFIX_COSIGN_KEYLESS=true are both set" \
+  env CTXFIX_COSIGN_KEY="${cosign_keys}/other.key" CTXFIX_COSIGN_KEYLESS=true "${CTXFIX_ROOT}/hack/release.sh"
+as_it_was "cosign keys"
+
+# The key the damaged copies are checked against, as a user pins it.
+cp "${release_dir}/cosign.pub" "${scratch}/trusted.pub"
+export CTXFIX_COSIGN_PUBLIC_KEY="${scratch}/trusted.pub"
+
 # copy_changed CHANGE...: a copy of the release, changed by running CHANGE
 # inside it, in scratch/damaged/<version>.
 copy_changed() {
@@ -129,10 +170,17 @@ contract_fails() {
   copy_changed "$@"
   expect_failure "image-builder contract, ${name}" "${message}" "${CTXFIX_ROOT}/hack/test-image-builder.sh" "${scratch}/damaged/${version}"
 }
+# sign_anew [FILE...]: FILE... (relative to the damaged copy) signed anew,
+# then SHA256SUMS and SHA512SUMS written and signed anew, with the release's
+# cosign key.
+sign_anew() {
+  ctxfix::cosign_sign "${cosign}" "${release_key}" . "$@" && ctxfix::write_sums . &&
+    ctxfix::cosign_sign "${cosign}" "${release_key}" . SHA256SUMS SHA512SUMS
+}
 # The forgeries write SHA256SUMS and SHA512SUMS anew, as whoever forged a
-# file would: then only the signatures can tell.
-forge_inrelease() { sed -i 's/^Label: kubelet-ctxfix$/Label: forged/' deb/InRelease && ctxfix::write_sums .; }
-forge_repomd() { sed -i 's/<revision>/<revision>1/' rpm/repodata/repomd.xml && ctxfix::write_sums .; }
+# file would: then only the repositories' signatures can tell.
+forge_inrelease() { sed -i 's/^Label: kubelet-ctxfix$/Label: forged/' deb/InRelease && sign_anew; }
+forge_repomd() { sed -i 's/<revision>/<revision>1/' rpm/repodata/repomd.xml && sign_anew; }
 # rewrite_image NAME EDIT...: unpacks bin/linux/<arch>/NAME.tar, runs EDIT in
 # the unpacked image, packs it again and writes every checksum anew, as whoever
 # altered it would: then only the image's own checks can tell.
@@ -144,7 +192,7 @@ rewrite_image() {
     (cd "${unpacked}" && "$@") &&
     (cd "${unpacked}" && tar -cf - -- *) > "${image}" && rm -rf "${unpacked}" &&
     sha256sum < "${image}" | cut -d' ' -f1 > "${image}.sha256" && sha512sum < "${image}" | cut -d' ' -f1 > "${image}.sha512" &&
-    ctxfix::write_sums .
+    sign_anew "${image}"
 }
 # An image under another name.
 retag() { sed -i 's;registry.k8s.io/kube-scheduler-;registry.example.com/kube-scheduler-;' manifest.json; }
@@ -160,12 +208,79 @@ arch="$(go env GOHOSTARCH)"
 damaged "InRelease forged" "deb/InRelease does not verify against deb/Release.key" forge_inrelease
 damaged "repomd.xml forged" "rpm/repodata/repomd.xml.asc does not verify against repomd.xml.key" forge_repomd
 damaged "kubeadm removed" "missing bin/linux/${arch}/kubeadm" rm "bin/linux/${arch}/kubeadm"
-damaged "kubectl altered" "bin/linux/${arch}/kubectl.sha256 does not match" sh -c "echo >> bin/linux/${arch}/kubectl"
+# flip_byte FILE OFFSET: FILE with the byte at OFFSET changed, nothing else.
+flip_byte() {
+  local byte
+  byte="$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')" &&
+    printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+# The cosign bundles: a file altered by one byte; kubeadm's bundle beside
+# the kubelet; the kubelet signed by another key; the kubelet without a
+# bundle; cosign.pub replaced by another key's.
+damaged "a file altered by one byte" "NOT VERIFIED: ./bin/linux/${arch}/kubectl: its cosign bundle does not verify" \
+  flip_byte "bin/linux/${arch}/kubectl" 4096
+damaged "a bundle of another file" "NOT VERIFIED: ./bin/linux/${arch}/kubelet: its cosign bundle does not verify" \
+  cp "bin/linux/${arch}/kubeadm.sigstore.json" "bin/linux/${arch}/kubelet.sigstore.json"
+sign_with_other_key() {
+  COSIGN_PASSWORD=other ctxfix::cosign_sign "${cosign}" "${cosign_keys}/other.key" . "bin/linux/${arch}/kubelet"
+}
+damaged "a bundle signed by another key" "NOT VERIFIED: ./bin/linux/${arch}/kubelet: its cosign bundle does not verify" \
+  sign_with_other_key
+damaged "a file without its bundle" "bin/linux/${arch}/kubelet has no cosign bundle bin/linux/${arch}/kubelet.sigstore.json" \
+  rm "bin/linux/${arch}/kubelet.sigstore.json"
+damaged "cosign.pub of another key" "cosign.pub is not the key CTXFIX_COSIGN_PUBLIC_KEY (${scratch}/trusted.pub) trusts" \
+  cp "${cosign_keys}/other.pub" cosign.pub
+# The SPDX SBOM without one of the modules the kubelet links, signed anew.
+drop_spdx_module() {
+  local spdx="kubelet-linux-${arch}.spdx.json"
+  jq '.relationships |= map(select(.relationshipType != "STATIC_LINK" or .relatedSpdxElement != "SPDXRef-Package-module-1"))' \
+    "${spdx}" > spdx.new && mv spdx.new "${spdx}" && sign_anew "${spdx}"
+}
+damaged "the SPDX SBOM without a module the kubelet links" "SPDX SBOM for ${arch} does not match its kubelet" drop_spdx_module
+# The provenance: kubeadm's beside the kubelet, the kubelet's gone, each with
+# the sums signed anew.
+provenance_suffix=.provenance.sigstore.json
+swap_provenance() { cp "bin/linux/${arch}/kubeadm${provenance_suffix}" "bin/linux/${arch}/kubelet${provenance_suffix}" && sign_anew; }
+damaged "a provenance bundle of another file" "NOT VERIFIED: provenance of ./bin/linux/${arch}/kubelet: its bundle does not verify" \
+  swap_provenance
+drop_provenance() { rm "bin/linux/${arch}/kubelet${provenance_suffix}" && sign_anew; }
+damaged "the kubelet without provenance" "bin/linux/${arch}/kubelet has no provenance" drop_provenance
+# The release's provenance against a repository whose inputs differ: a patch
+# changed by one byte, another base's module sum in build/upstream.sum.
+other_root="${scratch}/other-root"
+copy_root() {
+  rm -rf "${other_root}" && mkdir -p "${other_root}/build" &&
+    cp "${CTXFIX_ROOT}/build/upstream.sum" "${CTXFIX_ROOT}/build/bases.tsv" "${other_root}/build/" &&
+    cp -r "${CTXFIX_ROOT}/patches" "${other_root}/"
+}
+series_rel="$(ctxfix::series_dir "${base}")"
+series_rel="${series_rel#"${CTXFIX_ROOT}"/}"
+last_patch="$(find "${CTXFIX_ROOT}/${series_rel}" -name '*.patch' | LC_ALL=C sort | tail -n 1)"
+last_patch="${series_rel}/${last_patch##*/}"
+copy_root
+flip_byte "${other_root}/${last_patch}" 200
+expect_failure "verify-provenance, a patch changed by one byte" "resolved dependency ${last_patch} has digest" \
+  "${release_tool}" verify-provenance -release "${release_dir}" -root "${other_root}"
+previous_base="$(awk -F. '{ print $1 "." $2 "." $3 - 1 }' <<<"${base}")"
+copy_root
+awk -v base="${base}" -v previous="${previous_base}" '
+  $1 == "k8s.io/kubernetes" && $2 == previous { sum = $3 }
+  { lines[NR] = $0; paths[NR] = $1; versions[NR] = $2 }
+  END { for (i = 1; i <= NR; i++) { if (paths[i] == "k8s.io/kubernetes" && versions[i] == base) { print paths[i], versions[i], sum } else { print lines[i] } } }' \
+  "${CTXFIX_ROOT}/build/upstream.sum" > "${other_root}/build/upstream.sum"
+grep -q "^k8s.io/kubernetes ${base} h1:" "${other_root}/build/upstream.sum" ||
+  ctxfix::die "build/upstream.sum pins no k8s.io/kubernetes ${previous_base} to swap in"
+expect_failure "verify-provenance, another base's module sum" "resolved dependency k8s.io/kubernetes (pkg:golang/k8s.io/kubernetes@${base}) has digest" \
+  "${release_tool}" verify-provenance -release "${release_dir}" -root "${other_root}"
+rm -rf "${other_root}"
+# kubectl altered beside its .sha256, and signed anew.
+alter_kubectl() { echo >> "bin/linux/${arch}/kubectl" && sign_anew "bin/linux/${arch}/kubectl"; }
+damaged "kubectl altered, signed anew" "bin/linux/${arch}/kubectl.sha256 does not match" alter_kubectl
 damaged "a .sha512 altered" "kubernetes-node-linux-${arch}.tar.gz.sha512 does not match" \
   sh -c "sha512sum < SHA256SUMS | cut -d' ' -f1 > kubernetes-node-linux-${arch}.tar.gz.sha512"
 # drop_attribution MODULE removes MODULE's entry from ATTRIBUTION.txt and
 # writes the sums anew, as whoever trimmed it would.
-drop_attribution() { sed -i "/^\*\* ${1//\//\\/}; version /d" ATTRIBUTION.txt && ctxfix::write_sums .; }
+drop_attribution() { sed -i "/^\*\* ${1//\//\\/}; version /d" ATTRIBUTION.txt && sign_anew ATTRIBUTION.txt; }
 kubelet_module="$(go version -m "${release_dir}/bin/linux/${arch}/kubelet" | awk '$1 == "dep" { print $2; exit }')"
 damaged "ATTRIBUTION.txt without a module the kubelet links" "ATTRIBUTION.txt does not name ${kubelet_module} " \
   drop_attribution "${kubelet_module}"
@@ -177,8 +292,8 @@ damaged "ATTRIBUTION.txt without the C library in pause" "ATTRIBUTION.txt does n
   drop_attribution libc6-dev
 # The kubeadm deb gone, or one more deb that deb/Packages does not list,
 # with the sums written anew.
-drop_kubeadm_deb() { rm deb/kubeadm_*_"${arch}".deb && ctxfix::write_sums .; }
-unlisted_deb() { cp deb/kubeadm_*_"${arch}".deb "deb/kubeadm_0.0.0_${arch}.deb" && ctxfix::write_sums .; }
+drop_kubeadm_deb() { rm deb/kubeadm_*_"${arch}".deb && sign_anew; }
+unlisted_deb() { cp deb/kubeadm_*_"${arch}".deb "deb/kubeadm_0.0.0_${arch}.deb" && sign_anew; }
 damaged "kubeadm deb removed" "missing kubeadm_" drop_kubeadm_deb
 damaged "a deb that deb/Packages does not list" "deb/Packages does not list kubeadm_0.0.0_${arch}.deb" unlisted_deb
 # A cri-tools deb whose crictl is built without its version stamp, packed
@@ -194,10 +309,11 @@ unstamped_crictl() {
   unpacked="$(mktemp -d "${scratch}/deb.XXXXXX")"
   dpkg-deb -R "${debs[0]}" "${unpacked}" && cp "${unstamped}/crictl" "${unpacked}/usr/bin/crictl" &&
     dpkg-deb --root-owner-group -b "${unpacked}" "${debs[0]}" > /dev/null && rm -rf "${unpacked}" &&
-    ctxfix::write_sums .
+    sign_anew
 }
 damaged "crictl that does not know its version" "usr/bin/crictl --version" unstamped_crictl
-damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch extra
+# An extra file where no bundle is asked for: only SHA256SUMS can tell.
+damaged "an extra file" "SHA256SUMS does not list exactly the files of the release" touch deb/extra
 damaged "an image tar removed" "missing bin/linux/${arch}/kube-proxy.tar" rm "bin/linux/${arch}/kube-proxy.tar"
 damaged "an image retagged" "bin/linux/${arch}/kube-scheduler.tar is tagged" rewrite_image kube-scheduler retag
 damaged "kube-proxy's base without a library" "bin/linux/${arch}/kube-proxy.tar: /usr/sbin/xtables-nft-multi needs libnftnl.so.11, which is not in the image" \
@@ -217,7 +333,10 @@ run_as_root() {
     jq -c '.config.User = ""' "${config}" > config.new && mv config.new "${config}"
 }
 pause_ref="$(tar -xOf "${release_dir}/bin/linux/${arch}/pause.tar" manifest.json | jq -r '.[0].RepoTags[0]')"
-damaged "the etcd image removed" "pulls registry.k8s.io/etcd:" rm "bin/linux/${arch}/etcd.tar"
+# etcd's image gone with its bundle and sums, signed anew: kubeadm's list
+# of the images it pulls must tell.
+drop_etcd() { rm "bin/linux/${arch}"/etcd.tar* && sign_anew; }
+damaged "the etcd image removed" "pulls registry.k8s.io/etcd:" drop_etcd
 damaged "pause retagged" "pulls ${pause_ref}, and no image of bin/linux/${arch}/ is tagged so" rewrite_image pause retag_pause
 # Reading security.capability back takes root; verify-release says it skips.
 if [[ "$(id -u)" == 0 ]]; then
@@ -231,14 +350,13 @@ damaged "pause run as root" "bin/linux/${arch}/pause.tar: entrypoint, command an
 # layer altered in place, each with the sums written anew.
 drop_from_layout() {
   jq --arg name "${pause_ref}" '.manifests |= map(select(.annotations["org.opencontainers.image.ref.name"] != $name))' images/index.json > index.new &&
-    mv index.new images/index.json && ctxfix::write_sums .
+    mv index.new images/index.json && sign_anew
 }
 alter_layout_layer() {
-  local largest byte
+  local largest
   largest="$(find images/blobs/sha256 -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)" &&
-    byte="$(od -An -tu1 -j1000 -N1 "${largest}" | tr -d ' ')" &&
-    printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="${largest}" bs=1 seek=1000 conv=notrunc status=none &&
-    [[ "$(sha256sum < "${largest}" | cut -d' ' -f1)" != "${largest##*/}" ]] && ctxfix::write_sums .
+    flip_byte "${largest}" 1000 &&
+    [[ "$(sha256sum < "${largest}" | cut -d' ' -f1)" != "${largest##*/}" ]] && sign_anew
 }
 damaged "an image left out of images/" "/images has no ${pause_ref}, which" drop_from_layout
 damaged "a layer of images/ altered" "does not validate" alter_layout_layer

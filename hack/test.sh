@@ -4,6 +4,7 @@
 # which failed and how long each took.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "${CTXFIX_ROOT}/hack/lib/cosign.sh"
 
 ctxfix::require_tools git go gofmt sha256sum sha512sum
 # The release checks read the packages back with dpkg and rpm.
@@ -94,9 +95,25 @@ nothing_left_behind() {
 # The host's architecture only: a cold arm64 build would add minutes to CI.
 # make release builds both; make verify-reproducible checks both against
 # build/CHECKSUMS.
+# The release signs its cosign bundles with a key made for this run, as a
+# release job holds one (CTXFIX_COSIGN_KEY, with a password): verify-release
+# checks them against that key's public half, as a user who pins it does,
+# and test-release-failures signs its forgeries with it.
 release_verifies() {
-  ARCHES="$(go env GOHOSTARCH)" "${hack}/release.sh" && "${hack}/verify-release.sh" && "${hack}/test-image-builder.sh" &&
-    "${hack}/test-release-failures.sh"
+  local cosign keys status=0
+  cosign="$(ctxfix::cosign_bin)" || return 1
+  mkdir -p "${CTXFIX_OUTPUT}/tmp"
+  keys="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/test-cosign-key.XXXXXX")"
+  (
+    cd "${keys}" && export COSIGN_PASSWORD=test-release-key &&
+      "${cosign}" generate-key-pair --output-key-prefix release < /dev/null &&
+      export CTXFIX_COSIGN_KEY="${keys}/release.key" &&
+      ARCHES="$(go env GOHOSTARCH)" "${hack}/release.sh" &&
+      CTXFIX_COSIGN_PUBLIC_KEY="${keys}/release.pub" "${hack}/verify-release.sh" &&
+      "${hack}/test-image-builder.sh" && "${hack}/test-release-failures.sh"
+  ) || status=$?
+  rm -rf "${keys}"
+  return "${status}"
 }
 
 short_soak() {
@@ -118,7 +135,8 @@ check "series tests pass on patched ${default_base}" "${hack}/test-series.sh" "$
 check "every commit of the series is bisectable on ${default_base}" "${hack}/verify-bisect.sh" "${default_base}"
 check "series tests pass on patched ${leaking_base}" "${hack}/test-series.sh" "${leaking_base}"
 check "regression tests fail on stock ${leaking_base}" "${hack}/verify-stock-fails.sh" "${leaking_base}"
-check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, every image kubeadm pulls, packages, signed repositories, SBOM, source, image-builder's contract; failures leave nothing" release_verifies
+check "release workflow: actionlint passes it, and refuses an unknown action input" "${hack}/verify-workflows.sh"
+check "release of ${default_base} for $(go env GOHOSTARCH): checksums, layout, every image kubeadm pulls, packages, signed repositories, SBOM, source, cosign bundles, image-builder's contract; failures leave nothing" release_verifies
 check "short soak of ${leaking_base}: patched flat, stock leaking, side by side" short_soak
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
 real_node() { LEAK_BASE="${leaking_base}" "${hack}/e2e.sh" --short; }

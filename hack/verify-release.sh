@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
 # Checks a release folder the way its consumers use it:
+#   - every file that should carry a cosign bundle has one, and the README's
+#     commands ("Verify a release") accept every bundle against cosign.pub,
+#     or against CTXFIX_COSIGN_PUBLIC_KEY, the key the user trusts, if set;
+#     the same for the provenance of the binaries and control-plane images,
+#     whose statements must name exactly this repository's inputs
+#     (ctxfix-release verify-provenance);
 #   - SHA256SUMS and SHA512SUMS, the .sha256/.sha512 of every binary and
 #     tarball, and build/CHECKSUMS verify (for the images, the binary in
 #     each);
@@ -22,8 +28,8 @@
 #   - image-builder's goss checks (http mode), as goss-command.yaml runs
 #     them: kubectl, kubeadm and kubelet each report the folder's version
 #     without the "v";
-#   - each SBOM names the base and the series and lists every module of its
-#     kubelet at the version the binary used;
+#   - each SBOM, CycloneDX and SPDX, names the base and the series and lists
+#     every module of its kubelet at the version the binary used;
 #   - the debs of kubelet, kubeadm and kubectl: names, upstream's
 #     dependencies, one version above upstream's packages of the same base
 #     and below the next base (dpkg --compare-versions), installed together
@@ -47,6 +53,7 @@
 #        KUBE_VERSION or the default base)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "${CTXFIX_ROOT}/hack/lib/cosign.sh"
 
 ctxfix::require_tools git go sha256sum sha512sum tar awk jq
 ctxfix::require_packages dpkg:dpkg dpkg-deb:dpkg rpm:rpm gpgv:gpgv gpg:gnupg readelf:binutils
@@ -128,6 +135,47 @@ check_loads() {
     done < <(readelf -d "${root}${file}" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
   done
 }
+
+# --- signatures first: whether the files are the ones that were signed,
+# before anything is read from them. The README's blocks, as written.
+verify_doc="${CTXFIX_ROOT}/README.md"
+verify_heading='### Verify a release'
+provenance_suffix=.provenance.sigstore.json
+readme_block() {
+  ctxfix::doc_block "${verify_doc}" "${verify_heading}" sh "$1" > "${scratch}/block-$1.sh"
+  [[ -s "${scratch}/block-$1.sh" ]] || ctxfix::die "README.md has no sh block $1 under '${verify_heading}'"
+  echo "${scratch}/block-$1.sh"
+}
+[[ -f "${dir}/cosign.pub" ]] ||
+  fail "missing cosign.pub (a keyless release has none: verify it as README.md's '${verify_heading}' says)"
+if [[ -n "${CTXFIX_COSIGN_PUBLIC_KEY:-}" ]]; then
+  [[ -f "${CTXFIX_COSIGN_PUBLIC_KEY}" ]] || ctxfix::die "CTXFIX_COSIGN_PUBLIC_KEY '${CTXFIX_COSIGN_PUBLIC_KEY}' is not a file"
+  cmp -s "${CTXFIX_COSIGN_PUBLIC_KEY}" "${dir}/cosign.pub" ||
+    fail "cosign.pub is not the key CTXFIX_COSIGN_PUBLIC_KEY (${CTXFIX_COSIGN_PUBLIC_KEY}) trusts"
+  trusted="the trusted key ${CTXFIX_COSIGN_PUBLIC_KEY}"
+else
+  trusted="the release's own cosign.pub (CTXFIX_COSIGN_PUBLIC_KEY not set: that proves the release whole, not whose it is)"
+fi
+mapfile -t signed < <(ctxfix::signed_files "${dir}")
+for file in "${signed[@]}"; do
+  [[ -f "${dir}/${file}.sigstore.json" ]] || fail "${file} has no cosign bundle ${file}.sigstore.json"
+done
+# A bundle without its file: the file is missing.
+while read -r bundle; do
+  [[ -f "${dir}/${bundle%.sigstore.json}" ]] || fail "missing ${bundle%.sigstore.json} (its cosign bundle is there)"
+done < <(cd "${dir}" && find . -name '*.sigstore.json' ! -name "*${provenance_suffix}" -printf '%P\n' | LC_ALL=C sort)
+cosign="$(ctxfix::cosign_bin)"
+signatures_block="$(readme_block 1)"
+sums_block="$(readme_block 2)"
+attestations_block="$(readme_block 3)"
+provenance_block="$(readme_block 4)"
+if ! (cd "${dir}" && PATH="${cosign%/*}:${PATH}" bash -euo pipefail "${signatures_block}") > "${scratch}/cosign.log" 2>&1; then
+  grep -v '^WARNING: Skipping tlog verification' "${scratch}/cosign.log" | grep -v '^Verified OK$' | tail -n 4 >&2
+  fail "$(grep -m1 '^NOT VERIFIED: ' "${scratch}/cosign.log" || echo "README.md's signature check failed"): its cosign bundle does not verify against cosign.pub"
+fi
+verified="$(grep -cx 'Verified OK' "${scratch}/cosign.log")"
+((verified == ${#signed[@]})) || fail "cosign said Verified OK ${verified} times, for ${#signed[@]} signed files"
+ctxfix::log "cosign verify-blob: ${verified} bundles verify against ${trusted}"
 
 mapfile -t arches < <(find "${dir}/bin/linux" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
 ((${#arches[@]} > 0)) || fail "no bin/linux/<arch> folders"
@@ -283,17 +331,35 @@ ctxfix::log "images/: an OCI image layout of the $(find "${dir}"/bin/linux/*/ -n
 
 mapfile -t tarballs < <(cd "${dir}" && find . -type f -name '*.tar.gz' -printf '%P\n' | LC_ALL=C sort)
 for tarball in "${tarballs[@]}"; do check_sums "${dir}/${tarball}"; done
+# README.md's checksum commands, as written.
+if ! failed="$(cd "${dir}" && bash -euo pipefail "${sums_block}" 2>&1)"; then
+  mismatched="$(sed -n 's/: FAILED.*$//p' <<<"${failed}" | LC_ALL=C sort -u | tr '\n' ' ')"
+  fail "SHA256SUMS or SHA512SUMS does not verify: ${mismatched:-$(head -n 1 <<<"${failed}")}"
+fi
 for sums in sha256 sha512; do
   sums_file="${sums^^}SUMS"
-  [[ -f "${dir}/${sums_file}" ]] || fail "missing ${sums_file}"
-  if ! failed="$(cd "${dir}" && "${sums}sum" --check --strict --quiet "${sums_file}" 2>&1)"; then
-    fail "${sums_file} does not verify: $(sed -n 's/: FAILED.*$//p' <<<"${failed}" | tr '\n' ' ')"
-  fi
-  diff <(cd "${dir}" && find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort) \
-    <(awk '{ print $2 }' "${dir}/${sums_file}" | LC_ALL=C sort) >&2 ||
+  diff <(ctxfix::summed_files "${dir}") <(awk '{ print $2 }' "${dir}/${sums_file}" | LC_ALL=C sort) >&2 ||
     fail "${sums_file} does not list exactly the files of the release"
 done
 ctxfix::log "checksums verify: SHA256SUMS, SHA512SUMS, .sha256 and .sha512 of ${node_binaries[*]} for ${arches[*]} and of ${#tarballs[@]} tarballs"
+
+# --- provenance, once the files are known to be the release's: its
+# signatures, then its statements against this repository's inputs for the
+# release's version. The README's blocks, as written.
+if ! (cd "${dir}" && PATH="${cosign%/*}:${PATH}" bash -euo pipefail "${attestations_block}") > "${scratch}/attest.log" 2>&1; then
+  grep -v '^WARNING: Skipping tlog verification' "${scratch}/attest.log" | grep -v '^Verified OK$' | tail -n 4 >&2
+  fail "$(grep -m1 '^NOT VERIFIED: ' "${scratch}/attest.log" || echo "README.md's provenance signature check failed"): its bundle does not verify against cosign.pub"
+fi
+attested="$(cd "${dir}" && find . -name "*${provenance_suffix}" | wc -l)"
+[[ "$(grep -cx 'Verified OK' "${scratch}/attest.log")" == "${attested}" ]] ||
+  fail "cosign said Verified OK $(grep -cx 'Verified OK' "${scratch}/attest.log") times, for ${attested} provenance bundles"
+if ! (cd "${CTXFIX_ROOT}" && RELEASE="${dir}" bash -euo pipefail "${provenance_block}") > "${scratch}/provenance.log" 2>&1; then
+  # go run adds "exit status N" after the command's own error.
+  fail "$(grep -m1 '^ctxfix-release: ' "${scratch}/provenance.log" || tail -n 1 "${scratch}/provenance.log")"
+fi
+((attested > 0 && attested == $(wc -l < "${scratch}/provenance.log"))) ||
+  fail "verify-provenance checked $(wc -l < "${scratch}/provenance.log") files, the release has ${attested} provenance bundles"
+ctxfix::log "provenance: ${attested} statements verify against ${trusted} and name exactly this repository's inputs: $(head -n 1 "${scratch}/provenance.log")"
 
 # --- ATTRIBUTION.txt: every module of every Go binary the release ships
 # (kubelet, kubeadm, kubectl, the control-plane binaries in the images, etcd's
@@ -399,6 +465,8 @@ fi
 for arch in "${arches[@]}"; do
   "${release_tool}" check-sbom -in "${dir}/kubelet-linux-${arch}.cdx.json" -kubelet "${dir}/bin/linux/${arch}/kubelet" \
     -base "${base}" -series "${series_dir}" >&2 || fail "SBOM for ${arch} does not match its kubelet"
+  "${release_tool}" check-spdx -in "${dir}/kubelet-linux-${arch}.spdx.json" -kubelet "${dir}/bin/linux/${arch}/kubelet" \
+    -base "${base}" -series "${series_dir}" >&2 || fail "SPDX SBOM for ${arch} does not match its kubelet"
 done
 
 # --- deb: kubelet, kubeadm and kubectl at one version

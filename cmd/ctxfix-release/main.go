@@ -9,12 +9,16 @@
 //	ctxfix-release package -format deb|rpm -config FILE -set NAME=VALUE... -arch A -base B [-component-version V] -revision N -source-date-epoch N -out-dir DIR
 //	ctxfix-release sbom-pedigree -in FILE -base B -series DIR -out FILE
 //	ctxfix-release check-sbom -in FILE -kubelet FILE -base B -series DIR
+//	ctxfix-release spdx -kubelet FILE -version V -base B -series DIR -series-name PATH -namespace URI -source-date-epoch N -out FILE
+//	ctxfix-release check-spdx -in FILE -kubelet FILE -base B -series DIR
 //	ctxfix-release plugin-archive -binary FILE -license FILE -os OS -source-date-epoch N -out FILE
 //	ctxfix-release krew-manifest -version V -homepage URL -base-url URL -archive OS/ARCH=FILE... -out FILE
 //	ctxfix-release image-layout -out DIR IMAGE.tar...   (one OCI image layout, each name a multi-arch index)
 //	ctxfix-release check-image-layout -layout DIR IMAGE.tar...
 //	ctxfix-release push -layout DIR -repository HOST[:PORT]/PATH [-ca FILE]   (as kubeadm names them with imageRepository)
 //	ctxfix-release run-ca -dir DIR -host HOST...   (a CA for one run, and a serving certificate for HOST)
+//	ctxfix-release provenance -subject FILE -name NAME -root DIR -series DIR -base B -go V -arch A -source-date-epoch N -revision R -builder-id URL -out FILE
+//	ctxfix-release verify-provenance -release DIR [-root DIR]   (from a checkout of this repository: the provenance names exactly its inputs)
 package main
 
 import (
@@ -24,6 +28,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -34,6 +39,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/imagelayout"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/provenance"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/release"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/runca"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/upstream"
@@ -75,7 +81,7 @@ func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-release package-version|kubeadm-images|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest|image-layout|check-image-layout|push|run-ca [flags]")
+		return fmt.Errorf("usage: ctxfix-release package-version|kubeadm-images|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest|image-layout|check-image-layout|push|run-ca|provenance|verify-provenance|spdx|check-spdx [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -403,6 +409,61 @@ func run(args []string) error {
 		fmt.Println(out)
 		return nil
 
+	case "provenance":
+		subject := fs.String("subject", "", "the built file")
+		name := fs.String("name", "", "its name in the statement (bin/linux/amd64/kubelet)")
+		root := fs.String("root", "", "this repository")
+		seriesDir := fs.String("series", "", "folder of the series applied to base")
+		base := fs.String("base", "", "upstream base")
+		goVersion := fs.String("go", "", "the Go toolchain's version (go1.26.8)")
+		arch := fs.String("arch", "", "GOARCH of the build")
+		epoch := fs.String("source-date-epoch", "", "SOURCE_DATE_EPOCH of the build")
+		revision := fs.String("revision", "", "CTXFIX_REVISION of the build")
+		builderID := fs.String("builder-id", "", "who built it")
+		out := fs.String("out", "", "in-toto statement to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("subject", "name", "root", "series", "base", "go", "arch", "source-date-epoch", "revision", "builder-id", "out"); err != nil {
+			return err
+		}
+		staging, err := upstream.StagingVersion(*base)
+		if err != nil {
+			return err
+		}
+		in, err := provenance.ReadInputs(filepath.Join(*root, "build", "upstream.sum"), *root, *seriesDir, *base, staging, *goVersion)
+		if err != nil {
+			return err
+		}
+		params := provenance.Parameters{Target: "release", KubeVersion: *base, Arch: *arch, SourceDateEpoch: *epoch, Revision: *revision}
+		statement, err := provenance.Statement(*subject, *name, in, params, *builderID)
+		if err != nil {
+			return err
+		}
+		text, err := provenance.Marshal(statement)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*out, text, 0o644)
+
+	case "verify-provenance":
+		dir := fs.String("release", "", "release folder (v1.36.5-ctxfix.3)")
+		root := fs.String("root", ".", "this repository, at the release's tag")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("release", "root"); err != nil {
+			return err
+		}
+		checked, err := provenance.VerifyRelease(*root, *dir)
+		if err != nil {
+			return err
+		}
+		for _, line := range checked {
+			fmt.Println(line)
+		}
+		return nil
+
 	case "sbom-pedigree":
 		in := fs.String("in", "", "CycloneDX JSON SBOM from cyclonedx-gomod")
 		base := fs.String("base", "", "upstream base")
@@ -423,6 +484,59 @@ func run(args []string) error {
 			return fmt.Errorf("%s: %w", *in, err)
 		}
 		return os.WriteFile(*out, withPedigree, 0o644)
+
+	case "spdx":
+		kubelet := fs.String("kubelet", "", "the kubelet it describes")
+		version := fs.String("version", "", "the release's version")
+		base := fs.String("base", "", "upstream base")
+		seriesDir := fs.String("series", "", "folder of the series applied to base")
+		seriesName := fs.String("series-name", "", "that folder's path in this repository")
+		namespace := fs.String("namespace", "", "the document's unique URI")
+		epoch := fs.String("source-date-epoch", "", "when it was made")
+		out := fs.String("out", "", "SPDX JSON document to write")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("kubelet", "version", "base", "series", "series-name", "namespace", "source-date-epoch", "out"); err != nil {
+			return err
+		}
+		created, err := upstream.ParseEpoch(*epoch)
+		if err != nil {
+			return err
+		}
+		series, err := release.ReadSeries(*seriesDir)
+		if err != nil {
+			return err
+		}
+		doc, err := release.SPDX(release.SPDXOptions{
+			Kubelet: *kubelet, Version: *version, Base: *base, Series: series, SeriesName: *seriesName,
+			Namespace: *namespace, Created: created,
+		})
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*out, doc, 0o644)
+
+	case "check-spdx":
+		in := fs.String("in", "", "SPDX SBOM of the release")
+		kubelet := fs.String("kubelet", "", "the kubelet it describes")
+		base := fs.String("base", "", "upstream base")
+		seriesDir := fs.String("series", "", "folder of the series applied to base")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("in", "kubelet", "base", "series"); err != nil {
+			return err
+		}
+		doc, series, err := readSBOMAndSeries(*in, *seriesDir)
+		if err != nil {
+			return err
+		}
+		if err := release.CheckSPDX(doc, *kubelet, *base, series); err != nil {
+			return fmt.Errorf("%s: %w", *in, err)
+		}
+		fmt.Printf("%s: SPDX 2.3, %s with %d patches applied; every module of %s statically linked at its version\n", *in, *base, len(series), *kubelet)
+		return nil
 
 	case "check-sbom":
 		in := fs.String("in", "", "SBOM of the release")

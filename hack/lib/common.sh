@@ -446,26 +446,33 @@ ctxfix::install_pinned() {
     ctxfix::die "could not build ${targets[*]}"
 }
 
-# ctxfix::goss_bin prints the path of goss (github.com/goss-org/goss at the
-# version build/upstream.sum pins), built on first use under _output/tools/.
-# The proxy lists no versions of goss, and `go install MODULE@VERSION` asks
-# for that list to look up deprecations; so goss is built inside a scratch
-# module that requires the pinned version, which asks only for that version.
-ctxfix::goss_bin() {
-  local version bin scratch
-  version="$(ctxfix::pinned_version github.com/goss-org/goss)"
-  bin="${CTXFIX_OUTPUT}/tools/goss-${version}/goss"
+# ctxfix::pinned_tool MODULE PACKAGE [LDFLAGS] prints the path of the command
+# PACKAGE (an import path inside MODULE) of MODULE at the version
+# build/upstream.sum pins, built on first use under _output/tools/ with
+# LDFLAGS. The proxy lists no versions of some modules (goss), and
+# `go install MODULE@VERSION` asks for that list to look up deprecations; so
+# the tool is built inside a scratch module that requires the pinned version,
+# which asks only for that version.
+ctxfix::pinned_tool() {
+  local module="$1" package="$2" ldflags="${3:-}" version bin scratch
+  version="$(ctxfix::pinned_version "${module}")"
+  bin="${CTXFIX_OUTPUT}/tools/${module##*/}-${version}/${package##*/}"
+  [[ "${module##*/}" != v[0-9]* ]] || bin="${CTXFIX_OUTPUT}/tools/$(basename "${module%/*}")-${version}/${package##*/}"
   if [[ ! -x "${bin}" ]]; then
     mkdir -p "${CTXFIX_OUTPUT}/tmp" "${bin%/*}"
-    scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/goss-build.XXXXXX")"
-    printf 'module ctxfix.invalid/goss\n\ngo 1.22\n\nrequire github.com/goss-org/goss %s\n' "${version}" > "${scratch}/go.mod"
-    (cd "${scratch}" && GOWORK=off GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "${bin}.new" github.com/goss-org/goss/cmd/goss) >&2 ||
-      { rm -rf "${scratch}" "${bin}.new"; ctxfix::die "could not build github.com/goss-org/goss/cmd/goss@${version}"; }
+    scratch="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/tool-build.XXXXXX")"
+    printf 'module ctxfix.invalid/tool\n\ngo 1.22\n\nrequire %s %s\n' "${module}" "${version}" > "${scratch}/go.mod"
+    (cd "${scratch}" && GOWORK=off GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "${ldflags}" -o "${bin}.new" "${package}") >&2 ||
+      { rm -rf "${scratch}" "${bin}.new"; ctxfix::die "could not build ${package}@${version}"; }
     rm -rf "${scratch}"
     mv "${bin}.new" "${bin}"
   fi
   echo "${bin}"
 }
+
+# ctxfix::goss_bin prints the path of goss (github.com/goss-org/goss at the
+# version build/upstream.sum pins).
+ctxfix::goss_bin() { ctxfix::pinned_tool github.com/goss-org/goss github.com/goss-org/goss/cmd/goss; }
 
 # ctxfix::goss_validate GOSSFILE VARS_JSON [GOSS_OPTION...] runs goss
 # validate with test/image-builder/GOSSFILE, the variables VARS_JSON and
@@ -502,12 +509,34 @@ ctxfix::goss_node_tools() {
     "{\"root\": \"$1\", \"crictl_version\": \"${crictl_version#v}\", \"kubernetes_cni_version\": \"${cni_version#v}\"}"
 }
 
+# ctxfix::doc_block FILE HEADING LANGUAGE [N] prints the Nth (default first)
+# ```LANGUAGE block of the Markdown FILE under the heading line HEADING (with
+# its #s), up to the next heading of the same or a higher level: the
+# commands a document gives are the ones the tests run.
+ctxfix::doc_block() {
+  awk -v heading="$2" -v language="$3" -v want="${4:-1}" '
+    function level(line) { match(line, /^#+ /); return RLENGTH - 1 }
+    $0 == heading { under = 1; depth = level($0); next }
+    !under { next }
+    !block && /^#+ / && level($0) <= depth { exit }
+    block && $0 == "```" { if (capture) exit; block = 0; next }
+    !block && /^```/ { block = 1; if (substr($0, 4) == language && ++n == want) capture = 1; next }
+    capture { print }' "$1"
+}
+
+# ctxfix::summed_files DIR prints, relative to DIR and sorted, the files that
+# DIR/SHA256SUMS and DIR/SHA512SUMS list.
+ctxfix::summed_files() {
+  (cd "$1" && find . -type f ! -name SHA256SUMS ! -name SHA512SUMS ! -name SHA256SUMS.sigstore.json \
+    ! -name SHA512SUMS.sigstore.json -printf '%P\n' | LC_ALL=C sort)
+}
+
 # ctxfix::write_sums DIR writes DIR/SHA256SUMS and DIR/SHA512SUMS over every
-# other file in DIR.
+# other file in DIR but their own cosign bundles, which are made after them.
 ctxfix::write_sums() {
   local sums
   for sums in sha256 sha512; do
-    (cd "$1" && find . -type f ! -name SHA256SUMS ! -name SHA512SUMS -printf '%P\n' | LC_ALL=C sort | xargs "${sums}sum" > "${sums^^}SUMS") ||
+    (cd "$1" && ctxfix::summed_files . | xargs "${sums}sum" > "${sums^^}SUMS") ||
       ctxfix::die "could not write ${sums^^}SUMS in $1"
   done
 }

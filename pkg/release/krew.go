@@ -117,7 +117,7 @@ func KrewManifest(version, homepage, baseURL string, platforms []PluginPlatform)
 		},
 	}
 	for _, p := range platforms {
-		sum, err := fileSHA256(p.Archive)
+		sum, err := FileSHA256(p.Archive)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +135,8 @@ func KrewManifest(version, homepage, baseURL string, platforms []PluginPlatform)
 	return yaml.Marshal(plugin)
 }
 
-func fileSHA256(file string) (string, error) {
+// FileSHA256 is the sha256 of file, in hex.
+func FileSHA256(file string) (string, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return "", err
