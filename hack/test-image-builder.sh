@@ -534,7 +534,7 @@ cp "${scratch}/push.out" "${signing}/pushed.txt"
 (cd "${signing}" && COSIGN_PASSWORD='' "${cosign}" generate-key-pair < /dev/null > keygen.log 2>&1) ||
   fail "cosign could not make a key: $(tail -n 2 "${signing}/keygen.log")"
 sign_block="$(recipe_block "${mirror_recipe}" sh 2 | adapt | sed "s;registry\.example\.com/ctxfix;${mirror};g")"
-grep -q '^  cosign sign --key cosign.key ' <<<"${sign_block}" ||
+grep -q '^  cosign sign --key cosign.key .* < /dev/null$' <<<"${sign_block}" ||
   fail "docs/node-images.md's second sh block under '## ${mirror_recipe}' does not sign with cosign.key"
 verify_line="$(grep '^cosign verify --key cosign.pub ' <<<"${sign_block}")" ||
   fail "docs/node-images.md's second sh block under '## ${mirror_recipe}' has no cosign verify --key cosign.pub"
@@ -579,7 +579,9 @@ mv "${multiarch}/config.json" "${multiarch}/stand-in/${config}"
 nsenter "--net=/run/netns/${registry_ns}" -- "${release_tool}" push -layout "${multiarch}/layout" -repository "${registry_addr}/ctxfix-multiarch" \
   -ca "${registry_dir}/tls/ca.crt" > "${multiarch}/push.out" 2> "${multiarch}/push.err" ||
   fail "push of the two-architecture index failed: $(tail -n 3 "${multiarch}/push.err")"
-read -r multiarch_ref _ multiarch_platforms < <(grep -F "/ctxfix-multiarch/pause:" "${multiarch}/push.out")
+multiarch_line="$(grep -F "/ctxfix-multiarch/pause:" "${multiarch}/push.out")" ||
+  fail "push printed no line for ctxfix-multiarch/pause: $(head -n 3 "${multiarch}/push.out")"
+read -r multiarch_ref _ multiarch_platforms <<<"${multiarch_line}"
 # push prints each platform as PLATFORM=DIGEST.
 multiarch_platforms="$(sed 's/=[^ ]*//g' <<<"${multiarch_platforms}")"
 [[ "${multiarch_platforms}" == "$(printf 'linux/%s\n' "${arch}" "${other_arch}" | LC_ALL=C sort | paste -sd' ')" ]] ||

@@ -139,6 +139,8 @@ expect_failure "cosign key: COSIGN_PASSWORD unset" "CTXFIX_COSIGN_KEY '${cosign_
   env -u COSIGN_PASSWORD CTXFIX_COSIGN_KEY="${cosign_keys}/other.key" "${CTXFIX_ROOT}/hack/release.sh"
 expect_failure "cosign key: a key and keyless" "CTXFIX_COSIGN_KEY and CTXFIX_COSIGN_KEYLESS=true are both set" \
   env CTXFIX_COSIGN_KEY="${cosign_keys}/other.key" CTXFIX_COSIGN_KEYLESS=true "${CTXFIX_ROOT}/hack/release.sh"
+expect_failure "cosign: keyless without an identity token" "CTXFIX_COSIGN_KEYLESS=true needs an OIDC identity token" \
+  env -u CTXFIX_COSIGN_KEY -u ACTIONS_ID_TOKEN_REQUEST_URL -u SIGSTORE_ID_TOKEN CTXFIX_COSIGN_KEYLESS=true "${CTXFIX_ROOT}/hack/release.sh"
 as_it_was "cosign keys"
 
 # The key the damaged copies are checked against, as a user pins it.

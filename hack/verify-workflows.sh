@@ -14,7 +14,10 @@ ctxfix::require_tools go
 actionlint="$(ctxfix::pinned_tool github.com/rhysd/actionlint github.com/rhysd/actionlint/cmd/actionlint)"
 mapfile -t workflows < <(find "${CTXFIX_ROOT}/.github/workflows" -name '*.yml' | LC_ALL=C sort)
 ((${#workflows[@]} > 0)) || ctxfix::die "no workflows in .github/workflows"
-(cd "${CTXFIX_ROOT}" && "${actionlint}" -no-color "${workflows[@]#"${CTXFIX_ROOT}"/}") ||
+# shellcheck and pyflakes, which actionlint runs when they are on PATH, are
+# off: the same check on every machine.
+lint=("${actionlint}" -no-color -shellcheck= -pyflakes=)
+(cd "${CTXFIX_ROOT}" && "${lint[@]}" "${workflows[@]#"${CTXFIX_ROOT}"/}") ||
   ctxfix::die "actionlint finds faults in .github/workflows (above)"
 ctxfix::log "actionlint $("${actionlint}" -version | head -n 1): ${workflows[*]#"${CTXFIX_ROOT}"/} pass"
 
@@ -25,7 +28,7 @@ release="${CTXFIX_ROOT}/.github/workflows/release.yml"
 grep -qx '          persist-credentials: false' "${release}" ||
   ctxfix::die "release.yml no longer gives actions/checkout persist-credentials: false, which this check alters"
 sed 's/^          persist-credentials: false$/          persist-credential: false/' "${release}" > "${scratch}/release.yml"
-if "${actionlint}" -no-color "${scratch}/release.yml" > "${scratch}/out" 2>&1; then
+if "${lint[@]}" "${scratch}/release.yml" > "${scratch}/out" 2>&1; then
   ctxfix::die "actionlint passes a release.yml whose actions/checkout has the unknown input persist-credential"
 fi
 grep -q 'input "persist-credential" is not defined in action "actions/checkout@v4"' "${scratch}/out" ||

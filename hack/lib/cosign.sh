@@ -34,6 +34,10 @@ ctxfix::cosign_key() {
   case "${CTXFIX_COSIGN_KEYLESS:-false}" in
     true)
       [[ -z "${key}" ]] || ctxfix::die "CTXFIX_COSIGN_KEY and CTXFIX_COSIGN_KEYLESS=true are both set: sign with one"
+      # Without an identity token, cosign would fail at the first file,
+      # after the whole build, or open a browser.
+      [[ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" || -n "${SIGSTORE_ID_TOKEN:-}" ]] ||
+        ctxfix::die "CTXFIX_COSIGN_KEYLESS=true needs an OIDC identity token: GitHub Actions' (id-token: write) or SIGSTORE_ID_TOKEN"
       echo keyless
       return 0
       ;;
@@ -49,6 +53,8 @@ ctxfix::cosign_key() {
     return 0
   fi
   [[ -f "${key}" ]] || ctxfix::die "CTXFIX_COSIGN_KEY '${key}' is not a file"
+  # Signing runs in the release's folder.
+  key="$(realpath -- "${key}")"
   # Unset, cosign would ask for the password on a terminal.
   [[ -n "${COSIGN_PASSWORD+set}" ]] ||
     ctxfix::die "CTXFIX_COSIGN_KEY '${key}' is set but COSIGN_PASSWORD is not: export the key's password (empty for a key without one)"
@@ -93,6 +99,8 @@ ctxfix::cosign_sign() {
   for file in "$@"; do
     (cd "${dir}" && "${cosign}" sign-blob "${how[@]}" --bundle "${file}.sigstore.json" --yes "${file}" < /dev/null > "${log}" 2>&1) ||
       { cat "${log}" >&2; rm -f "${log}"; ctxfix::die "cosign could not sign ${file}"; }
+    # cosign writes bundles readable by their owner only; they are published.
+    chmod 644 "${dir}/${file}.sigstore.json"
   done
   rm -f "${log}"
 }
@@ -109,4 +117,5 @@ ctxfix::cosign_attest() {
   out="$(cd "${dir}" && "${cosign}" attest-blob "${how[@]}" --statement "${statement}" \
     --bundle "${file}.provenance.sigstore.json" --yes "${file}" < /dev/null 2>&1)" ||
     { echo "${out}" >&2; ctxfix::die "cosign could not sign the provenance of ${file}"; }
+  chmod 644 "${dir}/${file}.provenance.sigstore.json"
 }

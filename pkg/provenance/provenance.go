@@ -265,11 +265,16 @@ func Check(statementJSON []byte, subject string, want Inputs, params Parameters)
 }
 
 // compareDependencies names the first dependency of want that got lacks or
-// records with another digest, then the first of got that want lacks.
+// records with another digest, then the first of got that want lacks, then
+// one that got lists twice; and got must list them in want's order (the
+// patches' order is the series').
 func compareDependencies(got, want []*intoto.ResourceDescriptor) error {
 	key := func(d *intoto.ResourceDescriptor) string { return d.GetName() + " " + d.GetUri() }
 	gotByKey := map[string]*intoto.ResourceDescriptor{}
 	for _, d := range got {
+		if gotByKey[key(d)] != nil {
+			return fmt.Errorf("resolved dependency %s is listed twice", describe(d))
+		}
 		gotByKey[key(d)] = d
 	}
 	wantByKey := map[string]bool{}
@@ -286,6 +291,12 @@ func compareDependencies(got, want []*intoto.ResourceDescriptor) error {
 	for _, g := range got {
 		if !wantByKey[key(g)] {
 			return fmt.Errorf("resolved dependency %s is not an input of this repository", describe(g))
+		}
+	}
+	// The same set, without duplicates: the same length.
+	for i := range want {
+		if key(got[i]) != key(want[i]) {
+			return fmt.Errorf("resolved dependency %d is %s, this repository's inputs have %s there", i+1, describe(got[i]), describe(want[i]))
 		}
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	intoto "github.com/in-toto/attestation/go/v1"
 )
 
 // fixture is a repository with build/upstream.sum, a series of two patches
@@ -188,6 +190,19 @@ func TestCheck(t *testing.T) {
 		},
 		want: "its subject is not",
 	}}
+	tests = append(tests, struct {
+		name  string
+		alter func(t *testing.T, f fixture) (Inputs, Parameters)
+		want  string
+	}{
+		name: "the patches in another order",
+		alter: func(t *testing.T, f fixture) (Inputs, Parameters) {
+			in := f.inputs(t)
+			in.Patches[0], in.Patches[1] = in.Patches[1], in.Patches[0]
+			return in, params
+		},
+		want: "resolved dependency 4 is patches/v1.36/0001-probe.patch, this repository's inputs have patches/v1.36/0002-context.patch there",
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -198,6 +213,19 @@ func TestCheck(t *testing.T) {
 				t.Errorf("Check: %v, want an error with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestCheckRefusesADependencyListedTwice(t *testing.T) {
+	f := newFixture(t)
+	in := f.inputs(t)
+	deps := in.dependencies()
+	// The first patch twice: first with another digest, then its own.
+	twice := append(append([]*intoto.ResourceDescriptor(nil), deps[:3]...),
+		&intoto.ResourceDescriptor{Name: deps[3].GetName(), Digest: map[string]string{"sha256": hexOf("other")}})
+	twice = append(twice, deps[3:]...)
+	if err := compareDependencies(twice, deps); err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Errorf("compareDependencies: %v, want an error naming a dependency listed twice", err)
 	}
 }
 

@@ -198,9 +198,14 @@ func CheckSPDX(document []byte, kubelet, base string, series []Patch) error {
 	}
 	linked := map[string]string{}
 	for _, id := range related[string(kubeletID)+" "+common.TypeRelationshipStaticLink] {
-		if p := packages[id]; p != nil {
-			linked[p.PackageName] = p.PackageVersion
+		p := packages[id]
+		if p == nil {
+			return fmt.Errorf("its kubelet links %s, which is not a package of the document", id)
 		}
+		if _, twice := linked[p.PackageName]; twice {
+			return fmt.Errorf("its kubelet links %s twice", p.PackageName)
+		}
+		linked[p.PackageName] = p.PackageVersion
 	}
 	for _, dep := range info.Deps {
 		module := dep

@@ -50,6 +50,27 @@ func TestSPDX(t *testing.T) {
 		t.Errorf("document has %+v", fields)
 	}
 
+	// A module linked twice, at another version the first time.
+	var twice map[string]any
+	if err := json.Unmarshal(doc, &twice); err != nil {
+		t.Fatal(err)
+	}
+	packages := twice["packages"].([]any)
+	first := packages[2].(map[string]any)
+	other := map[string]any{}
+	for k, v := range first {
+		other[k] = v
+	}
+	other["SPDXID"], other["versionInfo"] = "SPDXRef-Package-module-other", "v0.0.0"
+	twice["packages"] = append(packages, other)
+	twice["relationships"] = append([]any{map[string]any{
+		"spdxElementId": "SPDXRef-Package-kubelet", "relatedSpdxElement": "SPDXRef-Package-module-other", "relationshipType": "STATIC_LINK",
+	}}, twice["relationships"].([]any)...)
+	linkedTwice, err := json.Marshal(twice)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// Each difference fails, naming what differs.
 	for _, tt := range []struct {
 		name   string
@@ -62,6 +83,7 @@ func TestSPDX(t *testing.T) {
 		{"a patch fewer in the series", doc, "v1.36.5", series[:1], "2 patches are applied to k8s.io/kubernetes v1.36.5, the series has 1"},
 		{"another base", doc, "v1.36.4", series, "not generated from k8s.io/kubernetes v1.36.4"},
 		{"a module left out", []byte(strings.Replace(string(doc), `"STATIC_LINK"`, `"OTHER"`, 1)), "v1.36.5", series, "links "},
+		{"a module linked twice", linkedTwice, "v1.36.5", series, "links " + first["name"].(string) + " twice"},
 		{"another kubelet", []byte(strings.Replace(string(doc), `"checksumValue": "`, `"checksumValue": "0`, 1)), "v1.36.5", series, "its kubelet's checksums are"},
 	} {
 		if err := CheckSPDX(tt.doc, kubelet, tt.base, tt.series); err == nil || !strings.Contains(err.Error(), tt.want) {
