@@ -50,11 +50,14 @@ func (r ProbeCheckResult) KeptProbing() bool {
 
 // ShowedRegression reports whether the kubelet showed kubernetes#140881 as
 // it is: probes of terminating pods failing with "context canceled" before
-// they reach the runtime, so that no exec call reaches it once the pods
-// started terminating. A kubelet with neither errors nor exec calls stopped
+// they reach the runtime, so that almost no exec call reaches it once the
+// pods started terminating: fewer than a tenth of the calls of the window
+// before. Not none: a probe already under way when the last sync is
+// cancelled can reach the runtime just after (seen once: 1 call after, 100
+// before, 36 errors). A kubelet with neither errors nor that drop stopped
 // probing for another reason, which proves nothing either way.
 func (r ProbeCheckResult) ShowedRegression() bool {
-	return r.Cancellations > 0 && r.CanceledProbeErrors > 0 && r.ExecCallsAfter == 0
+	return r.Cancellations > 0 && r.CanceledProbeErrors > 0 && r.ExecCallsAfter*10 < r.ExecCallsBefore
 }
 
 // ProbesFixed judges a stock and a patched result as -check probes-fixed
@@ -68,7 +71,7 @@ func ProbesFixed(name string, r ProbeCheckResult) error {
 	case name == "stock" && r.KeptProbing():
 		return fmt.Errorf("stock: exec probes kept running once the pods started terminating; the check cannot tell the regression from the fix")
 	case name == "stock" && !r.ShowedRegression():
-		return fmt.Errorf("stock: inconclusive: %d \"context canceled\" probe errors and %d exec calls after the pods started terminating (%d syncs cancelled); the regression shows as errors above zero and no exec call",
+		return fmt.Errorf("stock: inconclusive: %d \"context canceled\" probe errors and %d exec calls after the pods started terminating (%d syncs cancelled); the regression shows as errors above zero and fewer exec calls than a tenth of the window before's",
 			r.CanceledProbeErrors, r.ExecCallsAfter, r.Cancellations)
 	}
 	return nil

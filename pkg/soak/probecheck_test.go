@@ -29,7 +29,11 @@ func TestProbesFixed(t *testing.T) {
 		// (a log level that hides them, pods that never terminated) are
 		// not the regression.
 		{"stock that stopped probing silently", "stock", ProbeCheckResult{Cancellations: 20, ExecCallsBefore: 100}, "stock: inconclusive: 0 \"context canceled\""},
-		{"stock with errors but calls still reaching the runtime", "stock", ProbeCheckResult{Cancellations: 20, ExecCallsAfter: 5, CanceledProbeErrors: 3}, "stock: inconclusive"},
+		{"stock with errors but calls still reaching the runtime", "stock", ProbeCheckResult{Cancellations: 20, ExecCallsBefore: 40, ExecCallsAfter: 4, CanceledProbeErrors: 3}, "stock: inconclusive"},
+		{"stock with errors and no calls before", "stock", ProbeCheckResult{Cancellations: 20, CanceledProbeErrors: 3}, "stock: inconclusive"},
+		// A probe under way when the last sync is cancelled can reach the
+		// runtime just after it: stock v1.36.5 in CI, once.
+		{"stock with one call in flight at the cancellation", "stock", ProbeCheckResult{Cancellations: 20, ExecCallsBefore: 100, ExecCallsAfter: 1, CanceledProbeErrors: 36}, ""},
 		{"stock with no sync cancelled", "stock", ProbeCheckResult{CanceledProbeErrors: 3}, "stock: inconclusive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
