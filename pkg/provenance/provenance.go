@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -128,23 +129,16 @@ func ReadInputs(upstreamSum, root, seriesDir, base, stagingVersion, goVersion st
 	if len(in.Staging) == 0 {
 		return in, fmt.Errorf("%s pins no staging module at %s", upstreamSum, stagingVersion)
 	}
-	patches, err := filepathGlobSorted(seriesDir, "*.patch")
+	series, err := release.ReadSeries(seriesDir)
 	if err != nil {
 		return in, err
 	}
-	if len(patches) == 0 {
-		return in, fmt.Errorf("%s: no patches", seriesDir)
+	seriesName, err := relative(root, seriesDir)
+	if err != nil {
+		return in, err
 	}
-	for _, patch := range patches {
-		sum, err := release.FileSHA256(patch)
-		if err != nil {
-			return in, err
-		}
-		name, err := relative(root, patch)
-		if err != nil {
-			return in, err
-		}
-		in.Patches = append(in.Patches, File{Name: name, SHA256: sum})
+	for _, patch := range series {
+		in.Patches = append(in.Patches, File{Name: path.Join(seriesName, patch.File), SHA256: patch.SHA256()})
 	}
 	return in, nil
 }
@@ -339,12 +333,6 @@ func fromStruct(value *structpb.Struct, provenance *slsa.Provenance) error {
 		return err
 	}
 	return protojson.Unmarshal(text, provenance)
-}
-
-func filepathGlobSorted(dir, pattern string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, pattern))
-	sort.Strings(files)
-	return files, err
 }
 
 // relative names file relative to root, with slashes.

@@ -3,7 +3,9 @@ package release
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -23,6 +25,12 @@ type Patch struct {
 	// kubernetes#139823.
 	References []string
 	Diff       string
+}
+
+// SHA256 is the sha256 of the patch file, in hex.
+func (p Patch) SHA256() string {
+	sum := sha256.Sum256([]byte(p.Diff))
+	return hex.EncodeToString(sum[:])
 }
 
 var (

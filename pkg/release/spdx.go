@@ -2,9 +2,7 @@ package release
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"debug/buildinfo"
-	"encoding/hex"
 	"fmt"
 	"path"
 	"strconv"
@@ -92,7 +90,7 @@ func SPDX(opts SPDXOptions) ([]byte, error) {
 			FileName:           "./" + path.Join(opts.SeriesName, patch.File),
 			FileSPDXIdentifier: common.ElementID(id),
 			FileTypes:          []string{"SOURCE"},
-			Checksums:          []common.Checksum{{Algorithm: common.SHA256, Value: textSHA256(patch.Diff)}},
+			Checksums:          []common.Checksum{{Algorithm: common.SHA256, Value: patch.SHA256()}},
 			FileCopyrightText:  "NOASSERTION",
 			FileComment:        patch.Subject,
 		})
@@ -185,8 +183,8 @@ func CheckSPDX(document []byte, kubelet, base string, series []Patch) error {
 		}
 	}
 	for _, patch := range series {
-		if !applied[textSHA256(patch.Diff)] {
-			return fmt.Errorf("no file of sha256 %s, the series' %s, is applied to k8s.io/kubernetes %s", textSHA256(patch.Diff), patch.File, base)
+		if !applied[patch.SHA256()] {
+			return fmt.Errorf("no file of sha256 %s, the series' %s, is applied to k8s.io/kubernetes %s", patch.SHA256(), patch.File, base)
 		}
 	}
 	if len(applied) != len(series) {
@@ -220,10 +218,4 @@ func CheckSPDX(document []byte, kubelet, base string, series []Patch) error {
 		return fmt.Errorf("the document links %d modules, %s %d", len(linked), kubelet, len(info.Deps))
 	}
 	return nil
-}
-
-// textSHA256 is the sha256 of text, in hex.
-func textSHA256(text string) string {
-	sum := sha256.Sum256([]byte(text))
-	return hex.EncodeToString(sum[:])
 }
