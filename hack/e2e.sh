@@ -224,6 +224,31 @@ if ${conformance}; then
   image_names+=(agnhost)
 fi
 
+# The kubelet-package-swap scenario installs the kubelets as debs, made by
+# the release's packaging: ours at the release's version, and the stock one
+# under upstream's name and version (1.36.5-1.1), a stand-in for upstream's
+# package that says so in its description.
+deb_args=()
+if [[ -z "${scenarios}" || ",${scenarios}," == *",kubelet-package-swap,"* ]]; then
+  release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
+  packaging="$(ctxfix::upstream_packaging)"
+  debs="${bin}/${base}/debs"
+  rm -rf "${debs}"
+  mkdir -p "${debs}"
+  for kind in stock patched; do
+    stand_in=()
+    [[ "${kind}" == patched ]] || stand_in=(-upstream-stand-in)
+    deb="$("${release_tool}" package -format deb -config "${CTXFIX_ROOT}/build/packaging/kubelet.nfpm.yaml" "${stand_in[@]}" \
+      -set "KUBELET_BINARY=$("${kind}_kubelet" "${base}")" -set "KUBELET_UNIT=${packaging}/kubelet/kubelet.service" \
+      -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env" -set "LICENSE=${stock_tree}/LICENSE" -set "KUBE_BASE=${base}" \
+      -arch "${arch}" -base "${base}" -revision "$(ctxfix::version_default CTXFIX_REVISION)" \
+      -source-date-epoch "$(ctxfix::source_date_epoch "${stock_tree}")" -out-dir "${debs}")" ||
+      ctxfix::die "could not package the ${kind} kubelet of ${base} as a deb"
+    deb_args+=(-kubelet-deb "${kind}=${deb}")
+  done
+  ctxfix::log "kubelet debs for kubelet-package-swap: ${deb_args[*]}"
+fi
+
 # ---- bring the node up, and take it down whatever happens --------------------
 rm -rf "${out}"
 mkdir -p "${run}"
@@ -527,7 +552,7 @@ run_kubelets() {
   ((status == 0)) || { echo "node e2e of ${b}: a kubelet did not do what it must (table above; logs in ${out#"${CTXFIX_ROOT}"/}/${b})" >&2; return 1; }
 }
 # Both bases run even when the first fails: what each does is the evidence.
-run_kubelets "${base}" "${scenarios}" "${conformance_args[@]}" || failed+=("${base}")
+run_kubelets "${base}" "${scenarios}" "${conformance_args[@]}" "${deb_args[@]}" || failed+=("${base}")
 if [[ -n "${leak_base}" ]]; then
   run_kubelets "${leak_base}" "${leak_scenarios}" || failed+=("${leak_base}")
 fi

@@ -382,6 +382,7 @@ func run(args []string) error {
 		revision := fs.Int("revision", 0, "this project's revision")
 		epoch := fs.String("source-date-epoch", "", "mtime of every file in the package")
 		outDir := fs.String("out-dir", "", "folder to write the package to")
+		standIn := fs.Bool("upstream-stand-in", false, "a test's stand-in for upstream's package of base's stock binaries: upstream's version, and a description that says what it is")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -395,13 +396,23 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
+		description := ""
+		if *standIn {
+			if *component != *base {
+				return fmt.Errorf("package: -upstream-stand-in is for base's own binaries, not a component at %s", *component)
+			}
+			if version, err = release.UpstreamPackageVersionFor(*base); err != nil {
+				return err
+			}
+			description = release.StandInDescription(*base)
+		}
 		mtime, err := upstream.ParseEpoch(*epoch)
 		if err != nil {
 			return err
 		}
 		out, err := release.BuildPackage(release.PackageOptions{
 			Format: *format, Config: *config, Vars: vars, Arch: *arch,
-			Version: version, MTime: mtime, OutDir: *outDir,
+			Version: version, Description: description, MTime: mtime, OutDir: *outDir,
 		})
 		if err != nil {
 			return err

@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/systemdunit"
 )
 
 // KubeletSpec is how to run one kubelet of the node.
@@ -43,6 +44,33 @@ type KubeletSpec struct {
 	// the same binary: it runs only the scenarios that measure performance,
 	// to give their noise band, and must do what that kubelet does.
 	Repeats string
+	// Deb is the kubelet's deb, built from Binary, for kubelet-package-swap.
+	Deb string
+	// UnitRoot, when set, is the root folder of a node's files where the
+	// kubelet was installed from its package: it starts as systemd would
+	// start kubelet.service there (pkg/systemdunit): Binary and Args are not
+	// used, and RootDir is the --root-dir the unit's flags give. The
+	// executable is the one under UnitRoot; every other path the unit's
+	// flags name is the node's own.
+	UnitRoot string
+}
+
+// Flags are the kubelet's flags, its folders' included.
+func (spec KubeletSpec) Flags() []string {
+	return append(slices.Clone(spec.Args), "--root-dir="+spec.RootDir, "--cert-dir="+filepath.Join(spec.RootDir, "pki"))
+}
+
+// command gives the executable spec's kubelet starts as, its arguments, and
+// the environment its service manager gives it.
+func (spec KubeletSpec) command() (path string, args, env []string, err error) {
+	if spec.UnitRoot == "" {
+		return spec.Binary, spec.Flags(), nil, nil
+	}
+	c, err := systemdunit.Load(spec.UnitRoot, "kubelet.service")
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
+	}
+	return filepath.Join(spec.UnitRoot, c.Path), c.Args, c.Env, nil
 }
 
 // Kubelet is a running kubelet.
@@ -58,7 +86,11 @@ type Kubelet struct {
 
 // StartKubelet starts spec's kubelet in the node's network namespace.
 func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
-	version, err := kubeletVersion(ctx, spec)
+	path, args, env, err := spec.command()
+	if err != nil {
+		return nil, err
+	}
+	version, err := kubeletVersion(ctx, spec.Name, path)
 	if err != nil {
 		return nil, err
 	}
@@ -66,12 +98,12 @@ func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
 		// One record for whichever kubelet runs the node: two never run at
 		// once.
 		Name: "kubelet",
-		Path: spec.Binary,
-		Args: append(slices.Clone(spec.Args), "--root-dir="+spec.RootDir, "--cert-dir="+filepath.Join(spec.RootDir, "pki")),
+		Path: path,
+		Args: args,
 		// Every allocation sampled, so that heap profiles count sync
 		// contexts exactly: with the default sampling, a few hundred small
 		// contexts are seen as zero or as thousands.
-		Env:       []string{"GODEBUG=memprofilerate=1"},
+		Env:       append(env, "GODEBUG=memprofilerate=1"),
 		NetNS:     spec.NetNS,
 		LogPath:   spec.LogPath,
 		RecordDir: spec.RecordDir,
@@ -84,12 +116,12 @@ func StartKubelet(ctx context.Context, spec KubeletSpec) (*Kubelet, error) {
 	return k, nil
 }
 
-// kubeletVersion is the version spec's kubelet reports, as the node shows it
-// (v1.36.5-ctxfix.3).
-func kubeletVersion(ctx context.Context, spec KubeletSpec) (string, error) {
-	out, err := exec.CommandContext(ctx, spec.Binary, "--version").Output()
+// kubeletVersion is the version the kubelet binary of the one called name
+// reports, as the node shows it (v1.36.5-ctxfix.3).
+func kubeletVersion(ctx context.Context, name, binary string) (string, error) {
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
 	if err != nil {
-		return "", fmt.Errorf("%s kubelet %s does not run: %w", spec.Name, spec.Binary, err)
+		return "", fmt.Errorf("%s kubelet %s does not run: %w", name, binary, err)
 	}
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "Kubernetes "), nil
 }

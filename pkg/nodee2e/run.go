@@ -191,7 +191,7 @@ func runSwap(ctx context.Context, opts RunOptions, problem ctxleak.Problem, scen
 	}
 	versions := map[string]string{}
 	for name, spec := range map[string]KubeletSpec{"stock": stock, "patched": patched} {
-		version, err := kubeletVersion(ctx, spec)
+		version, err := kubeletVersion(ctx, spec.Name, spec.Binary)
 		if err != nil {
 			return nil, err
 		}

@@ -59,11 +59,11 @@ func TestStockOutcomesNameEverySupportedBase(t *testing.T) {
 // sources, must say the same about each base, or one of the two is wrong.
 func TestStockOutcomesAgreeWithVersionFacts(t *testing.T) {
 	byProblem := map[ctxleak.Problem]map[string]string{
-		ctxleak.ProblemLeak: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass, "churn": string(ctxleak.Leaking),
+		ctxleak.ProblemLeak: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass, "kubelet-package-swap": Pass, "churn": string(ctxleak.Leaking),
 			"kubelet-killed-mid-sync": string(ctxleak.Leaking), "containerd-killed": Pass, "api-partitioned": Pass},
-		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail, "churn": string(ctxleak.Clean),
+		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail, "kubelet-package-swap": Fail, "churn": string(ctxleak.Clean),
 			"kubelet-killed-mid-sync": string(ctxleak.Clean), "containerd-killed": Fail, "api-partitioned": Fail},
-		ctxleak.ProblemNone: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0", "kubelet-swap": Pass, "churn": string(ctxleak.Clean),
+		ctxleak.ProblemNone: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 0", "kubelet-swap": Pass, "kubelet-package-swap": Pass, "churn": string(ctxleak.Clean),
 			"kubelet-killed-mid-sync": string(ctxleak.Clean), "containerd-killed": Pass, "api-partitioned": Pass},
 	}
 	for _, base := range supportedBases(t) {

@@ -157,6 +157,7 @@ var Scenarios = []Scenario{
 	{Name: "node-conformance", Run: nodeConformance, Patched: Pass},
 	// On rollback, the pod deleted is probed as its base probes it.
 	{Name: "kubelet-swap", Swap: kubeletSwap, Patched: Pass, Stock: stockReadiness},
+	{Name: "kubelet-package-swap", Swap: kubeletPackageSwap, Patched: Pass, Stock: stockReadiness},
 }
 
 // stockLeak is ctxleak's verdict on a stock kubelet after pods came and

@@ -96,13 +96,28 @@ func (p podIdentity) String() string {
 // stock does what its base does.
 // After the upgrade, ctxleak must find the node clean.
 func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upgrade, rollback SwapOutcome, err error) {
-	logger := klog.FromContext(ctx)
-	c := env.Cluster
 	// One root folder for both, as on a node whose binary is replaced.
 	root := filepath.Join(filepath.Dir(stock.RootDir), "kubelet-swap")
 	stock.RootDir, patched.RootDir = root, root
+	binaryInPlace := func(_ context.Context, spec KubeletSpec) (KubeletSpec, string, error) { return spec, "", nil }
+	return swapKubelets(ctx, env, stock, patched, binaryInPlace)
+}
 
-	kubelet, err := StartKubelet(ctx, stock)
+// kubeletInstaller puts spec's kubelet in place on the node, while the
+// kubelet it replaces still runs, and gives the spec that starts it and
+// what it did, for the report.
+type kubeletInstaller func(ctx context.Context, spec KubeletSpec) (KubeletSpec, string, error)
+
+// swapKubelets does kubeletSwap's upgrade and rollback, each kubelet put in
+// place by install.
+func swapKubelets(ctx context.Context, env *Env, stock, patched KubeletSpec, install kubeletInstaller) (upgrade, rollback SwapOutcome, err error) {
+	logger := klog.FromContext(ctx)
+	c := env.Cluster
+	first, _, err := install(ctx, stock)
+	if err != nil {
+		return upgrade, rollback, err
+	}
+	kubelet, err := StartKubelet(ctx, first)
 	if err != nil {
 		return upgrade, rollback, err
 	}
@@ -156,6 +171,10 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 
 	// swap replaces the running kubelet with spec's, and says what changed.
 	swap := func(direction string, spec KubeletSpec) (disturbed []string, measured string, err error) {
+		spec, installed, err := install(ctx, spec)
+		if err != nil {
+			return nil, "", err
+		}
 		env.Kubelet.Stop(ctx)
 		next, err := StartKubelet(ctx, spec)
 		if err != nil {
@@ -205,8 +224,8 @@ func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upg
 		if len(flapped) > 0 {
 			changes = fmt.Sprintf("Ready changed for %d pods (%s)", len(flapped), strings.Join(flapped, ", "))
 		}
-		return disturbed, fmt.Sprintf("%s: node Ready %.0fs after the start, %d pods Ready at %.0fs, %s; same containers, sandboxes and addresses, 0 restarts, %v pods and %v containers started",
-			direction, nodeReadyAfter.Seconds(), len(started), readyAfter.Seconds(), changes, startedPods, startedContainers), nil
+		return disturbed, fmt.Sprintf("%s: %snode Ready %.0fs after the start, %d pods Ready at %.0fs, %s; same containers, sandboxes and addresses, 0 restarts, %v pods and %v containers started",
+			direction, installed, nodeReadyAfter.Seconds(), len(started), readyAfter.Seconds(), changes, startedPods, startedContainers), nil
 	}
 	// deleteOne deletes a pod that the stock kubelet started, and reports
 	// how readiness followed its preStop hook, judged from the moment the

@@ -27,6 +27,9 @@ type PackageOptions struct {
 	// Arch is the Go architecture: amd64, arm64.
 	Arch    string
 	Version PackageVersion
+	// Description, when set, replaces the configuration's (a test's
+	// stand-in for upstream's package says so there).
+	Description string
 	// MTime is every file's modification time in the package.
 	MTime time.Time
 	// OutDir is where the package is written, under its conventional name.
@@ -63,6 +66,9 @@ func BuildPackage(opts PackageOptions) (string, error) {
 		}
 	}
 	info.Arch = opts.Arch
+	if opts.Description != "" {
+		info.Description = opts.Description
+	}
 	info.Platform = "linux"
 	// Our versions are already spelled for each format; nfpm must not
 	// reinterpret them as semver.

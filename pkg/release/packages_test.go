@@ -100,6 +100,35 @@ func TestBuildPackageDebFields(t *testing.T) {
 	}
 }
 
+// A stand-in for upstream's package has upstream's name and version, so
+// that a node rolls back to it as to upstream's, and says in its
+// description that it is not upstream's.
+func TestBuildPackageUpstreamStandIn(t *testing.T) {
+	dpkgDeb, err := exec.LookPath("dpkg-deb")
+	if err != nil {
+		t.Skip("dpkg-deb is not installed; the node e2e's kubelet-package-swap installs the same")
+	}
+	opts := packageOptions(t, "deb")
+	if opts.Version, err = UpstreamPackageVersionFor("v1.36.5"); err != nil {
+		t.Fatal(err)
+	}
+	opts.Description = StandInDescription("v1.36.5")
+	deb, err := BuildPackage(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := filepath.Base(deb), "kubelet_1.36.5-1.1_amd64.deb"; got != want {
+		t.Errorf("package is named %s, want upstream's %s", got, want)
+	}
+	description, err := exec.Command(dpkgDeb, "--field", deb, "Description").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(description), "TEST STAND-IN for upstream's package") || strings.Contains(string(description), "kubelet-ctxfix patch series") {
+		t.Errorf("description %q does not say it is a test stand-in, or claims the series", description)
+	}
+}
+
 func TestBuildPackageErrors(t *testing.T) {
 	opts := packageOptions(t, "deb")
 	delete(opts.Vars, "KUBELET_UNIT")

@@ -101,21 +101,35 @@ func ComponentPackageVersionFor(base, version string, revision int) (PackageVers
 	}, nil
 }
 
-// UpstreamDeb is the Debian version of upstream's own package of base, the
-// one ours must sort above: 1.36.5-1.1.
-func UpstreamDeb(base string) (string, error) {
+// UpstreamPackageVersionFor spells base as upstream's own packages of it do:
+// 1.36.5-1.1 and 1.36.5-150500.1.1, the versions ours must sort above.
+func UpstreamPackageVersionFor(base string) (PackageVersion, error) {
 	up, err := UpstreamPackagingFor(base)
 	if err != nil {
-		return "", err
+		return PackageVersion{}, err
 	}
-	return strings.TrimPrefix(base, "v") + "-" + up.DebRevision, nil
+	return PackageVersion{Version: strings.TrimPrefix(base, "v"), DebRevision: up.DebRevision, RPMRelease: up.RPMRelease}, nil
+}
+
+// UpstreamDeb is the Debian version of upstream's own package of base: 1.36.5-1.1.
+func UpstreamDeb(base string) (string, error) {
+	v, err := UpstreamPackageVersionFor(base)
+	return v.Deb(), err
 }
 
 // UpstreamRPM is upstream's rpm version-release of base: 1.36.5-150500.1.1.
 func UpstreamRPM(base string) (string, error) {
-	up, err := UpstreamPackagingFor(base)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimPrefix(base, "v") + "-" + up.RPMRelease, nil
+	v, err := UpstreamPackageVersionFor(base)
+	return v.RPM(), err
+}
+
+// StandInDescription is the description of a package that stands in for
+// upstream's own in a test: the stock binaries of base under upstream's
+// name and version, so that a node can be rolled back to "upstream's
+// package" where none can be downloaded.
+func StandInDescription(base string) string {
+	return fmt.Sprintf("TEST STAND-IN for upstream's package: not published by Kubernetes.\n"+
+		"The unpatched binaries of Kubernetes %s, built and packaged by kubelet-ctxfix's\n"+
+		"tests under the name and version of upstream's package, to roll a test node\n"+
+		"back to. Never publish or install it.", base)
 }

@@ -38,7 +38,7 @@ func (k *kubeletFlags) Set(v string) error { *k = append(*k, v); return nil }
 type config struct {
 	base, kubeconfig, node, netns, runDir, recordDir, kubeletArgs, criSocket, ctxleak, kubectl, out, scenarios string
 	nodeIP, clientCAFile                                                                                       string
-	kubelets                                                                                                   kubeletFlags
+	kubelets, debs                                                                                             kubeletFlags
 	repeatStock                                                                                                bool
 	runtime                                                                                                    runtimeFlags
 	sync                                                                                                       nodee2e.SyncOptions
@@ -64,6 +64,7 @@ func main() {
 	klog.InitFlags(nil)
 	var c config
 	flag.Var(&c.kubelets, "kubelet", "NAME=BINARY, repeatable, run in this order")
+	flag.Var(&c.debs, "kubelet-deb", "NAME=DEB: the deb of the kubelet NAME, made from its binary, repeatable; required by the kubelet-package-swap scenario")
 	flag.StringVar(&c.base, "base", "", "the upstream base, e.g. v1.36.5")
 	flag.StringVar(&c.kubeconfig, "kubeconfig", "", "admin kubeconfig of the API server")
 	flag.StringVar(&c.node, "node", "", "node name the kubelets register")
@@ -202,6 +203,17 @@ func run(c config) error {
 			return fmt.Errorf("-kubelet-args %q: the kubelet configuration is written here (pkg/kubeletconfig), not given", c.kubeletArgs)
 		}
 	}
+	debs := map[string]string{}
+	for _, d := range c.debs {
+		name, deb, ok := strings.Cut(d, "=")
+		if !ok {
+			return fmt.Errorf("-kubelet-deb %q: want NAME=DEB", d)
+		}
+		debs[name] = deb
+	}
+	if slices.Contains(selected, "kubelet-package-swap") && (debs["stock"] == "" || debs["patched"] == "") {
+		return fmt.Errorf("the kubelet-package-swap scenario needs -kubelet-deb stock=DEB and -kubelet-deb patched=DEB")
+	}
 	var names []string
 	for _, k := range c.kubelets {
 		name, binary, ok := strings.Cut(k, "=")
@@ -210,7 +222,7 @@ func run(c config) error {
 		}
 		opts.Kubelets = append(opts.Kubelets, nodee2e.KubeletSpec{
 			Name: name, Binary: binary, NetNS: c.netns, Args: kubeletArgs, RootDir: filepath.Join(c.runDir, "kubelet-"+name),
-			LogPath: filepath.Join(c.out, name+"-kubelet.log"), RecordDir: c.recordDir,
+			LogPath: filepath.Join(c.out, name+"-kubelet.log"), RecordDir: c.recordDir, Deb: debs[name],
 		})
 		names = append(names, name)
 	}
