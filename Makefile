@@ -107,10 +107,10 @@ e2e:
 ## side: the kubelet swapped in place under 50 pods and rolled back, by binary and
 ## by deb (dpkg into a scratch root, started from the unit), restarted,
 ## killed during a preStop hook and mid-sync, containerd killed, the API
-## partitioned, the node rebooted, and 10 waves of 25 pods of churn, whose performance stock run
+## partitioned, the API server restarted, the node rebooted, and 10 waves of 25 pods of churn, whose performance stock run
 ## twice gives a noise band for; needs root
 e2e-faults:
-	E2E_SCENARIOS=$${E2E_SCENARIOS:-kubelet-restart,kubelet-killed-during-prestop,kubelet-killed-at-succeeded,kubelet-killed-mid-sync,containerd-killed,api-partitioned,node-rebooted,churn,kubelet-swap,kubelet-package-swap} SWAP_PODS=$${SWAP_PODS:-50} REPEAT_STOCK=$${REPEAT_STOCK:-1} hack/e2e.sh
+	E2E_SCENARIOS=$${E2E_SCENARIOS:-kubelet-restart,kubelet-killed-during-prestop,kubelet-killed-at-succeeded,kubelet-killed-mid-sync,containerd-killed,api-partitioned,apiserver-restarted,node-rebooted,churn,kubelet-swap,kubelet-package-swap} SWAP_PODS=$${SWAP_PODS:-50} REPEAT_STOCK=$${REPEAT_STOCK:-1} hack/e2e.sh
 
 ## bench: pod-worker sync benchmark, stock vs patched KUBE_VERSION in one run,
 ## compared with benchstat (COUNT=8 BENCHTIME=20000x)

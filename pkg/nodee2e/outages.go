@@ -21,6 +21,8 @@ import (
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
 )
 
 // Bounds of the outage scenarios.
@@ -174,6 +176,20 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 	return outcome, measured, err
 }
 
+// apiOutage is how a scenario takes the API server away from the node and
+// gives it back.
+type apiOutage struct {
+	// cutWord and healWord say what happened, in the report.
+	cutWord, healWord string
+	cut               func(ctx context.Context) error
+	// heal gives the API server back and returns once the node can reach
+	// it; a second heal does nothing.
+	heal func(ctx context.Context) error
+	// forceDelete says whether a pod is force-deleted during the outage,
+	// which needs the API server up.
+	forceDelete bool
+}
+
 // apiPartitioned cuts the node off from the API server, with a rule in the
 // node's network namespace that rejects its traffic, 2 s into the graceful
 // deletion of a pod whose preStop hook removes its ready file 6 s in and
@@ -186,12 +202,87 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 // container within 45 s of the heal. Where they differ is the deleted pod's
 // readiness (kubernetes#140881), judged by readinessVerdict from the heal.
 func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, err error) {
-	c := env.Cluster
-	partition, err := newAPIPartition(env.Kubelet.Spec.NetNS, c.Config.Host)
+	partition, err := newAPIPartition(env.Kubelet.Spec.NetNS, env.Cluster.Config.Host)
 	if err != nil {
 		return "", "", err
 	}
-	ns, err := c.createNamespace(ctx, "partition")
+	return apiOutageDuringDeletion(ctx, env, "partition", apiOutage{
+		cutWord: "cut", healWord: "healed", cut: partition.cut, heal: partition.heal, forceDelete: true,
+	})
+}
+
+// apiServerRestarted is apiPartitioned with the API server itself gone: it
+// is killed 2 s into the deletion and started again as it ran 25 s later
+// (from its record, pkg/nodeproc), and the heal is the moment it is ready
+// again. Nothing can be force-deleted meanwhile. The same must hold, and
+// the readiness is judged from the API server's return.
+func apiServerRestarted(ctx context.Context, env *Env) (outcome, measured string, err error) {
+	var down *nodeproc.Recorded
+	return apiOutageDuringDeletion(ctx, env, "apiserver", apiOutage{
+		cutWord: "API server killed", healWord: "API server ready again", forceDelete: false,
+		cut: func(ctx context.Context) error {
+			recorded, err := nodeproc.FindRecorded(env.Runtime.RecordDir, "kube-apiserver")
+			if err != nil {
+				return err
+			}
+			if err := recorded.Kill(ctx); err != nil {
+				return err
+			}
+			down = recorded
+			return nil
+		},
+		heal: func(ctx context.Context) error {
+			if down == nil {
+				return nil
+			}
+			process, err := nodeproc.Start(ctx, down.Spec)
+			if err != nil {
+				return err
+			}
+			down = nil
+			klog.FromContext(ctx).Info("Started the API server again", "pid", process.PID)
+			return env.Cluster.waitAPIReady(ctx, process, 90*time.Second)
+		},
+	})
+}
+
+// waitAPIReady waits until the API server, just started as process, says
+// it is ready.
+func (c *Cluster) waitAPIReady(ctx context.Context, process *nodeproc.Process, timeout time.Duration) error {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if exited, _ := process.Exited(); exited {
+			return false, process.ExitError()
+		}
+		_, last = c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").Timeout(5 * time.Second).DoRaw(ctx)
+		return last == nil, nil
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("the API server started again was not ready in %s (last: %v): %w", timeout, last, err)
+	}
+	return nil
+}
+
+// sleepUntil waits until t, or until ctx ends: an interrupted run stops
+// waiting, with ctx's error.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// apiOutageDuringDeletion runs apiPartitioned's scenario with outage.
+func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage apiOutage) (outcome, measured string, err error) {
+	c := env.Cluster
+	ns, err := c.createNamespace(ctx, name)
 	if err != nil {
 		return "", "", err
 	}
@@ -219,11 +310,13 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 		return "", "", err
 	}
 	delete(before, leaving.Name)
-	forced, err := c.Client.CoreV1().Pods(ns).Get(ctx, "bystander-0", metav1.GetOptions{})
-	if err != nil {
-		return "", "", err
+	var forced *v1.Pod
+	if outage.forceDelete {
+		if forced, err = c.Client.CoreV1().Pods(ns).Get(ctx, "bystander-0", metav1.GetOptions{}); err != nil {
+			return "", "", err
+		}
+		delete(before, forced.Name)
 	}
-	delete(before, forced.Name)
 	nodeWatch := c.watchNodeReady(ctx)
 	defer nodeWatch.stop()
 
@@ -232,31 +325,43 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 		return "", "", err
 	}
 	defer leavingWatch.stop()
-	time.Sleep(2 * time.Second)
-	if err := partition.cut(ctx); err != nil {
+	if err := sleepUntil(ctx, deleted.Add(2*time.Second)); err != nil {
 		return "", "", err
 	}
-	// Healed on every way out, an interrupted run's included: the rule
-	// would otherwise hold until hack/e2e.sh removes the namespace.
+	// Healed on every way out, an interrupted run's included: a partition's
+	// rule would otherwise hold until hack/e2e.sh removes the namespace.
 	defer func() {
-		if healErr := partition.heal(context.WithoutCancel(ctx)); healErr != nil {
+		if healErr := outage.heal(context.WithoutCancel(ctx)); healErr != nil {
 			err = errors.Join(err, healErr)
 		}
 	}()
-	time.Sleep(3 * time.Second)
-	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, forced.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+	if err := outage.cut(ctx); err != nil {
 		return "", "", err
 	}
-	time.Sleep(time.Until(deleted.Add(27 * time.Second)))
-	if err := partition.heal(ctx); err != nil {
+	if err := sleepUntil(ctx, deleted.Add(5*time.Second)); err != nil {
+		return "", "", err
+	}
+	if forced != nil {
+		if err := c.Client.CoreV1().Pods(ns).Delete(ctx, forced.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			return "", "", err
+		}
+	}
+	if err := sleepUntil(ctx, deleted.Add(27*time.Second)); err != nil {
+		return "", "", err
+	}
+	if err := outage.heal(ctx); err != nil {
 		return "", "", err
 	}
 	healed := time.Now()
 
 	var problems []string
-	forcedGone, err := runtimeGoneWithin(ctx, runtime, forced, healed.Add(45*time.Second))
-	if err != nil {
-		problems = append(problems, fmt.Sprintf("the force-deleted pod: %v", err))
+	forcedGone := "no pod force-deleted"
+	if forced != nil {
+		gone, err := runtimeGoneWithin(ctx, runtime, forced, healed.Add(45*time.Second))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("the force-deleted pod: %v", err))
+		}
+		forcedGone = fmt.Sprintf("force-deleted pod's container gone %.0fs after the heal", gone.Seconds())
 	}
 	if err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Until(deleted.Add(70*time.Second)), true, func(ctx context.Context) (bool, error) {
 		return leavingWatch.snapshot().running == 0, nil
@@ -284,10 +389,12 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 	}
 	// Judged above, if they are still there.
 	delete(after, leaving.Name)
-	delete(after, forced.Name)
+	if forced != nil {
+		delete(after, forced.Name)
+	}
 	problems = append(problems, comparePodIdentities(before, after)...)
-	measured = fmt.Sprintf("cut 2s after deletion, healed at %.0fs; force-deleted pod's container gone %.0fs after the heal; deleted pod: ready file removed at %s, Ready: %s, container gone %s after deletion",
-		healed.Sub(deleted).Seconds(), forcedGone.Seconds(), seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
+	measured = fmt.Sprintf("%s 2s after deletion, %s at %.0fs; %s; deleted pod: ready file removed at %s, Ready: %s, container gone %s after deletion",
+		outage.cutWord, outage.healWord, healed.Sub(deleted).Seconds(), forcedGone, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}

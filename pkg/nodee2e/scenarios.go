@@ -152,6 +152,7 @@ var Scenarios = []Scenario{
 	// reported as its base probes at termination.
 	{Name: "containerd-killed", Run: containerdKilled, Patched: Pass, Stock: stockReadiness},
 	{Name: "api-partitioned", Run: apiPartitioned, Patched: Pass, Stock: stockReadiness},
+	{Name: "apiserver-restarted", Run: apiServerRestarted, Patched: Pass, Stock: stockReadiness},
 	{Name: "node-rebooted", Run: nodeRebooted, Patched: Pass},
 	{Name: "churn", Run: churn, Measures: true, Patched: string(ctxleak.Clean), Stock: stockLeak},
 	{Name: "node-conformance", Run: nodeConformance, Patched: Pass},
