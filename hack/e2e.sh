@@ -168,6 +168,7 @@ ctxfix::go_in_tree --stock "${base}" build -o "${bin}/${base}/" ./cmd/kube-apise
 ctxfix::install_pinned github.com/containerd/containerd/v2 "${bin}" "no_btrfs no_devmapper no_zfs" \
   cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2
 e2e="$(ctxfix::go_tool ./test/e2e)"
+release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
 image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
 
@@ -230,7 +231,6 @@ fi
 # package that says so in its description.
 deb_args=()
 if [[ -z "${scenarios}" || ",${scenarios}," == *",kubelet-package-swap,"* ]]; then
-  release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
   packaging="$(ctxfix::upstream_packaging)"
   debs="${bin}/${base}/debs"
   rm -rf "${debs}"
@@ -392,49 +392,20 @@ ip -n "${node_ns}" route add default via "${cp_ip}"
 
 ctxfix::log "certificates for this run"
 pki="${run}/pki"
-mkdir -p "${pki}"
-(
-  cd "${pki}"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ctxfix-e2e-ca -keyout ca.key -out ca.crt
-  # cert NAME SUBJECT [SAN]: a key and a certificate signed by the run's CA.
-  cert() {
-    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$1.key" -out "$1.csr"
-    if [[ -n "${3:-}" ]]; then
-      printf 'subjectAltName=%s\n' "$3" >"$1.ext"
-    else
-      : >"$1.ext"
-    fi
-    openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile "$1.ext" -out "$1.crt"
-  }
-  cert apiserver /CN=kube-apiserver "IP:${cp_ip},IP:127.0.0.1,IP:${service_cidr%.0/24}.1,DNS:kubernetes,DNS:kubernetes.default.svc"
-  cert admin "/O=system:masters/CN=ctxfix-e2e-admin"
-  cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
-  cert controller-manager /CN=system:kube-controller-manager
-  cert kubelet "/O=system:nodes/CN=system:node:${node}"
-  openssl genrsa -out sa.key 2048
-  openssl rsa -in sa.key -pubout -out sa.pub
-) >"${logs}/pki.log" 2>&1 || ctxfix::die "could not make the run's certificates (${logs}/pki.log)"
-
-# kubeconfig NAME USER SERVER writes a kubeconfig with USER's certificate.
-kubeconfig() {
-  cat >"${run}/$1.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: ctxfix-e2e
-  cluster: {server: "$3", certificate-authority: "${pki}/ca.crt"}
-users:
-- name: $2
-  user: {client-certificate: "${pki}/$2.crt", client-key: "${pki}/$2.key"}
-contexts:
-- name: ctxfix-e2e
-  context: {cluster: ctxfix-e2e, user: $2}
-current-context: ctxfix-e2e
-EOF
-}
-kubeconfig admin admin "https://${cp_ip}:6443"
-kubeconfig controller-manager controller-manager "https://127.0.0.1:6443"
-kubeconfig kubelet kubelet "https://${cp_ip}:6443"
+# The run's CA, kept for the controller manager's signer, the API server's
+# serving certificate, a client certificate per user, the service-account
+# key pair, and the kubeconfigs (pkg/runca, with client-go's cert and
+# clientcmd).
+"${release_tool}" node-pki -dir "${pki}" \
+  -server "apiserver=kube-apiserver@${cp_ip},127.0.0.1,${service_cidr%.0/24}.1,kubernetes,kubernetes.default.svc" \
+  -client admin=ctxfix-e2e-admin@system:masters \
+  -client apiserver-kubelet-client=kube-apiserver-kubelet-client@system:masters \
+  -client controller-manager=system:kube-controller-manager \
+  -client "kubelet=system:node:${node}@system:nodes" \
+  -kubeconfig "${run}/admin.kubeconfig=admin@https://${cp_ip}:6443" \
+  -kubeconfig "${run}/controller-manager.kubeconfig=controller-manager@https://127.0.0.1:6443" \
+  -kubeconfig "${run}/kubelet.kubeconfig=kubelet@https://${cp_ip}:6443" ||
+  ctxfix::die "could not make the run's certificates and kubeconfigs"
 
 ctxfix::log "control plane: etcd $(etcd --version | sed -n 's/^etcd Version: //p'), kube-apiserver and kube-controller-manager ${base}"
 start etcd "${cp_ns}" etcd --name ctxfix-e2e --data-dir "${run}/etcd" \

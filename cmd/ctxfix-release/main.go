@@ -17,6 +17,7 @@
 //	ctxfix-release check-image-layout -layout DIR IMAGE.tar...
 //	ctxfix-release push -layout DIR -repository HOST[:PORT]/PATH [-ca FILE]   (as kubeadm names them with imageRepository)
 //	ctxfix-release run-ca -dir DIR -host HOST...   (a CA for one run, and a serving certificate for HOST)
+//	ctxfix-release node-pki -dir DIR -server NAME=CN@HOST,... -client NAME=CN[@GROUP,...] -kubeconfig PATH=NAME@SERVER   (the real node's PKI and kubeconfigs)
 //	ctxfix-release provenance -subject FILE -name NAME -root DIR -series DIR -base B -go V -arch A -source-date-epoch N -revision R -builder-id URL -out FILE
 //	ctxfix-release verify-provenance -release DIR [-root DIR]   (from a checkout of this repository: the provenance names exactly its inputs)
 package main
@@ -81,7 +82,7 @@ func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: ctxfix-release package-version|kubeadm-images|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest|image-layout|check-image-layout|push|run-ca|provenance|verify-provenance|spdx|check-spdx [flags]")
+		return fmt.Errorf("usage: ctxfix-release package-version|kubeadm-images|src-tarball|node-tarball|attribution|serve|package|sbom-pedigree|check-sbom|plugin-archive|krew-manifest|image-layout|check-image-layout|push|run-ca|node-pki|provenance|verify-provenance|spdx|check-spdx [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -201,6 +202,54 @@ func run(args []string) error {
 			return err
 		}
 		return runca.Write(*dir, hosts, time.Now(), *validFor)
+
+	case "node-pki":
+		dir := fs.String("dir", "", "folder to create, for ca.crt, ca.key, NAME.crt, NAME.key, sa.key and sa.pub")
+		var servers, clients, kubeconfigs multi
+		fs.Var(&servers, "server", "NAME=COMMON-NAME@HOST,HOST...: a serving certificate for HOSTs (repeatable)")
+		fs.Var(&clients, "client", "NAME=COMMON-NAME[@GROUP,GROUP...]: a client certificate for that user in those groups (repeatable)")
+		fs.Var(&kubeconfigs, "kubeconfig", "PATH=NAME@SERVER: a kubeconfig for client NAME to the API server at SERVER (repeatable)")
+		validFor := fs.Duration("valid-for", 48*time.Hour, "how long the certificates are valid")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if err := required("dir"); err != nil {
+			return err
+		}
+		var identities []runca.Identity
+		for _, set := range []struct {
+			flag   string
+			values []string
+		}{{"server", servers}, {"client", clients}} {
+			for _, v := range set.values {
+				name, rest, ok := strings.Cut(v, "=")
+				commonName, list, _ := strings.Cut(rest, "@")
+				if !ok || name == "" || commonName == "" || (set.flag == "server" && list == "") {
+					return fmt.Errorf("node-pki: -%s %q: want %s", set.flag, v, fs.Lookup(set.flag).Usage)
+				}
+				id := runca.Identity{Name: name, CommonName: commonName}
+				if list != "" && set.flag == "server" {
+					id.Hosts = strings.Split(list, ",")
+				} else if list != "" {
+					id.Organizations = strings.Split(list, ",")
+				}
+				identities = append(identities, id)
+			}
+		}
+		if err := (runca.NodePKI{Dir: *dir, Identities: identities, Now: time.Now(), ValidFor: *validFor}).Write(); err != nil {
+			return err
+		}
+		for _, k := range kubeconfigs {
+			path, rest, ok := strings.Cut(k, "=")
+			user, server, ok2 := strings.Cut(rest, "@")
+			if !ok || !ok2 || path == "" || user == "" || server == "" {
+				return fmt.Errorf("node-pki: -kubeconfig %q: want PATH=NAME@SERVER", k)
+			}
+			if err := runca.WriteKubeconfig(path, server, *dir, user); err != nil {
+				return err
+			}
+		}
+		return nil
 
 	case "kubeadm-images":
 		tree := fs.String("tree", "", "Kubernetes tree whose kubeadm names the images")

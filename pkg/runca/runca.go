@@ -1,19 +1,17 @@
-// Package runca makes a certificate authority for one run of a test and a
-// serving certificate it signs, so that a server started for the run (the
-// loopback image registry) speaks TLS that its clients verify, as they
-// would with a real one, rather than plain HTTP.
+// Package runca makes the certificate authorities of one run of a test and
+// the certificates they sign: a serving certificate, so that a server
+// started for the run (the loopback image registry) speaks TLS that its
+// clients verify, as they would with a real one, rather than plain HTTP;
+// and the real node's PKI and kubeconfigs (NodePKI, WriteKubeconfig).
 package runca
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -33,48 +31,11 @@ func Write(dir string, hosts []string, now time.Time, validFor time.Duration) er
 	if len(hosts) == 0 {
 		return fmt.Errorf("no hosts to certify")
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, caKey, err := newCA("kubelet-ctxfix-run-ca", now)
 	if err != nil {
 		return err
 	}
-	caTemplate := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "kubelet-ctxfix run CA"},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(validFor),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	template := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(validFor),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, host := range hosts {
-		if ip := net.ParseIP(host); ip != nil {
-			template.IPAddresses = append(template.IPAddresses, ip)
-		} else {
-			template.DNSNames = append(template.DNSNames, host)
-		}
-	}
-	certDER, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
+	leaf, key, err := issue(ca, caKey, pkix.Name{CommonName: hosts[0]}, hosts, now, validFor)
 	if err != nil {
 		return err
 	}
@@ -90,16 +51,19 @@ func Write(dir string, hosts []string, now time.Time, validFor time.Duration) er
 		der             []byte
 		mode            os.FileMode
 	}{
-		{CAFile, "CERTIFICATE", caDER, 0o644},
-		{CertFile, "CERTIFICATE", certDER, 0o644},
+		{CAFile, "CERTIFICATE", ca.Raw, 0o644},
+		{CertFile, "CERTIFICATE", leaf.Raw, 0o644},
 		{KeyFile, "EC PRIVATE KEY", keyDER, 0o600},
 	} {
-		data := pem.EncodeToMemory(&pem.Block{Type: file.blockType, Bytes: file.der})
-		if err := os.WriteFile(filepath.Join(dir, file.name), data, file.mode); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, file.name), pemBlock(file.blockType, file.der), file.mode); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func pemBlock(blockType string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der})
 }
 
 func serial() *big.Int {
