@@ -231,6 +231,7 @@ fi
 # package that says so in its description.
 deb_args=()
 if [[ -z "${scenarios}" || ",${scenarios}," == *",kubelet-package-swap,"* ]]; then
+  ctxfix::require_tools dpkg dpkg-deb dpkg-query
   packaging="$(ctxfix::upstream_packaging)"
   debs="${bin}/${base}/debs"
   rm -rf "${debs}"
@@ -244,6 +245,11 @@ if [[ -z "${scenarios}" || ",${scenarios}," == *",kubelet-package-swap,"* ]]; th
       -arch "${arch}" -base "${base}" -revision "$(ctxfix::version_default CTXFIX_REVISION)" \
       -source-date-epoch "$(ctxfix::source_date_epoch "${stock_tree}")" -out-dir "${debs}")" ||
       ctxfix::die "could not package the ${kind} kubelet of ${base} as a deb"
+    if [[ "${kind}" == stock ]]; then
+      # Not under upstream's file name: nobody takes it for upstream's.
+      mv "${deb}" "${deb%.deb}.test-stand-in.deb"
+      deb="${deb%.deb}.test-stand-in.deb"
+    fi
     deb_args+=(-kubelet-deb "${kind}=${deb}")
   done
   ctxfix::log "kubelet debs for kubelet-package-swap: ${deb_args[*]}"

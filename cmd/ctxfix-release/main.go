@@ -236,16 +236,29 @@ func run(args []string) error {
 				identities = append(identities, id)
 			}
 		}
-		if err := (runca.NodePKI{Dir: *dir, Identities: identities, Now: time.Now(), ValidFor: *validFor}).Write(); err != nil {
-			return err
-		}
+		type kubeconfig struct{ path, user, server string }
+		var wanted []kubeconfig
 		for _, k := range kubeconfigs {
 			path, rest, ok := strings.Cut(k, "=")
 			user, server, ok2 := strings.Cut(rest, "@")
 			if !ok || !ok2 || path == "" || user == "" || server == "" {
 				return fmt.Errorf("node-pki: -kubeconfig %q: want PATH=NAME@SERVER", k)
 			}
-			if err := runca.WriteKubeconfig(path, server, *dir, user); err != nil {
+			if _, err := os.Lstat(path); err == nil {
+				return fmt.Errorf("node-pki: -kubeconfig %q: %s exists", k, path)
+			}
+			wanted = append(wanted, kubeconfig{path, user, server})
+		}
+		if err := (runca.NodePKI{Dir: *dir, Identities: identities, Now: time.Now(), ValidFor: *validFor}).Write(); err != nil {
+			return err
+		}
+		for i, k := range wanted {
+			if err := runca.WriteKubeconfig(k.path, k.server, *dir, k.user); err != nil {
+				// Nothing half-made: the PKI and the kubeconfigs written.
+				os.RemoveAll(*dir)
+				for _, written := range wanted[:i] {
+					os.Remove(written.path)
+				}
 				return err
 			}
 		}

@@ -70,6 +70,12 @@ func (spec KubeletSpec) command() (path string, args, env []string, err error) {
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
+	// The scenarios look in RootDir for what the kubelet keeps.
+	for _, flag := range []string{"--root-dir=" + spec.RootDir, "--cert-dir=" + filepath.Join(spec.RootDir, "pki")} {
+		if !slices.Contains(c.Args, flag) {
+			return "", nil, nil, fmt.Errorf("%s kubelet: kubelet.service under %s does not give %s (it gives %q)", spec.Name, spec.UnitRoot, flag, c.Args)
+		}
+	}
 	return filepath.Join(spec.UnitRoot, c.Path), c.Args, c.Env, nil
 }
 

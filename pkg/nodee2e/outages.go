@@ -182,8 +182,8 @@ type apiOutage struct {
 	// cutWord and healWord say what happened, in the report.
 	cutWord, healWord string
 	cut               func(ctx context.Context) error
-	// heal gives the API server back and returns once the node can reach
-	// it; a second heal does nothing.
+	// heal gives the API server back: the partition's rule removed, or the
+	// API server started again and ready. A second heal does nothing.
 	heal func(ctx context.Context) error
 	// forceDelete says whether a pod is force-deleted during the outage,
 	// which needs the API server up.
@@ -221,15 +221,16 @@ func apiServerRestarted(ctx context.Context, env *Env) (outcome, measured string
 	return apiOutageDuringDeletion(ctx, env, "apiserver", apiOutage{
 		cutWord: "API server killed", healWord: "API server ready again", forceDelete: false,
 		cut: func(ctx context.Context) error {
+			// hack/e2e.sh records the control plane in the run's records,
+			// beside containerd.
 			recorded, err := nodeproc.FindRecorded(env.Runtime.RecordDir, "kube-apiserver")
 			if err != nil {
 				return err
 			}
-			if err := recorded.Kill(ctx); err != nil {
-				return err
-			}
+			// Before the kill: a kill that fails after its signal still
+			// leaves the API server to start again.
 			down = recorded
-			return nil
+			return recorded.Kill(ctx)
 		},
 		heal: func(ctx context.Context) error {
 			if down == nil {
@@ -287,7 +288,10 @@ func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage 
 		return "", "", err
 	}
 	defer c.deleteNamespaceInto(ctx, ns, &err)
-	leaving, err := c.createPod(ctx, ns, terminatingPod("leaving", 6*time.Second, 40*time.Second, time.Minute))
+	// The hook removes the ready file 6 s into the deletion and holds the
+	// container 40 s more.
+	const removeAfter, holdFor = 6 * time.Second, 40 * time.Second
+	leaving, err := c.createPod(ctx, ns, terminatingPod("leaving", removeAfter, holdFor, time.Minute))
 	if err != nil {
 		return "", "", err
 	}
@@ -353,6 +357,14 @@ func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage 
 		return "", "", err
 	}
 	healed := time.Now()
+	// The verdict needs the pod's container running for outageReadinessBound
+	// after the heal, and its hook ends it no sooner than removeAfter+holdFor
+	// after the deletion: a heal later than that (an API server slow to
+	// start again) cannot be judged.
+	if last := deleted.Add(removeAfter + holdFor - outageReadinessBound); healed.After(last) {
+		return "", "", fmt.Errorf("the API was back only %.0fs after the deletion (%s), after %.0fs: too late to judge the pod's readiness before its container ends",
+			healed.Sub(deleted).Seconds(), outage.healWord, last.Sub(deleted).Seconds())
+	}
 
 	var problems []string
 	forcedGone := "no pod force-deleted"

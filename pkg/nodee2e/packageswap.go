@@ -100,7 +100,11 @@ func bootstrapNode(node string, flags []string) error {
 	if err := os.WriteFile(dropIn, []byte(nodeDropIn), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(node, "etc/default/kubelet"), []byte(fmt.Sprintf("KUBELET_EXTRA_ARGS=\"%s\"\n", strings.Join(flags, " "))), 0o644)
+	environment := filepath.Join(node, "etc/default/kubelet")
+	if err := os.MkdirAll(filepath.Dir(environment), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(environment, []byte(fmt.Sprintf("KUBELET_EXTRA_ARGS=\"%s\"\n", strings.Join(flags, " "))), 0o644)
 }
 
 // dpkgInstall installs deb into the node's files under root, as apt-get

@@ -49,6 +49,9 @@ func buildKubeletDeb(t *testing.T, version, binary string) string {
 // time the kubelet starts as the unit says, with the node's flags, from the
 // binary the deb holds.
 func TestPackageInstallAndUnit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dpkg installs as root only, even into a root folder of its own; the node e2e, which runs as root, does the same")
+	}
 	for _, tool := range []string{"dpkg", "dpkg-deb", "dpkg-query"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed; the node e2e's kubelet-package-swap does the same", tool)
@@ -78,7 +81,7 @@ func TestPackageInstallAndUnit(t *testing.T) {
 	if v, err := installedVersion(ctx, node, "kubelet"); err != nil || v != "" {
 		t.Fatalf("before any install: %q, %v; want no version", v, err)
 	}
-	flags := []string{"--config=/run/kubelet-config.yaml", "--root-dir=/run/kubelet", "--v=2"}
+	flags := []string{"--config=/run/kubelet-config.yaml", "--v=2", "--root-dir=/run/kubelet", "--cert-dir=/run/kubelet/pki"}
 	for i, step := range []struct{ deb, binary, version string }{
 		{stockDeb, stockBinary, "1.36.5-1.1"},
 		{patchedDeb, patchedBinary, "1.36.5-1.1+ctxfix.3"},
@@ -99,7 +102,7 @@ func TestPackageInstallAndUnit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		path, args, env, err := KubeletSpec{Name: "test", UnitRoot: node}.command()
+		path, args, env, err := KubeletSpec{Name: "test", UnitRoot: node, RootDir: "/run/kubelet"}.command()
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -112,6 +115,24 @@ func TestPackageInstallAndUnit(t *testing.T) {
 	}
 	if err := sameFile(stockBinary, patchedBinary); err == nil || !strings.Contains(err.Error(), "is not") {
 		t.Errorf("two different binaries: %v, want an error", err)
+	}
+}
+
+func TestUnitMustGiveTheRootDir(t *testing.T) {
+	node := t.TempDir()
+	writeUnit := filepath.Join(node, "usr/lib/systemd/system/kubelet.service")
+	if err := os.MkdirAll(filepath.Dir(writeUnit), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(writeUnit, []byte("[Service]\nExecStart=/usr/bin/kubelet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := bootstrapNode(node, []string{"--root-dir=/var/lib/kubelet", "--cert-dir=/var/lib/kubelet/pki"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err := KubeletSpec{Name: "test", UnitRoot: node, RootDir: "/run/kubelet"}.command()
+	if err == nil || !strings.Contains(err.Error(), "does not give --root-dir=/run/kubelet") {
+		t.Errorf("a unit with another root folder: %v, want it refused", err)
 	}
 }
 

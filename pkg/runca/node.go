@@ -58,7 +58,7 @@ func (p NodePKI) Write() (err error) {
 			os.RemoveAll(p.Dir)
 		}
 	}()
-	ca, caKey, err := newCA("kubelet-ctxfix-node-ca", p.Now)
+	ca, caKey, err := newCA("kubelet-ctxfix-node-ca", p.Now, p.ValidFor)
 	if err != nil {
 		return err
 	}
@@ -105,6 +105,11 @@ func (p NodePKI) Write() (err error) {
 // WriteKubeconfig writes, with client-go's clientcmd, a kubeconfig at path
 // for the identity user of the node's PKI in dir, to server.
 func WriteKubeconfig(path, server, dir, user string) error {
+	// clientcmd resolves relative paths from the kubeconfig's folder.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
 	for _, f := range []string{"ca.crt", user + ".crt", user + ".key"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("kubeconfig %s: %w", path, err)
@@ -118,13 +123,28 @@ func WriteKubeconfig(path, server, dir, user string) error {
 	return clientcmd.WriteToFile(*config, path)
 }
 
-// newCA makes a CA certificate with client-go's template for one.
-func newCA(commonName string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// newCA makes a CA, valid from now for validFor, that signs leaf
+// certificates only.
+func newCA(commonName string, now time.Time, validFor time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	ca, err := cert.NewSelfSignedCACert(cert.Config{CommonName: commonName, NotBefore: now.Add(-time.Minute)}, key)
+	template := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: commonName},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(validFor),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	ca, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/cert"
 )
 
 var nodeIdentities = []Identity{
@@ -24,8 +25,8 @@ var nodeIdentities = []Identity{
 }
 
 // The API server's certificate serves, each client's authenticates as its
-// user and groups through its kubeconfig, and another run's CA is trusted
-// by neither side.
+// user and groups through its kubeconfig, and a client that trusts another
+// run's CA refuses the server.
 func TestNodePKIAuthenticatesThroughKubeconfigs(t *testing.T) {
 	dir, other := filepath.Join(t.TempDir(), "pki"), filepath.Join(t.TempDir(), "pki")
 	for _, d := range []string{dir, other} {
@@ -85,6 +86,23 @@ func TestNodePKIAuthenticatesThroughKubeconfigs(t *testing.T) {
 	}
 	if _, err := get(other, "admin"); err == nil {
 		t.Error("a kubeconfig of another run's PKI was accepted")
+	}
+}
+
+// The CA lives as long as the run's certificates, and signs no other CA.
+func TestNodePKICAIsTheRuns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	now := time.Now()
+	if err := (NodePKI{Dir: dir, Identities: nodeIdentities, Now: now, ValidFor: 2 * time.Hour}).Write(); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := cert.CertsFromFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := certs[0]
+	if !ca.IsCA || !ca.MaxPathLenZero || ca.NotAfter.Sub(now) > 2*time.Hour+time.Second || ca.NotAfter.Before(now.Add(2*time.Hour-time.Second)) {
+		t.Errorf("CA: IsCA=%v MaxPathLenZero=%v NotAfter=%s; want a CA of no sub-CAs valid until %s", ca.IsCA, ca.MaxPathLenZero, ca.NotAfter, now.Add(2*time.Hour))
 	}
 }
 

@@ -31,7 +31,7 @@ func Write(dir string, hosts []string, now time.Time, validFor time.Duration) er
 	if len(hosts) == 0 {
 		return fmt.Errorf("no hosts to certify")
 	}
-	ca, caKey, err := newCA("kubelet-ctxfix-run-ca", now)
+	ca, caKey, err := newCA("kubelet-ctxfix-run-ca", now, validFor)
 	if err != nil {
 		return err
 	}

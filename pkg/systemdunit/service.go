@@ -33,9 +33,10 @@ type Command struct {
 	Path string
 	// Args are the arguments after Path, expanded.
 	Args []string
-	// Env is the service's environment, NAME=VALUE, in the order systemd
-	// assigns it: Environment= and EnvironmentFile= lines in the order of
-	// the files, a later assignment of a name replacing an earlier one.
+	// Env is the service's environment, NAME=VALUE, each name where it was
+	// first set: Environment= assignments in the order of the files, then
+	// the environment files', which override them, a later assignment of a
+	// name replacing an earlier one.
 	Env []string
 	// Files are the unit file and drop-ins read, in the order applied.
 	Files []string
@@ -80,7 +81,9 @@ func Load(root, name string) (Command, error) {
 	}
 
 	var execStart []string
-	var assignments [][]string // Environment= values and EnvironmentFile= paths, in order
+	// Environment= words and EnvironmentFile= paths, each in the order of
+	// the files; an empty assignment resets its list, as systemd does.
+	var assignments, environmentFiles []string
 	for _, file := range files {
 		options, err := readOptions(file)
 		if err != nil {
@@ -89,6 +92,9 @@ func Load(root, name string) (Command, error) {
 		for _, o := range options {
 			if o.Section != "Service" {
 				continue
+			}
+			if strings.Contains(o.Value, "%") && (o.Name == "ExecStart" || o.Name == "Environment" || o.Name == "EnvironmentFile") {
+				return Command{}, fmt.Errorf("%s: %s=%s: %% specifiers are not supported here", file, o.Name, o.Value)
 			}
 			switch o.Name {
 			case "ExecStart":
@@ -100,13 +106,21 @@ func Load(root, name string) (Command, error) {
 					execStart = append(execStart, o.Value)
 				}
 			case "Environment":
+				if o.Value == "" {
+					assignments = nil
+					continue
+				}
 				words, err := splitWords(o.Value)
 				if err != nil {
 					return Command{}, fmt.Errorf("%s: Environment=%s: %w", file, o.Value, err)
 				}
-				assignments = append(assignments, append([]string{"Environment"}, words...))
+				assignments = append(assignments, words...)
 			case "EnvironmentFile":
-				assignments = append(assignments, []string{"EnvironmentFile", o.Value})
+				if o.Value == "" {
+					environmentFiles = nil
+					continue
+				}
+				environmentFiles = append(environmentFiles, o.Value)
 			case "ExecStartPre", "ExecStartPost", "User", "Group", "RootDirectory", "RootImage", "WorkingDirectory", "ExecSearchPath", "PassEnvironment", "UnsetEnvironment":
 				if o.Value != "" {
 					return Command{}, fmt.Errorf("%s: %s= is not supported here", file, o.Name)
@@ -131,27 +145,25 @@ func Load(root, name string) (Command, error) {
 		env[key] = value
 		return nil
 	}
-	for _, a := range assignments {
-		switch a[0] {
-		case "Environment":
-			for _, assignment := range a[1:] {
-				if err := set(assignment, name+" Environment="); err != nil {
-					return Command{}, err
-				}
-			}
-		case "EnvironmentFile":
-			path, optional := strings.CutPrefix(a[1], "-")
-			lines, err := readEnvironmentFile(filepath.Join(root, path))
-			if errors.Is(err, fs.ErrNotExist) && optional {
-				continue
-			}
-			if err != nil {
-				return Command{}, fmt.Errorf("%s EnvironmentFile=%s: %w", name, a[1], err)
-			}
-			for _, assignment := range lines {
-				if err := set(assignment, path); err != nil {
-					return Command{}, err
-				}
+	for _, assignment := range assignments {
+		if err := set(assignment, name+" Environment="); err != nil {
+			return Command{}, err
+		}
+	}
+	// systemd.exec(5): settings from environment files override those of
+	// Environment=, and a later file's override an earlier one's.
+	for _, f := range environmentFiles {
+		path, optional := strings.CutPrefix(f, "-")
+		lines, err := readEnvironmentFile(filepath.Join(root, path))
+		if errors.Is(err, fs.ErrNotExist) && optional {
+			continue
+		}
+		if err != nil {
+			return Command{}, fmt.Errorf("%s EnvironmentFile=%s: %w", name, f, err)
+		}
+		for _, assignment := range lines {
+			if err := set(assignment, path); err != nil {
+				return Command{}, err
 			}
 		}
 	}
@@ -257,8 +269,9 @@ func splitWords(s string) ([]string, error) {
 
 // expandCommand gives the argv of an ExecStart= line (systemd.service(5),
 // "Command lines"): a word that is exactly $NAME becomes the variable's value
-// split at whitespace, zero or more words; ${NAME} becomes its value as it
-// is, within one word. An unset variable is empty.
+// split at whitespace (quotes respected and removed), zero or more words;
+// ${NAME} becomes its value as it is, within one word. An unset variable is
+// empty.
 func expandCommand(line string, env map[string]string) ([]string, error) {
 	if strings.ContainsAny(line[:1], "-@:+!|") {
 		return nil, fmt.Errorf("the prefix %q is not supported here", line[:1])
@@ -273,7 +286,12 @@ func expandCommand(line string, env map[string]string) ([]string, error) {
 	var argv []string
 	for _, w := range words {
 		if name, ok := strings.CutPrefix(w, "$"); ok && isName(name) {
-			argv = append(argv, strings.Fields(env[name])...)
+			// Split at whitespace, quotes respected and removed.
+			words, err := splitWords(env[name])
+			if err != nil {
+				return nil, fmt.Errorf("$%s: %w", name, err)
+			}
+			argv = append(argv, words...)
 			continue
 		}
 		expanded, err := expandBraced(w, env)

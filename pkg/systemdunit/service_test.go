@@ -59,6 +59,21 @@ func TestLoad(t *testing.T) {
 		wantArgv: []string{"/opt/bin/kubelet", "--from-etc"},
 		// 10-first.conf is applied before 20-a.conf, whatever its folder.
 		wantEnv: []string{"A=etc", "B=1"},
+	}, {
+		name: "environment files override Environment=, whatever the order; empty assignments reset",
+		files: map[string]string{
+			"usr/lib/systemd/system/kubelet.service": packagedUnit,
+			"usr/lib/systemd/system/kubelet.service.d/10-a.conf": "[Service]\n" +
+				"Environment=DROPPED=1\nEnvironmentFile=/etc/dropped\n" +
+				"Environment=\nEnvironmentFile=\n" +
+				"EnvironmentFile=/etc/default/kubelet\n",
+			"usr/lib/systemd/system/kubelet.service.d/20-b.conf": "[Service]\n" +
+				"Environment=EXTRA_ARGS=--from-environment\n" +
+				"ExecStart=\nExecStart=/usr/bin/kubelet $EXTRA_ARGS\n",
+			"etc/default/kubelet": "EXTRA_ARGS=\"--from-file '--node-labels=a=b c'\"\n",
+		},
+		wantArgv: []string{"/usr/bin/kubelet", "--from-file", "--node-labels=a=b c"},
+		wantEnv:  []string{"EXTRA_ARGS=--from-file '--node-labels=a=b c'"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -124,6 +139,10 @@ func TestLoadErrors(t *testing.T) {
 		name:    "an unterminated quote",
 		files:   map[string]string{"usr/lib/systemd/system/kubelet.service": "[Service]\nExecStart=/usr/bin/kubelet \"--v=2\n"},
 		wantErr: `unterminated " quote`,
+	}, {
+		name:    "a specifier",
+		files:   map[string]string{"usr/lib/systemd/system/kubelet.service": "[Service]\nExecStart=/usr/bin/kubelet --hostname-override=%H\n"},
+		wantErr: "% specifiers are not supported here",
 	}, {
 		name:    "a $ that is not a variable",
 		files:   map[string]string{"usr/lib/systemd/system/kubelet.service": "[Service]\nExecStart=/usr/bin/kubelet --x=$A\n"},
