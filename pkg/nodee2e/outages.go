@@ -168,7 +168,7 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 		problems = append(problems, fmt.Sprintf("the deleted pod had %d containers at once: started again", seen.maxContainers))
 	}
 	measured = fmt.Sprintf("%s; node not Ready %s; deleted pod: hook ran %d times, ready file removed at %s, Ready: %s, container gone %s after deletion",
-		strings.Join(recoveries, ", "), nodeWatch.notReadySpells(), seen.hookRuns, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
+		strings.Join(recoveries, ", "), nodeWatch.notReadySpells(false), seen.hookRuns, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}
@@ -188,6 +188,13 @@ type apiOutage struct {
 	// forceDelete says whether a pod is force-deleted during the outage,
 	// which needs the API server up.
 	forceDelete bool
+	// controllerManagerCutOff says the outage cuts the controller manager
+	// off too: its watches start again with the API server, after a
+	// backoff, and it may mark the node Unknown 50 s after the last
+	// heartbeat it saw, while the kubelet is posting again. Then only the
+	// kubelet's own reports of the node (Ready False) are judged; the
+	// controller manager's Unknown is reported.
+	controllerManagerCutOff bool
 }
 
 // apiPartitioned cuts the node off from the API server, with a rule in the
@@ -215,11 +222,12 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 // is killed 2 s into the deletion and started again as it ran 25 s later
 // (from its record, pkg/nodeproc), and the heal is the moment it is ready
 // again. Nothing can be force-deleted meanwhile. The same must hold, and
-// the readiness is judged from the API server's return.
+// the readiness is judged from the API server's return; of the node, only
+// what the kubelet reports is judged (apiOutage.controllerManagerCutOff).
 func apiServerRestarted(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	var down *nodeproc.Recorded
 	return apiOutageDuringDeletion(ctx, env, "apiserver", apiOutage{
-		cutWord: "API server killed", healWord: "API server ready again", forceDelete: false,
+		cutWord: "API server killed", healWord: "API server ready again", forceDelete: false, controllerManagerCutOff: true,
 		cut: func(ctx context.Context) error {
 			// hack/e2e.sh records the control plane in the run's records,
 			// beside containerd.
@@ -392,7 +400,7 @@ func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage 
 	if seen.maxContainers > 1 {
 		problems = append(problems, fmt.Sprintf("the deleted pod had %d containers at once: started again", seen.maxContainers))
 	}
-	if spells := nodeWatch.notReadySpells(); spells != "never" {
+	if spells := nodeWatch.notReadySpells(outage.controllerManagerCutOff); spells != "never" {
 		problems = append(problems, "the node was not Ready "+spells)
 	}
 	after, err := podIdentities(ctx, c, runtime, ns)
@@ -405,8 +413,8 @@ func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage 
 		delete(after, forced.Name)
 	}
 	problems = append(problems, comparePodIdentities(before, after)...)
-	measured = fmt.Sprintf("%s 2s after deletion, %s at %.0fs; %s; deleted pod: ready file removed at %s, Ready: %s, container gone %s after deletion",
-		outage.cutWord, outage.healWord, healed.Sub(deleted).Seconds(), forcedGone, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
+	measured = fmt.Sprintf("%s 2s after deletion, %s at %.0fs; node not Ready %s; %s; deleted pod: ready file removed at %s, Ready: %s, container gone %s after deletion",
+		outage.cutWord, outage.healWord, healed.Sub(deleted).Seconds(), nodeWatch.notReadySpells(false), forcedGone, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}
@@ -616,33 +624,49 @@ type nodeReadyWatch struct {
 
 	mu sync.Mutex
 	// spells are the times, since started, when the node was seen not
-	// Ready, and Ready again.
-	spells []string
-	ready  bool
+	// Ready: by what the kubelet reported (False), or by what the
+	// controller manager set when it heard nothing (Unknown).
+	spells []notReadySpell
+	status v1.ConditionStatus
+}
+
+// notReadySpell is a time the node was not Ready, in seconds since the
+// watch started; to is 0 while it lasts.
+type notReadySpell struct {
+	status   v1.ConditionStatus
+	from, to float64
+}
+
+func (s notReadySpell) String() string {
+	if s.to == 0 {
+		return fmt.Sprintf("%.0fs (%s)", s.from, s.status)
+	}
+	return fmt.Sprintf("%.0fs-%.0fs (%s)", s.from, s.to, s.status)
 }
 
 func (c *Cluster) watchNodeReady(ctx context.Context) *nodeReadyWatch {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &nodeReadyWatch{cluster: c, started: time.Now(), cancel: cancel, done: make(chan struct{}), ready: true}
+	w := &nodeReadyWatch{cluster: c, started: time.Now(), cancel: cancel, done: make(chan struct{}), status: v1.ConditionTrue}
 	go func() {
 		defer close(w.done)
 		for ctx.Err() == nil {
 			if node, err := c.Client.CoreV1().Nodes().Get(ctx, c.Node, metav1.GetOptions{}); err == nil {
-				ready := false
+				status := v1.ConditionUnknown
 				for _, cond := range node.Status.Conditions {
 					if cond.Type == v1.NodeReady {
-						ready = cond.Status == v1.ConditionTrue
+						status = cond.Status
 					}
 				}
 				w.mu.Lock()
-				if ready != w.ready {
+				if status != w.status {
 					at := time.Since(w.started).Seconds()
-					if ready {
-						w.spells[len(w.spells)-1] += fmt.Sprintf("-%.0fs", at)
-					} else {
-						w.spells = append(w.spells, fmt.Sprintf("%.0fs", at))
+					if w.status != v1.ConditionTrue {
+						w.spells[len(w.spells)-1].to = at
 					}
-					w.ready = ready
+					if status != v1.ConditionTrue {
+						w.spells = append(w.spells, notReadySpell{status: status, from: at})
+					}
+					w.status = status
 				}
 				w.mu.Unlock()
 			}
@@ -661,14 +685,21 @@ func (w *nodeReadyWatch) stop() {
 	<-w.done
 }
 
-// notReadySpells lists when the node was not Ready, or "never".
-func (w *nodeReadyWatch) notReadySpells() string {
+// notReadySpells lists when the node was not Ready, or "never"; with
+// kubeletOnly, only when the kubelet reported it so.
+func (w *nodeReadyWatch) notReadySpells(kubeletOnly bool) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.spells) == 0 {
+	var spells []string
+	for _, s := range w.spells {
+		if !kubeletOnly || s.status == v1.ConditionFalse {
+			spells = append(spells, s.String())
+		}
+	}
+	if len(spells) == 0 {
 		return "never"
 	}
-	return "at " + strings.Join(w.spells, ", ")
+	return "at " + strings.Join(spells, ", ")
 }
 
 // waitNodeReadySince waits until the node reports itself Ready in a
