@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -126,8 +127,15 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	} else {
 		freshReady = time.Since(lastStart)
 	}
+	var neverStarted []string
 	for _, pod := range fresh {
-		problems = append(problems, oneOfEach(ctx, runtime, pod)...)
+		wrong, created := oneOfEach(ctx, runtime, pod)
+		problems = append(problems, wrong...)
+		neverStarted = append(neverStarted, created...)
+	}
+	leftovers := "none"
+	if len(neverStarted) > 0 {
+		leftovers = strings.Join(neverStarted, ", ")
 	}
 	after, err := podIdentities(ctx, c, runtime, ns)
 	if err != nil {
@@ -161,8 +169,8 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	if err != nil {
 		return "", "", err
 	}
-	measured = fmt.Sprintf("%d pods, %d kills after %s, the last 2s after creating %d pods, which were Ready %.0fs after the start; probes: not Ready %.1fs after the file's removal; ctxleak %s (%d sync contexts)",
-		opts.Pods, opts.Kills+1, strings.Join(kills, ", "), opts.NewPods, freshReady.Seconds(), notReadyAfter.Seconds(), report.Analysis.Verdict, report.Analysis.SyncContexts)
+	measured = fmt.Sprintf("%d pods, %d kills after %s, the last 2s after creating %d pods, which were Ready %.0fs after the start (a container created and never started, left by the kill: %s); probes: not Ready %.1fs after the file's removal; ctxleak %s (%d sync contexts)",
+		opts.Pods, opts.Kills+1, strings.Join(kills, ", "), opts.NewPods, freshReady.Seconds(), leftovers, notReadyAfter.Seconds(), report.Analysis.Verdict, report.Analysis.SyncContexts)
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}
@@ -170,22 +178,36 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 }
 
 // oneOfEach says what is wrong with pod in the runtime if it has other than
-// exactly one container, running, and one Ready sandbox.
-func oneOfEach(ctx context.Context, runtime criLister, pod *v1.Pod) []string {
+// exactly one running container and one Ready sandbox, and names the
+// containers it also has that were created and never started. A kubelet
+// killed between CreateContainer and StartContainer leaves such a
+// container; the kubelet started again creates another and starts that,
+// and the container GC removes the first, stock and patched alike
+// (kuberuntime's computePodActions starts a new container for one that is
+// not running). A second container that ran, exited or is unknown is a
+// restart, and wrong.
+func oneOfEach(ctx context.Context, runtime criLister, pod *v1.Pod) (wrong, neverStarted []string) {
 	held, err := inRuntime(ctx, runtime, byUID(pod))
 	if err != nil {
-		return []string{fmt.Sprintf("%s: listing it in the runtime: %v", pod.Name, err)}
+		return []string{fmt.Sprintf("%s: listing it in the runtime: %v", pod.Name, err)}, nil
 	}
-	var wrong []string
-	if len(held.containers) != 1 || len(held.running()) != 1 {
-		var states []string
-		for _, container := range held.containers {
-			states = append(states, container.State.String())
+	var states []string
+	others := 0
+	for _, container := range held.containers {
+		states = append(states, container.State.String())
+		switch container.State {
+		case criv1.ContainerState_CONTAINER_RUNNING:
+		case criv1.ContainerState_CONTAINER_CREATED:
+			neverStarted = append(neverStarted, pod.Name)
+		default:
+			others++
 		}
-		wrong = append(wrong, fmt.Sprintf("%s has containers %v, want one running", pod.Name, states))
+	}
+	if len(held.running()) != 1 || others > 0 {
+		wrong = append(wrong, fmt.Sprintf("%s has containers %v, want one running and none that ran before", pod.Name, states))
 	}
 	if len(held.readySandboxes) != 1 {
 		wrong = append(wrong, fmt.Sprintf("%s has %d Ready sandboxes, want 1", pod.Name, len(held.readySandboxes)))
 	}
-	return wrong
+	return wrong, neverStarted
 }
