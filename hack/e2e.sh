@@ -439,9 +439,15 @@ start kube-apiserver "${cp_ns}" "${bin}/${base}/kube-apiserver" \
 # the RBAC bootstrap policy is in place.
 wait_for kube-apiserver 90 nsenter --net="/run/netns/${cp_ns}" -- curl -sf --cacert "${pki}/ca.crt" \
   --cert "${pki}/admin.crt" --key "${pki}/admin.key" "https://${cp_ip}:6443/readyz"
+# The controller manager's node-monitor grace period outlasts every outage
+# the scenarios make, so that only the kubelet speaks for the node and its
+# pods: at the default 50 s, its own watches starting again after the API
+# server's restart, it marked the node Unknown (and with it would mark the
+# pods not Ready) while the kubelet was reporting again.
 start kube-controller-manager "${cp_ns}" "${bin}/${base}/kube-controller-manager" \
   --kubeconfig="${run}/controller-manager.kubeconfig" --authentication-kubeconfig="${run}/controller-manager.kubeconfig" \
   --authorization-kubeconfig="${run}/controller-manager.kubeconfig" --leader-elect=false \
+  --node-monitor-grace-period=2m \
   --service-account-private-key-file="${pki}/sa.key" --root-ca-file="${pki}/ca.crt" --use-service-account-credentials=true \
   --cluster-signing-cert-file="${pki}/ca.crt" --cluster-signing-key-file="${pki}/ca.key" --bind-address=127.0.0.1
 wait_for kube-controller-manager 60 nsenter --net="/run/netns/${cp_ns}" -- curl -sfk https://127.0.0.1:10257/healthz

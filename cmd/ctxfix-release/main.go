@@ -238,15 +238,20 @@ func run(args []string) error {
 		}
 		type kubeconfig struct{ path, user, server string }
 		var wanted []kubeconfig
+		paths := map[string]bool{}
 		for _, k := range kubeconfigs {
 			path, rest, ok := strings.Cut(k, "=")
 			user, server, ok2 := strings.Cut(rest, "@")
 			if !ok || !ok2 || path == "" || user == "" || server == "" {
 				return fmt.Errorf("node-pki: -kubeconfig %q: want PATH=NAME@SERVER", k)
 			}
-			if _, err := os.Lstat(path); err == nil {
-				return fmt.Errorf("node-pki: -kubeconfig %q: %s exists", k, path)
+			if !slices.ContainsFunc(identities, func(id runca.Identity) bool { return id.Name == user && len(id.Hosts) == 0 }) {
+				return fmt.Errorf("node-pki: -kubeconfig %q: no -client named %s", k, user)
 			}
+			if _, err := os.Lstat(path); err == nil || paths[path] {
+				return fmt.Errorf("node-pki: -kubeconfig %q: %s exists or is given twice", k, path)
+			}
+			paths[path] = true
 			wanted = append(wanted, kubeconfig{path, user, server})
 		}
 		if err := (runca.NodePKI{Dir: *dir, Identities: identities, Now: time.Now(), ValidFor: *validFor}).Write(); err != nil {
@@ -256,7 +261,7 @@ func run(args []string) error {
 			if err := runca.WriteKubeconfig(k.path, k.server, *dir, k.user); err != nil {
 				// Nothing half-made: the PKI and the kubeconfigs written.
 				os.RemoveAll(*dir)
-				for _, written := range wanted[:i] {
+				for _, written := range wanted[:i+1] {
 					os.Remove(written.path)
 				}
 				return err

@@ -129,7 +129,7 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	}
 	var neverStarted []string
 	for _, pod := range fresh {
-		wrong, created := oneOfEach(ctx, runtime, pod)
+		wrong, created := oneOfEach(ctx, runtime, pod, lastStart)
 		problems = append(problems, wrong...)
 		neverStarted = append(neverStarted, created...)
 	}
@@ -178,33 +178,39 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 }
 
 // oneOfEach says what is wrong with pod in the runtime if it has other than
-// exactly one running container and one Ready sandbox, and names the
-// containers it also has that were created and never started. A kubelet
-// killed between CreateContainer and StartContainer leaves such a
-// container; the kubelet started again creates another and starts that,
-// and the container GC removes the first, stock and patched alike
-// (kuberuntime's computePodActions starts a new container for one that is
-// not running). A second container that ran, exited or is unknown is a
-// restart, and wrong.
-func oneOfEach(ctx context.Context, runtime criLister, pod *v1.Pod) (wrong, neverStarted []string) {
+// exactly one running container and one Ready sandbox, and names it if it
+// also has a container created before restarted and never started. A
+// kubelet killed between CreateContainer and StartContainer leaves such a
+// container; the kubelet started again, as kuberuntime's computePodActions
+// does for a container that is not running, creates another (attempt 1,
+// restart count 1 in the API) and starts that, stock and patched alike; the
+// container GC keeps the first as the dead one it keeps per container. One
+// such container is excused, if it dates from before the restart and the
+// running one is its next attempt; any other second container (one that
+// ran, one created after the restart, a third) is wrong.
+func oneOfEach(ctx context.Context, runtime criLister, pod *v1.Pod, restarted time.Time) (wrong, neverStarted []string) {
 	held, err := inRuntime(ctx, runtime, byUID(pod))
 	if err != nil {
 		return []string{fmt.Sprintf("%s: listing it in the runtime: %v", pod.Name, err)}, nil
 	}
 	var states []string
-	others := 0
+	excused, others := 0, 0
 	for _, container := range held.containers {
 		states = append(states, container.State.String())
-		switch container.State {
-		case criv1.ContainerState_CONTAINER_RUNNING:
-		case criv1.ContainerState_CONTAINER_CREATED:
-			neverStarted = append(neverStarted, pod.Name)
+		switch {
+		case container.State == criv1.ContainerState_CONTAINER_RUNNING:
+		case container.State == criv1.ContainerState_CONTAINER_CREATED && time.Unix(0, container.CreatedAt).Before(restarted):
+			excused++
 		default:
 			others++
 		}
 	}
-	if len(held.running()) != 1 || others > 0 {
-		wrong = append(wrong, fmt.Sprintf("%s has containers %v, want one running and none that ran before", pod.Name, states))
+	running := held.running()
+	attemptOK := len(running) == 1 && running[0].GetMetadata().GetAttempt() == uint32(excused)
+	if len(running) != 1 || others > 0 || excused > 1 || !attemptOK {
+		wrong = append(wrong, fmt.Sprintf("%s has containers %v, want one running and at most one created before the restart and never started, the running one its next attempt", pod.Name, states))
+	} else if excused == 1 {
+		neverStarted = append(neverStarted, pod.Name)
 	}
 	if len(held.readySandboxes) != 1 {
 		wrong = append(wrong, fmt.Sprintf("%s has %d Ready sandboxes, want 1", pod.Name, len(held.readySandboxes)))

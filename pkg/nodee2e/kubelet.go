@@ -70,10 +70,21 @@ func (spec KubeletSpec) command() (path string, args, env []string, err error) {
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("%s kubelet: %w", spec.Name, err)
 	}
-	// The scenarios look in RootDir for what the kubelet keeps.
-	for _, flag := range []string{"--root-dir=" + spec.RootDir, "--cert-dir=" + filepath.Join(spec.RootDir, "pki")} {
-		if !slices.Contains(c.Args, flag) {
-			return "", nil, nil, fmt.Errorf("%s kubelet: kubelet.service under %s does not give %s (it gives %q)", spec.Name, spec.UnitRoot, flag, c.Args)
+	// The scenarios look in RootDir for what the kubelet keeps: the last
+	// value of each flag is the one the kubelet takes.
+	for _, f := range []struct{ flag, want string }{{"--root-dir", spec.RootDir}, {"--cert-dir", filepath.Join(spec.RootDir, "pki")}} {
+		flag, want := f.flag, f.want
+		got := ""
+		for _, arg := range c.Args {
+			if arg == flag {
+				return "", nil, nil, fmt.Errorf("%s kubelet: kubelet.service under %s gives %s with its value apart; write %s=VALUE", spec.Name, spec.UnitRoot, flag, flag)
+			}
+			if value, ok := strings.CutPrefix(arg, flag+"="); ok {
+				got = value
+			}
+		}
+		if got != want {
+			return "", nil, nil, fmt.Errorf("%s kubelet: kubelet.service under %s gives %s=%q, want %s=%s", spec.Name, spec.UnitRoot, flag, got, flag, want)
 		}
 	}
 	return filepath.Join(spec.UnitRoot, c.Path), c.Args, c.Env, nil

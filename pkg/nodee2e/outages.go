@@ -168,7 +168,7 @@ func containerdKilled(ctx context.Context, env *Env) (outcome, measured string, 
 		problems = append(problems, fmt.Sprintf("the deleted pod had %d containers at once: started again", seen.maxContainers))
 	}
 	measured = fmt.Sprintf("%s; node not Ready %s; deleted pod: hook ran %d times, ready file removed at %s, Ready: %s, container gone %s after deletion",
-		strings.Join(recoveries, ", "), nodeWatch.notReadySpells(false), seen.hookRuns, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
+		strings.Join(recoveries, ", "), nodeWatch.notReadySpells(), seen.hookRuns, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}
@@ -188,13 +188,8 @@ type apiOutage struct {
 	// forceDelete says whether a pod is force-deleted during the outage,
 	// which needs the API server up.
 	forceDelete bool
-	// controllerManagerCutOff says the outage cuts the controller manager
-	// off too: its watches start again with the API server, after a
-	// backoff, and it may mark the node Unknown 50 s after the last
-	// heartbeat it saw, while the kubelet is posting again. Then only the
-	// kubelet's own reports of the node (Ready False) are judged; the
-	// controller manager's Unknown is reported.
-	controllerManagerCutOff bool
+	// healAfter is when, after the deletion, the outage ends.
+	healAfter time.Duration
 }
 
 // apiPartitioned cuts the node off from the API server, with a rule in the
@@ -214,20 +209,23 @@ func apiPartitioned(ctx context.Context, env *Env) (outcome, measured string, er
 		return "", "", err
 	}
 	return apiOutageDuringDeletion(ctx, env, "partition", apiOutage{
-		cutWord: "cut", healWord: "healed", cut: partition.cut, heal: partition.heal, forceDelete: true,
+		cutWord: "cut", healWord: "healed", cut: partition.cut, heal: partition.heal, forceDelete: true, healAfter: 27 * time.Second,
 	})
 }
 
 // apiServerRestarted is apiPartitioned with the API server itself gone: it
-// is killed 2 s into the deletion and started again as it ran 25 s later
+// is killed 2 s into the deletion and started again as it ran 15 s later
 // (from its record, pkg/nodeproc), and the heal is the moment it is ready
-// again. Nothing can be force-deleted meanwhile. The same must hold, and
-// the readiness is judged from the API server's return; of the node, only
-// what the kubelet reports is judged (apiOutage.controllerManagerCutOff).
+// again, about 3 s after that: 15 s down leaves the verdict the time it
+// needs before the pod's container ends. Nothing can be force-deleted
+// meanwhile. The same must hold, and the readiness is judged from the API
+// server's return. The controller manager loses the API server too; it
+// runs with a node-monitor grace period that outlasts the outage
+// (hack/e2e.sh), so that only the kubelet speaks for the node and its pods.
 func apiServerRestarted(ctx context.Context, env *Env) (outcome, measured string, err error) {
 	var down *nodeproc.Recorded
 	return apiOutageDuringDeletion(ctx, env, "apiserver", apiOutage{
-		cutWord: "API server killed", healWord: "API server ready again", forceDelete: false, controllerManagerCutOff: true,
+		cutWord: "API server killed", healWord: "API server ready again", forceDelete: false, healAfter: 17 * time.Second,
 		cut: func(ctx context.Context) error {
 			// hack/e2e.sh records the control plane in the run's records,
 			// beside containerd.
@@ -358,7 +356,7 @@ func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage 
 			return "", "", err
 		}
 	}
-	if err := sleepUntil(ctx, deleted.Add(27*time.Second)); err != nil {
+	if err := sleepUntil(ctx, deleted.Add(outage.healAfter)); err != nil {
 		return "", "", err
 	}
 	if err := outage.heal(ctx); err != nil {
@@ -400,7 +398,7 @@ func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage 
 	if seen.maxContainers > 1 {
 		problems = append(problems, fmt.Sprintf("the deleted pod had %d containers at once: started again", seen.maxContainers))
 	}
-	if spells := nodeWatch.notReadySpells(outage.controllerManagerCutOff); spells != "never" {
+	if spells := nodeWatch.notReadySpells(); spells != "never" {
 		problems = append(problems, "the node was not Ready "+spells)
 	}
 	after, err := podIdentities(ctx, c, runtime, ns)
@@ -414,7 +412,7 @@ func apiOutageDuringDeletion(ctx context.Context, env *Env, name string, outage 
 	}
 	problems = append(problems, comparePodIdentities(before, after)...)
 	measured = fmt.Sprintf("%s 2s after deletion, %s at %.0fs; node not Ready %s; %s; deleted pod: ready file removed at %s, Ready: %s, container gone %s after deletion",
-		outage.cutWord, outage.healWord, healed.Sub(deleted).Seconds(), nodeWatch.notReadySpells(false), forcedGone, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
+		outage.cutWord, outage.healWord, healed.Sub(deleted).Seconds(), nodeWatch.notReadySpells(), forcedGone, seen.removedAfter(deleted), strings.Join(seen.readiness, ", "), seen.goneAfter())
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
 	}
@@ -657,18 +655,7 @@ func (c *Cluster) watchNodeReady(ctx context.Context) *nodeReadyWatch {
 						status = cond.Status
 					}
 				}
-				w.mu.Lock()
-				if status != w.status {
-					at := time.Since(w.started).Seconds()
-					if w.status != v1.ConditionTrue {
-						w.spells[len(w.spells)-1].to = at
-					}
-					if status != v1.ConditionTrue {
-						w.spells = append(w.spells, notReadySpell{status: status, from: at})
-					}
-					w.status = status
-				}
-				w.mu.Unlock()
+				w.observe(status, time.Since(w.started).Seconds())
 			}
 			select {
 			case <-ctx.Done():
@@ -679,25 +666,41 @@ func (c *Cluster) watchNodeReady(ctx context.Context) *nodeReadyWatch {
 	return w
 }
 
+// observe records the node's Ready status seen at seconds since the watch
+// started: a spell begins when it leaves True, changes when it changes, and
+// ends when it is True again.
+func (w *nodeReadyWatch) observe(status v1.ConditionStatus, at float64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if status == w.status {
+		return
+	}
+	if w.status != v1.ConditionTrue {
+		w.spells[len(w.spells)-1].to = at
+	}
+	if status != v1.ConditionTrue {
+		w.spells = append(w.spells, notReadySpell{status: status, from: at})
+	}
+	w.status = status
+}
+
 // stop ends the watch; a second stop does nothing.
 func (w *nodeReadyWatch) stop() {
 	w.cancel()
 	<-w.done
 }
 
-// notReadySpells lists when the node was not Ready, or "never"; with
-// kubeletOnly, only when the kubelet reported it so.
-func (w *nodeReadyWatch) notReadySpells(kubeletOnly bool) string {
+// notReadySpells lists when the node was not Ready, and as what, or
+// "never".
+func (w *nodeReadyWatch) notReadySpells() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if len(w.spells) == 0 {
+		return "never"
+	}
 	var spells []string
 	for _, s := range w.spells {
-		if !kubeletOnly || s.status == v1.ConditionFalse {
-			spells = append(spells, s.String())
-		}
-	}
-	if len(spells) == 0 {
-		return "never"
+		spells = append(spells, s.String())
 	}
 	return "at " + strings.Join(spells, ", ")
 }

@@ -6,21 +6,24 @@ import (
 	v1 "k8s.io/api/core/v1"
 )
 
-// The controller manager's Unknown, set when it heard nothing, is told
-// apart from the kubelet's own report of a node not Ready.
-func TestNotReadySpells(t *testing.T) {
-	w := &nodeReadyWatch{spells: []notReadySpell{
-		{status: v1.ConditionUnknown, from: 47, to: 82},
-		{status: v1.ConditionFalse, from: 90},
-	}}
-	if got, want := w.notReadySpells(false), "at 47s-82s (Unknown), 90s (False)"; got != want {
-		t.Errorf("all spells: %q, want %q", got, want)
+// A spell begins when the node leaves Ready, says what it was (the
+// kubelet's False, the controller manager's Unknown), and one still open
+// at the end is listed as such.
+func TestNodeReadyWatchSpells(t *testing.T) {
+	w := &nodeReadyWatch{status: v1.ConditionTrue}
+	if got := w.notReadySpells(); got != "never" {
+		t.Errorf("before any change: %q, want never", got)
 	}
-	if got, want := w.notReadySpells(true), "at 90s (False)"; got != want {
-		t.Errorf("the kubelet's: %q, want %q", got, want)
+	for _, seen := range []struct {
+		status v1.ConditionStatus
+		at     float64
+	}{
+		{v1.ConditionTrue, 1}, {v1.ConditionUnknown, 47}, {v1.ConditionUnknown, 48}, {v1.ConditionFalse, 60},
+		{v1.ConditionTrue, 82}, {v1.ConditionTrue, 85}, {v1.ConditionFalse, 90},
+	} {
+		w.observe(seen.status, seen.at)
 	}
-	w.spells = w.spells[:1]
-	if got := w.notReadySpells(true); got != "never" {
-		t.Errorf("only the controller manager's Unknown: %q, want never", got)
+	if got, want := w.notReadySpells(), "at 47s-60s (Unknown), 60s-82s (False), 90s (False)"; got != want {
+		t.Errorf("spells: %q, want %q", got, want)
 	}
 }

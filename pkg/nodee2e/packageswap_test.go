@@ -131,8 +131,16 @@ func TestUnitMustGiveTheRootDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, _, err := KubeletSpec{Name: "test", UnitRoot: node, RootDir: "/run/kubelet"}.command()
-	if err == nil || !strings.Contains(err.Error(), "does not give --root-dir=/run/kubelet") {
+	if err == nil || !strings.Contains(err.Error(), `gives --root-dir="/var/lib/kubelet", want --root-dir=/run/kubelet`) {
 		t.Errorf("a unit with another root folder: %v, want it refused", err)
+	}
+	// The last value is the one the kubelet takes.
+	if err := bootstrapNode(node, []string{"--root-dir=/run/kubelet", "--cert-dir=/run/kubelet/pki", "--root-dir=/elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = KubeletSpec{Name: "test", UnitRoot: node, RootDir: "/run/kubelet"}.command()
+	if err == nil || !strings.Contains(err.Error(), `gives --root-dir="/elsewhere"`) {
+		t.Errorf("a root folder given again later: %v, want it refused", err)
 	}
 }
 
