@@ -127,15 +127,15 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	} else {
 		freshReady = time.Since(lastStart)
 	}
-	var neverStarted []string
+	var interrupted []string
 	for _, pod := range fresh {
-		wrong, created := oneOfEach(ctx, runtime, pod, lastStart)
+		wrong, started := oneOfEach(ctx, runtime, pod, lastStart)
 		problems = append(problems, wrong...)
-		neverStarted = append(neverStarted, created...)
+		interrupted = append(interrupted, started...)
 	}
 	leftovers := "none"
-	if len(neverStarted) > 0 {
-		leftovers = strings.Join(neverStarted, ", ")
+	if len(interrupted) > 0 {
+		leftovers = strings.Join(interrupted, ", ")
 	}
 	after, err := podIdentities(ctx, c, runtime, ns)
 	if err != nil {
@@ -169,7 +169,7 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	if err != nil {
 		return "", "", err
 	}
-	measured = fmt.Sprintf("%d pods, %d kills after %s, the last 2s after creating %d pods, which were Ready %.0fs after the start (a container created and never started, left by the kill: %s); probes: not Ready %.1fs after the file's removal; ctxleak %s (%d sync contexts)",
+	measured = fmt.Sprintf("%d pods, %d kills after %s, the last 2s after creating %d pods, which were Ready %.0fs after the start (a container whose start the kill interrupted: %s); probes: not Ready %.1fs after the file's removal; ctxleak %s (%d sync contexts)",
 		opts.Pods, opts.Kills+1, strings.Join(kills, ", "), opts.NewPods, freshReady.Seconds(), leftovers, notReadyAfter.Seconds(), report.Analysis.Verdict, report.Analysis.SyncContexts)
 	if len(problems) > 0 {
 		return podsDisturbed, strings.Join(problems, "; ") + "; " + measured, nil
@@ -177,18 +177,28 @@ func kubeletKilledMidSync(ctx context.Context, env *Env) (outcome, measured stri
 	return string(report.Analysis.Verdict), measured, nil
 }
 
+// criStatusLister lists what the runtime holds and says how a container
+// fared.
+type criStatusLister interface {
+	criLister
+	ContainerStatus(ctx context.Context, containerID string, verbose bool) (*criv1.ContainerStatusResponse, error)
+}
+
 // oneOfEach says what is wrong with pod in the runtime if it has other than
 // exactly one running container and one Ready sandbox, and names it if it
-// also has a container created before restarted and never started. A
-// kubelet killed between CreateContainer and StartContainer leaves such a
-// container; the kubelet started again, as kuberuntime's computePodActions
-// does for a container that is not running, creates another (attempt 1,
-// restart count 1 in the API) and starts that, stock and patched alike; the
-// container GC keeps the first as the dead one it keeps per container. One
-// such container is excused, if it dates from before the restart and the
-// running one is its next attempt; any other second container (one that
-// ran, one created after the restart, a third) is wrong.
-func oneOfEach(ctx context.Context, runtime criLister, pod *v1.Pod, restarted time.Time) (wrong, neverStarted []string) {
+// also has a container whose start the kill interrupted. A kubelet killed
+// between CreateContainer and StartContainer leaves a container created
+// and never started; one killed during StartContainer leaves one exited
+// without having started (containerd: "failed to start containerd task:
+// context canceled", exit 128, as the kubelet's connection closes). The
+// kubelet started again, as kuberuntime's computePodActions does for a
+// container that is not running, creates another (attempt 1, restart count
+// 1 in the API) and starts that, stock and patched alike; the container GC
+// keeps the first as the dead one it keeps per container. One such
+// container is excused, if it dates from before the restart and the running
+// one is its next attempt; any other second container (one that ran, one
+// created after the restart, a third) is wrong.
+func oneOfEach(ctx context.Context, runtime criStatusLister, pod *v1.Pod, restarted time.Time) (wrong, interrupted []string) {
 	held, err := inRuntime(ctx, runtime, byUID(pod))
 	if err != nil {
 		return []string{fmt.Sprintf("%s: listing it in the runtime: %v", pod.Name, err)}, nil
@@ -197,10 +207,21 @@ func oneOfEach(ctx context.Context, runtime criLister, pod *v1.Pod, restarted ti
 	excused, others := 0, 0
 	for _, container := range held.containers {
 		states = append(states, container.State.String())
+		beforeRestart := time.Unix(0, container.CreatedAt).Before(restarted)
 		switch {
 		case container.State == criv1.ContainerState_CONTAINER_RUNNING:
-		case container.State == criv1.ContainerState_CONTAINER_CREATED && time.Unix(0, container.CreatedAt).Before(restarted):
+		case container.State == criv1.ContainerState_CONTAINER_CREATED && beforeRestart:
 			excused++
+		case container.State == criv1.ContainerState_CONTAINER_EXITED && beforeRestart:
+			status, err := runtime.ContainerStatus(ctx, container.Id, false)
+			if err != nil {
+				return []string{fmt.Sprintf("%s: the status of container %s: %v", pod.Name, container.Id, err)}, nil
+			}
+			if status.GetStatus().GetStartedAt() == 0 {
+				excused++
+			} else {
+				others++
+			}
 		default:
 			others++
 		}
@@ -208,12 +229,12 @@ func oneOfEach(ctx context.Context, runtime criLister, pod *v1.Pod, restarted ti
 	running := held.running()
 	attemptOK := len(running) == 1 && running[0].GetMetadata().GetAttempt() == uint32(excused)
 	if len(running) != 1 || others > 0 || excused > 1 || !attemptOK {
-		wrong = append(wrong, fmt.Sprintf("%s has containers %v, want one running and at most one created before the restart and never started, the running one its next attempt", pod.Name, states))
+		wrong = append(wrong, fmt.Sprintf("%s has containers %v, want one running and at most one whose start the kill interrupted, the running one its next attempt", pod.Name, states))
 	} else if excused == 1 {
-		neverStarted = append(neverStarted, pod.Name)
+		interrupted = append(interrupted, pod.Name)
 	}
 	if len(held.readySandboxes) != 1 {
 		wrong = append(wrong, fmt.Sprintf("%s has %d Ready sandboxes, want 1", pod.Name, len(held.readySandboxes)))
 	}
-	return wrong, neverStarted
+	return wrong, interrupted
 }

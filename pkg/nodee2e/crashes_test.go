@@ -3,6 +3,7 @@ package nodee2e
 import (
 	"context"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,11 +13,17 @@ import (
 )
 
 // fixedRuntime lists the same containers and one Ready sandbox for any
-// filter.
+// filter; a container's Id is its start time in nanoseconds, 0 for one that
+// never started.
 type fixedRuntime struct{ containers []*criv1.Container }
 
 func (r fixedRuntime) ListContainers(context.Context, *criv1.ContainerFilter) ([]*criv1.Container, error) {
 	return r.containers, nil
+}
+
+func (r fixedRuntime) ContainerStatus(_ context.Context, id string, _ bool) (*criv1.ContainerStatusResponse, error) {
+	startedAt, err := strconv.ParseInt(id, 10, 64)
+	return &criv1.ContainerStatusResponse{Status: &criv1.ContainerStatus{Id: id, StartedAt: startedAt}}, err
 }
 
 func (r fixedRuntime) ListPodSandbox(context.Context, *criv1.PodSandboxFilter) ([]*criv1.PodSandbox, error) {
@@ -32,8 +39,13 @@ func TestOneOfEach(t *testing.T) {
 	restarted := time.Unix(1000, 0)
 	before, after := restarted.Add(-time.Second).UnixNano(), restarted.Add(time.Second).UnixNano()
 	container := func(state criv1.ContainerState, created int64, attempt uint32) *criv1.Container {
-		return &criv1.Container{State: state, CreatedAt: created, Metadata: &criv1.ContainerMetadata{Name: "c", Attempt: attempt}}
+		startedAt := created
+		if state == criv1.ContainerState_CONTAINER_CREATED {
+			startedAt = 0
+		}
+		return &criv1.Container{Id: strconv.FormatInt(startedAt, 10), State: state, CreatedAt: created, Metadata: &criv1.ContainerMetadata{Name: "c", Attempt: attempt}}
 	}
+	startFailed := &criv1.Container{Id: "0", State: criv1.ContainerState_CONTAINER_EXITED, CreatedAt: before, Metadata: &criv1.ContainerMetadata{Name: "c"}}
 	const (
 		created = criv1.ContainerState_CONTAINER_CREATED
 		running = criv1.ContainerState_CONTAINER_RUNNING
@@ -49,6 +61,7 @@ func TestOneOfEach(t *testing.T) {
 		"left by the kill, the running one is 0": {containers: []*criv1.Container{container(created, before, 0), container(running, after, 0)}, wrong: true},
 		"created after the restart":              {containers: []*criv1.Container{container(created, after, 0), container(running, after, 1)}, wrong: true},
 		"two left":                               {containers: []*criv1.Container{container(created, before, 0), container(created, before, 1), container(running, after, 2)}, wrong: true},
+		"its start cut off by the kill":          {containers: []*criv1.Container{startFailed, container(running, after, 1)}, neverStarted: []string{"fresh-07"}},
 		"one that ran":                           {containers: []*criv1.Container{container(exited, before, 0), container(running, after, 1)}, wrong: true},
 		"none running":                           {containers: []*criv1.Container{container(created, before, 0)}, wrong: true},
 		"two running":                            {containers: []*criv1.Container{container(running, before, 0), container(running, after, 1)}, wrong: true},
