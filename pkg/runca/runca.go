@@ -7,7 +7,6 @@ package runca
 
 import (
 	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"k8s.io/client-go/util/cert"
 )
 
 // Files are the paths Write writes, in its folder.
@@ -39,27 +40,18 @@ func Write(dir string, hosts []string, now time.Time, validFor time.Duration) er
 	if err != nil {
 		return err
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, file := range []struct {
-		name, blockType string
-		der             []byte
-		mode            os.FileMode
-	}{
-		{CAFile, "CERTIFICATE", ca.Raw, 0o644},
-		{CertFile, "CERTIFICATE", leaf.Raw, 0o644},
-		{KeyFile, "EC PRIVATE KEY", keyDER, 0o600},
-	} {
-		if err := os.WriteFile(filepath.Join(dir, file.name), pemBlock(file.blockType, file.der), file.mode); err != nil {
-			return err
-		}
+	certPEM, err := cert.EncodeCertificates(ca)
+	if err != nil {
+		return err
 	}
-	return nil
+	if err := cert.WriteCert(filepath.Join(dir, CAFile), certPEM); err != nil {
+		return err
+	}
+	// tls.crt and tls.key (CertFile, KeyFile), as the node's pairs are written.
+	return writePair(dir, "tls", leaf, key)
 }
 
 func pemBlock(blockType string, der []byte) []byte {
