@@ -9,6 +9,7 @@
 #   make soak KUBE_VERSION=v1.36.2 PODS=100 DURATION=10m
 #   make e2e KUBE_VERSION=v1.36.5   a real node: API server, containerd, runc, CNI
 #   make e2e-faults KUBE_VERSION=v1.36.5   the kubelet swapped, killed and churned, the runtime killed, the API cut off
+#   make cluster KUBE_VERSION=v1.36.5 NODES=3   kubeadm init and join from the release's apt repository and images
 #   make clean
 
 SHELL := /usr/bin/env bash
@@ -31,9 +32,12 @@ BASES ?=
 SYNC_PODS ?=
 SYNC_DURATION ?=
 E2E_SCENARIOS ?=
-export BASES KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS
+# The cluster: nodes, and a command to run on it before it is taken down.
+NODES ?=
+CMD ?=
+export BASES KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS NODES CMD
 
-.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults verify-alerts bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults cluster cluster-down verify-alerts bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -111,6 +115,20 @@ e2e:
 ## twice gives a noise band for; needs root
 e2e-faults:
 	E2E_SCENARIOS=$${E2E_SCENARIOS:-kubelet-restart,kubelet-killed-during-prestop,kubelet-killed-at-succeeded,kubelet-killed-mid-sync,containerd-killed,api-partitioned,apiserver-restarted,node-rebooted,churn,kubelet-swap,kubelet-package-swap} SWAP_PODS=$${SWAP_PODS:-50} REPEAT_STOCK=$${REPEAT_STOCK:-1} hack/e2e.sh
+
+## cluster: a kubeadm cluster of NODES (default 3) from the release of
+## KUBE_VERSION (made first if absent): every node's packages from the
+## release's signed apt repository on loopback, its images imported,
+## kubeadm init and join, each node a network and mount namespace with
+## containerd of its own; left up (make cluster-down), or with CMD, CMD
+## run on the control-plane node and the cluster taken down; needs root
+cluster:
+	hack/cluster.sh
+
+## cluster-down: take down the cluster make cluster left up, and check that
+## nothing of it is left
+cluster-down:
+	hack/cluster.sh --down
 
 ## bench: pod-worker sync benchmark, stock vs patched KUBE_VERSION in one run,
 ## compared with benchstat (COUNT=8 BENCHTIME=20000x)

@@ -63,10 +63,7 @@ func Node(o NodeOptions) (*kubeletv1beta1.KubeletConfiguration, error) {
 	c.PodLogsDir = o.PodLogsDir
 	c.Address = o.Address
 	c.HealthzBindAddress = "127.0.0.1"
-	c.ImageGCLowThresholdPercent = ptr.To[int32](99)
-	// Evict for memory, never for a disk that is merely full of other
-	// things.
-	c.EvictionHard = map[string]string{"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
+	evictForMemoryOnly(c)
 	c.Authentication = kubeletv1beta1.KubeletAuthentication{
 		Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: ptr.To(false)},
 		Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: ptr.To(true)},
@@ -74,6 +71,27 @@ func Node(o NodeOptions) (*kubeletv1beta1.KubeletConfiguration, error) {
 	}
 	c.Authorization = kubeletv1beta1.KubeletAuthorization{Mode: kubeletv1beta1.KubeletAuthorizationModeWebhook}
 	return c, nil
+}
+
+// Kubeadm is the kubelet configuration a kubeadm cluster of this machine
+// gives kubeadm init (the kubelet-config ConfigMap every node's kubelet
+// gets): what the machine needs, the kubelet's own sync period, and the
+// real node's eviction thresholds. kubeadm adds authentication,
+// authorization, the static pod path and the rest; each node's cgroupRoot
+// comes from a kubeadm patch of its own.
+func Kubeadm() *kubeletv1beta1.KubeletConfiguration {
+	c := machine()
+	c.SyncFrequency = metav1.Duration{}
+	evictForMemoryOnly(c)
+	return c
+}
+
+// evictForMemoryOnly makes a node's kubelet evict for memory, never for a
+// disk that is merely full of other things; the low image threshold sits
+// below machine's high one (100), as validation requires.
+func evictForMemoryOnly(c *kubeletv1beta1.KubeletConfiguration) {
+	c.ImageGCLowThresholdPercent = ptr.To[int32](99)
+	c.EvictionHard = map[string]string{"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
 }
 
 // StandaloneOptions place a kubelet with no API server, beside others.

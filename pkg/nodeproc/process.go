@@ -1,7 +1,8 @@
 // Package nodeproc runs the processes of a node on this machine: how they are
 // started (in the node's network namespace, their PID recorded), stopped
-// and killed. The soak's kubelets, the real node's kubelets and
-// the faults done to them all go through it.
+// and killed. The soak's kubelets, the real node's kubelets, the faults
+// done to them and the kubeadm cluster's nodes (pkg/cluster) all go
+// through it.
 //
 // Every process leaves a record in its RecordDir while it runs: NAME.pid,
 // its PID in decimal, and NAME.cmdline, its argv as /proc/PID/cmdline reads
@@ -55,6 +56,15 @@ type Spec struct {
 	// and its runtime must share the mount namespace, or the runtime would
 	// not see the volumes the kubelet mounts.
 	NetNS string
+	// MountNS, when set, is a mount namespace to run in as well
+	// (/proc/PID/ns/mnt of a process that holds it): a node of a cluster
+	// has its own /etc, /var/lib and /run, and its kubelet, runtime and
+	// kubeadm all see the same. Paths in Path and Args are read there.
+	MountNS string
+	// NewMountNS starts the process in a new mount namespace, every mount
+	// in it private (Go's exec does that before the program runs, as
+	// unshare(1) does): a process that holds a node's namespace.
+	NewMountNS bool
 	// LogPath receives the process's output, appended to across restarts.
 	LogPath string
 	// RecordDir holds the process's record while it runs.
@@ -105,10 +115,10 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	defer logFile.Close()
 	argv := append([]string{spec.Path}, spec.Args...)
 	cmd := exec.Command(spec.Path, spec.Args...)
-	if spec.NetNS != "" {
+	if spec.NetNS != "" || spec.MountNS != "" {
 		// nsenter execs the binary in place: the process started is the
 		// binary itself, with the PID recorded.
-		cmd = exec.Command("nsenter", append([]string{"--net=" + spec.NetNS, "--"}, argv...)...)
+		cmd = exec.Command("nsenter", append(spec.nsenterArgs(), argv...)...)
 	}
 	cmd.Env = append(os.Environ(), spec.Env...)
 	if spec.Environ != nil {
@@ -117,6 +127,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if spec.NewMountNS {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if !spec.Detached {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
@@ -140,6 +153,21 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	}
 	klog.FromContext(ctx).Info("Started process", "process", spec.Name, "pid", p.PID, "netns", spec.NetNS, "log", spec.LogPath)
 	return p, nil
+}
+
+// nsenterArgs are nsenter's arguments that enter spec's namespaces, up to
+// and with "--".
+func (spec Spec) nsenterArgs() []string {
+	var args []string
+	if spec.NetNS != "" {
+		args = append(args, "--net="+spec.NetNS)
+	}
+	if spec.MountNS != "" {
+		// nsenter opens every namespace before it enters any: the network
+		// namespace's path is the harness's, not the node's.
+		args = append(args, "--mount="+spec.MountNS)
+	}
+	return append(args, "--")
 }
 
 func (p *Process) record(argv []string) error {

@@ -331,3 +331,87 @@ func unescapeMountPoint(s string) string {
 	}
 	return out.String()
 }
+
+// StopRecorded stops every process recorded in recordDir, the newest record
+// first, as Stop stops its own: SIGTERM, SIGKILL after StopGrace. It is how
+// a harness takes down what another run of it started and left running (a
+// cluster left up). Only a process whose cmdline is still the recorded one
+// is signalled, and only it; every record is removed. It returns the names
+// it stopped.
+func StopRecorded(ctx context.Context, recordDir string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(recordDir, "*.pid"))
+	if err != nil {
+		return nil, err
+	}
+	type record struct {
+		name    string
+		modTime time.Time
+	}
+	var records []record
+	for _, m := range matches {
+		info, err := os.Stat(m)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, record{strings.TrimSuffix(filepath.Base(m), ".pid"), info.ModTime()})
+	}
+	slices.SortStableFunc(records, func(a, b record) int { return b.modTime.Compare(a.modTime) })
+	var stopped []string
+	var errs []error
+	for _, r := range records {
+		base := filepath.Join(recordDir, r.name)
+		pidText, err := os.ReadFile(base + ".pid")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("record %s.pid: %w", base, err))
+			continue
+		}
+		cmdline, err := os.ReadFile(base + ".cmdline")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if runsAsRecorded(pid, cmdline) {
+			if err := stopPID(ctx, r.name, pid, cmdline); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			stopped = append(stopped, r.name)
+		}
+		errs = append(errs, removeIfExists(base+".pid"), removeIfExists(base+".cmdline"))
+	}
+	return stopped, errors.Join(errs...)
+}
+
+// stopPID sends SIGTERM to pid, and SIGKILL after StopGrace, and waits until
+// it no longer runs as recorded.
+func stopPID(ctx context.Context, name string, pid int, cmdline []byte) error {
+	logger := klog.FromContext(ctx).WithValues("process", name, "pid", pid)
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("%s (pid %d): %w", name, pid, err)
+	}
+	deadline := time.Now().Add(stopGrace)
+	for runsAsRecorded(pid, cmdline) {
+		if time.Now().After(deadline) {
+			logger.Info("Process did not exit on SIGTERM, killing it", "after", stopGrace)
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("%s (pid %d): %w", name, pid, err)
+			}
+			deadline = time.Now().Add(10 * time.Second)
+			for runsAsRecorded(pid, cmdline) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s (pid %d) still runs 10s after SIGKILL", name, pid)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	logger.Info("Stopped recorded process")
+	return nil
+}

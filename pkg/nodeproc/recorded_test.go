@@ -266,3 +266,36 @@ func TestUnmountUnderUndoesOnlyWhatIsBelow(t *testing.T) {
 		t.Error("the mount outside pods/ was undone")
 	}
 }
+
+func TestStopRecordedStopsOnlyWhatRunsAsRecorded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, waited := startRecorded(t, dir)
+	// A record whose number another process now has (this test's own),
+	// with another cmdline: left alone, its record removed.
+	if err := os.WriteFile(filepath.Join(dir, "reused.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "reused.cmdline"), []byte("kubelet\x00--v=2\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := StopRecorded(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(stopped, []string{"sleeper"}) {
+		t.Errorf("stopped %v, want [sleeper]", stopped)
+	}
+	select {
+	case err := <-waited:
+		// SIGTERM, not SIGKILL: a service manager's stop.
+		if status, ok := err.(*exec.ExitError); !ok || status.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Errorf("the recorded process ended with %v, want SIGTERM", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the recorded process still runs")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.pid")); len(left) > 0 {
+		t.Errorf("records left: %v", left)
+	}
+}

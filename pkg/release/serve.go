@@ -31,6 +31,17 @@ func Serve(ctx context.Context, dir, addrFile string) error {
 	if err := os.Rename(tmp, filepath.Clean(addrFile)); err != nil {
 		return err
 	}
+	return ServeOn(ctx, dir, listener)
+}
+
+// ServeOn serves dir over HTTP on listener, which it closes, until ctx
+// ends, then closes every connection and returns nil: a release folder
+// served where a caller listens (in a network namespace of a test's own).
+func ServeOn(ctx context.Context, dir string, listener net.Listener) error {
+	defer listener.Close()
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return fmt.Errorf("%s is not a folder to serve", dir)
+	}
 	server := &http.Server{Handler: http.FileServer(http.Dir(dir))}
 	stopped := context.AfterFunc(ctx, func() { server.Close() })
 	defer stopped()

@@ -17,7 +17,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
 )
@@ -40,6 +42,10 @@ type Command struct {
 	Env []string
 	// Files are the unit file and drop-ins read, in the order applied.
 	Files []string
+	// Restart is Restart= ("no" when unset), RestartSec how long systemd
+	// waits before it starts the service again (100ms when unset).
+	Restart    string
+	RestartSec time.Duration
 }
 
 // Load reads service name ("kubelet.service") under root, as systemd loads
@@ -81,6 +87,7 @@ func Load(root, name string) (Command, error) {
 	}
 
 	var execStart []string
+	restart, restartSec := "no", 100*time.Millisecond
 	// Environment= words and EnvironmentFile= paths, each in the order of
 	// the files; an empty assignment resets its list, as systemd does.
 	var assignments, environmentFiles []string
@@ -121,6 +128,14 @@ func Load(root, name string) (Command, error) {
 					continue
 				}
 				environmentFiles = append(environmentFiles, o.Value)
+			case "Restart":
+				restart = o.Value
+			case "RestartSec":
+				d, err := parseTimeSpan(o.Value)
+				if err != nil {
+					return Command{}, fmt.Errorf("%s: RestartSec=%s: %w", file, o.Value, err)
+				}
+				restartSec = d
 			case "ExecStartPre", "ExecStartPost", "User", "Group", "RootDirectory", "RootImage", "WorkingDirectory", "ExecSearchPath", "PassEnvironment", "UnsetEnvironment":
 				if o.Value != "" {
 					return Command{}, fmt.Errorf("%s: %s= is not supported here", file, o.Name)
@@ -175,11 +190,25 @@ func Load(root, name string) (Command, error) {
 	if !filepath.IsAbs(argv[0]) {
 		return Command{}, fmt.Errorf("%s ExecStart=%s: the executable is not an absolute path", name, execStart[0])
 	}
-	c := Command{Path: argv[0], Args: argv[1:], Files: files}
+	c := Command{Path: argv[0], Args: argv[1:], Files: files, Restart: restart, RestartSec: restartSec}
 	for _, key := range order {
 		c.Env = append(c.Env, key+"="+env[key])
 	}
 	return c, nil
+}
+
+// parseTimeSpan reads a systemd time span (systemd.time(5)) of one unit: a
+// number alone is seconds.
+func parseTimeSpan(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if seconds, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(seconds * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("not a time span this reader knows (a number of seconds, or 10s, 100ms, 1min as 1m): %w", err)
+	}
+	return d, nil
 }
 
 func readOptions(file string) ([]*unit.UnitOption, error) {

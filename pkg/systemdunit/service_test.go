@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeFiles writes files, path → content, under root.
@@ -22,7 +23,7 @@ func writeFiles(t *testing.T, root string, files map[string]string) {
 	}
 }
 
-const packagedUnit = "[Unit]\nDescription=node agent\n\n[Service]\nExecStart=/usr/bin/kubelet\nRestart=always\n"
+const packagedUnit = "[Unit]\nDescription=node agent\n\n[Service]\nExecStart=/usr/bin/kubelet\nRestart=always\nStartLimitInterval=0\nRestartSec=10\n"
 
 func TestLoad(t *testing.T) {
 	for _, tc := range []struct {
@@ -156,5 +157,39 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestLoadRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name, dropIn string
+		wantRestart  string
+		wantSec      time.Duration
+	}{
+		{"the packaged unit's", "", "always", 10 * time.Second},
+		{"a drop-in's, in a unit", "[Service]\nRestart=on-failure\nRestartSec=250ms\n", "on-failure", 250 * time.Millisecond},
+		{"a fraction of a second", "[Service]\nRestartSec=1.5\n", "always", 1500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			files := map[string]string{"usr/lib/systemd/system/kubelet.service": packagedUnit}
+			if tc.dropIn != "" {
+				files["etc/systemd/system/kubelet.service.d/50-restart.conf"] = tc.dropIn
+			}
+			writeFiles(t, root, files)
+			c, err := Load(root, "kubelet.service")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Restart != tc.wantRestart || c.RestartSec != tc.wantSec {
+				t.Errorf("Restart=%s RestartSec=%v, want %s and %v", c.Restart, c.RestartSec, tc.wantRestart, tc.wantSec)
+			}
+		})
+	}
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"usr/lib/systemd/system/kubelet.service": packagedUnit,
+		"etc/systemd/system/kubelet.service.d/50-restart.conf": "[Service]\nRestartSec=5 min\n"})
+	if _, err := Load(root, "kubelet.service"); err == nil || !strings.Contains(err.Error(), "RestartSec=5 min") {
+		t.Errorf("RestartSec=5 min: got %v, want an error naming it", err)
 	}
 }

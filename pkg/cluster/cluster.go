@@ -1,0 +1,529 @@
+// Package cluster builds a kubeadm cluster on this machine the way
+// image-builder and Cluster API build one from a release: each node gets
+// the release's packages from its signed apt repository, served on
+// loopback, and its images imported under the names kubeadm asks for;
+// kubeadm init runs on the first node and kubeadm join on the others. Each
+// node is a network namespace and a mount namespace (Node), with a
+// containerd of its own and a kubelet started as the packages' systemd
+// unit says. The processes go through pkg/nodeproc, recorded, so that Down
+// takes down what Up left running.
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/release"
+	"k8s.io/klog/v2"
+)
+
+// Tools are the binaries a node's runtime needs from the build.
+type Tools struct {
+	// Containerd and Ctr are containerd's daemon and client; the runc shim
+	// is beside Containerd.
+	Containerd, Ctr string
+}
+
+// Options describe the cluster to build.
+type Options struct {
+	// Release is the release folder (…/v1.36.5-ctxfix.3); its name is the
+	// version kubeadm deploys.
+	Release string
+	// Arch is the nodes' architecture.
+	Arch string
+	// Nodes counts the nodes, the control plane among them.
+	Nodes int
+	// Dir is the run's folder, under _output/.
+	Dir string
+	// Packages are NAME=VERSION to install from the repository on every
+	// node (kubelet, kubeadm, kubectl, kubernetes-cni).
+	Packages []string
+	// AptPin is the pin of docs/node-images.md, with the release's version.
+	AptPin string
+	Tools  Tools
+}
+
+// state is what Up leaves in the run's folder for Down.
+type state struct {
+	Nodes int `json:"nodes"`
+	// Host is the fingerprint of the host's own files that a node must
+	// never touch, taken before anything started.
+	Host map[string]string `json:"host"`
+}
+
+func (o Options) validate() error {
+	var problems []string
+	if o.Nodes < 1 || o.Nodes > 9 {
+		problems = append(problems, fmt.Sprintf("NODES=%d: want 1 to 9", o.Nodes))
+	}
+	if info, err := os.Stat(o.Release); err != nil || !info.IsDir() {
+		problems = append(problems, fmt.Sprintf("release folder %q: not a folder", o.Release))
+	}
+	for name, path := range map[string]string{"containerd": o.Tools.Containerd, "ctr": o.Tools.Ctr, "apt pin": o.AptPin} {
+		if _, err := os.Stat(path); err != nil {
+			problems = append(problems, fmt.Sprintf("%s %q: %v", name, path, err))
+		}
+	}
+	if len(o.Packages) == 0 {
+		problems = append(problems, "no packages to install")
+	}
+	if !filepath.IsAbs(o.Dir) || o.Arch == "" {
+		problems = append(problems, fmt.Sprintf("the run's folder (%q) must be an absolute path, and the architecture (%q) is required: nodes see paths from their own working folder", o.Dir, o.Arch))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("cluster: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Cluster is a cluster that Up built.
+type Cluster struct {
+	Options Options
+	Nodes   []*Node
+	// Version is the Kubernetes version the cluster runs.
+	Version string
+
+	kubelets []*kubeletService
+	// stopSupervising ends the kubelets' supervision; they keep running.
+	stopSupervising context.CancelFunc
+	supervising     sync.WaitGroup
+	// stopServing stops the release's web server.
+	stopServing func() error
+}
+
+// Up builds the cluster. On failure it takes down what it started.
+func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
+	logger := klog.FromContext(ctx)
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(o.Dir, "cluster.json")); err == nil {
+		return nil, fmt.Errorf("%s holds a cluster: take it down first (make cluster-down)", o.Dir)
+	}
+	c := &Cluster{Options: o, Version: filepath.Base(o.Release)}
+	for i := 1; i <= o.Nodes; i++ {
+		c.Nodes = append(c.Nodes, newNode(o.Dir, i))
+	}
+	// Before anything is made, and before a failure would take down what
+	// is there: another cluster's namespaces and cgroups are not this
+	// one's.
+	if err := nothingInTheWay(c.Nodes); err != nil {
+		return nil, err
+	}
+	host, err := hostFingerprint()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	s, err := json.Marshal(state{Nodes: o.Nodes, Host: host})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, "cluster.json"), s, 0o644); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			logger.Error(err, "Cluster did not come up; taking it down")
+			err = errors.Join(err, c.Close())
+			if downErr := Down(context.WithoutCancel(ctx), o.Dir); downErr != nil {
+				err = errors.Join(err, fmt.Errorf("and taking it down: %w", downErr))
+			}
+		}
+	}()
+
+	if err := createNetwork(ctx, c.Nodes); err != nil {
+		return nil, err
+	}
+	// The release folder, as a web server publishes it, on the switch.
+	listener, err := listenIn(netnsPath(switchNamespace), repoAddress.String())
+	if err != nil {
+		return nil, fmt.Errorf("serving the release on the switch: %w", err)
+	}
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- release.ServeOn(serveCtx, filepath.Dir(o.Release), listener) }()
+	c.stopServing = func() error {
+		stopServing()
+		if err := <-served; err != nil {
+			return fmt.Errorf("the release's web server: %w", err)
+		}
+		return nil
+	}
+	repo := fmt.Sprintf("http://%s/%s/deb/", repoAddress, c.Version)
+	apt := AptSource{Repo: repo, KeyURL: repo + "Release.key", PinFile: o.AptPin,
+		Client: &http.Client{Transport: &http.Transport{DialContext: dialIn(netnsPath(switchNamespace))}}}
+	var hosts strings.Builder
+	hosts.WriteString("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
+	for _, n := range c.Nodes {
+		fmt.Fprintf(&hosts, "%s %s\n", n.Address, n.Name)
+	}
+	images, err := filepath.Glob(filepath.Join(o.Release, "bin", "linux", o.Arch, "*.tar"))
+	if err != nil || len(images) == 0 {
+		return nil, fmt.Errorf("no image tarballs in %s/bin/linux/%s", o.Release, o.Arch)
+	}
+	pause, err := pauseImage(images)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range c.Nodes {
+		start := time.Now()
+		if err := n.createCgroups(); err != nil {
+			return nil, err
+		}
+		if err := n.writePatches(); err != nil {
+			return nil, err
+		}
+		if err := n.prepareApt(ctx, apt); err != nil {
+			return nil, err
+		}
+		if err := n.startNamespace(ctx, hosts.String()); err != nil {
+			return nil, err
+		}
+		if err := n.aptUpdate(ctx); err != nil {
+			return nil, err
+		}
+		if err := n.AptInstall(ctx, o.Packages); err != nil {
+			return nil, err
+		}
+		if err := n.startRuntime(ctx, o.Tools, pause); err != nil {
+			return nil, err
+		}
+		if _, err := n.importImages(ctx, o.Tools, images, o.Arch); err != nil {
+			return nil, err
+		}
+		logger.Info("Node prepared", "node", n.Name, "took", time.Since(start).Round(time.Second))
+	}
+
+	superviseCtx, stop := context.WithCancel(ctx)
+	c.stopSupervising = stop
+	for _, n := range c.Nodes {
+		k := &kubeletService{node: n}
+		c.kubelets = append(c.kubelets, k)
+		c.supervising.Add(1)
+		go func() {
+			defer c.supervising.Done()
+			k.supervise(superviseCtx)
+		}()
+	}
+
+	token, err := bootstrapToken()
+	if err != nil {
+		return nil, err
+	}
+	cp := c.Nodes[0]
+	config, err := initConfig(cp, c.Version, token)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := cp.kubeadm(ctx, config, "init"); err != nil {
+		return nil, err
+	}
+	logger.Info("kubeadm init done", "node", cp.Name, "took", time.Since(start).Round(time.Second))
+	ca, err := os.ReadFile(filepath.Join(cp.View(), "etc/kubernetes/pki/ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	hash, err := caCertHash(ca)
+	if err != nil {
+		return nil, fmt.Errorf("the cluster's CA: %w", err)
+	}
+	endpoint := fmt.Sprintf("%s:%d", cp.Address, apiServerPort)
+	for _, n := range c.Nodes[1:] {
+		config, err := joinConfig(n, endpoint, token, hash)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		if err := n.kubeadm(ctx, config, "join"); err != nil {
+			return nil, err
+		}
+		logger.Info("kubeadm join done", "node", n.Name, "took", time.Since(start).Round(time.Second))
+	}
+	return c, nil
+}
+
+// pauseImage is the sandbox image containerd pins: the release's pause.
+func pauseImage(tarballs []string) (string, error) {
+	for _, t := range tarballs {
+		if filepath.Base(t) == "pause.tar" {
+			tags, err := tarballTags(t)
+			if err != nil {
+				return "", err
+			}
+			if len(tags) != 1 {
+				return "", fmt.Errorf("%s names %d images, want 1: %v", t, len(tags), tags)
+			}
+			return tags[0], nil
+		}
+	}
+	return "", fmt.Errorf("the release has no pause.tar beside %v", tarballs)
+}
+
+// nothingInTheWay fails if a namespace or cgroup the nodes would make is
+// there already.
+func nothingInTheWay(nodes []*Node) error {
+	var there []string
+	for _, ns := range append([]string{switchNamespace}, nodeNamespaces(nodes)...) {
+		if _, err := os.Stat(netnsPath(ns)); err == nil {
+			there = append(there, "network namespace "+ns)
+		}
+	}
+	for _, n := range nodes {
+		dirs, err := n.nodeCgroups()
+		if err != nil {
+			return err
+		}
+		for _, d := range dirs {
+			if _, err := os.Stat(d); err == nil {
+				there = append(there, "cgroup "+d)
+			}
+		}
+	}
+	if len(there) > 0 {
+		return fmt.Errorf("a cluster is up, or a run was killed (make cluster-down, or remove them): %s", strings.Join(there, ", "))
+	}
+	return nil
+}
+
+// Close ends what Up runs in this process: the kubelets' supervision (they
+// keep running, as a cluster left up keeps its kubelets) and the release's
+// web server.
+func (c *Cluster) Close() error {
+	if c.stopSupervising != nil {
+		c.stopSupervising()
+		c.supervising.Wait()
+		c.stopSupervising = nil
+	}
+	if c.stopServing != nil {
+		err := c.stopServing()
+		c.stopServing = nil
+		return err
+	}
+	return nil
+}
+
+// Down takes down the cluster whose run folder is dir, whatever state Up
+// left it in, and checks that nothing is left: no process of the run, no
+// process that still sees one of its mounts, no cgroup or network
+// namespace of its nodes, and the host's own files as they were. It then
+// removes dir.
+func Down(ctx context.Context, dir string) error {
+	logger := klog.FromContext(ctx)
+	data, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
+	if err != nil {
+		return fmt.Errorf("no cluster in %s: %w", dir, err)
+	}
+	var s state
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("%s/cluster.json: %w", dir, err)
+	}
+	var nodes []*Node
+	for i := 1; i <= s.Nodes; i++ {
+		nodes = append(nodes, newNode(dir, i))
+	}
+	var errs []error
+	// The packets the switch dropped, before the switch goes.
+	if _, err := os.Stat(netnsPath(switchNamespace)); err == nil {
+		dropped, err := droppedPackets(ctx)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case dropped > 0:
+			errs = append(errs, fmt.Errorf("the switch dropped %d packets bound outside the run's namespaces", dropped))
+		default:
+			logger.Info("No packet was bound outside the run's namespaces (the switch's drop rule counted 0)")
+		}
+	}
+	if with, err := defaultRoutes(ctx, existing(nodes)); err != nil {
+		errs = append(errs, err)
+	} else if len(with) > 0 {
+		errs = append(errs, fmt.Errorf("nodes have a default route: %v", with))
+	}
+	var namespaces []string
+	for _, n := range nodes {
+		if ns, err := os.ReadFile(filepath.Join(n.Dir, "mount-namespace")); err == nil {
+			namespaces = append(namespaces, string(ns))
+		}
+	}
+	stopped, err := nodeproc.StopRecorded(ctx, filepath.Join(dir, "records"))
+	errs = append(errs, err)
+	logger.Info("Stopped the recorded processes", "processes", stopped)
+	for _, n := range nodes {
+		errs = append(errs, n.removeCgroups(ctx))
+	}
+	if left, err := processesSeeing(dir, namespaces); err != nil {
+		errs = append(errs, err)
+	} else if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("processes still see mounts of %s: %v", dir, left))
+	}
+	errs = append(errs, deleteNetwork(ctx, nodes))
+	host, err := hostFingerprint()
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		for path, before := range s.Host {
+			if host[path] != before {
+				errs = append(errs, fmt.Errorf("the host's %s changed while the cluster ran", path))
+			}
+		}
+	}
+	errs = append(errs, leftBehind(nodes)...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	logger.Info("Cluster down; nothing left behind (processes, mounts, cgroups, network namespaces, host files)")
+	return nil
+}
+
+// leftBehind names what of the nodes is still there.
+func leftBehind(nodes []*Node) []error {
+	var errs []error
+	for _, n := range nodes {
+		if _, err := os.Stat(netnsPath(n.Namespace)); err == nil {
+			errs = append(errs, fmt.Errorf("network namespace %s is left", n.Namespace))
+		}
+		dirs, err := n.nodeCgroups()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, d := range dirs {
+			if _, err := os.Stat(d); err == nil {
+				errs = append(errs, fmt.Errorf("cgroup %s is left", d))
+			}
+		}
+	}
+	if _, err := os.Stat(netnsPath(switchNamespace)); err == nil {
+		errs = append(errs, fmt.Errorf("network namespace %s is left", switchNamespace))
+	}
+	return errs
+}
+
+// processesSeeing lists the processes left in a node's mount namespace
+// (namespaces, as /proc/PID/ns/mnt names them), or whose mount table holds
+// a mount of dir.
+func processesSeeing(dir string, namespaces []string) ([]string, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var left []string
+	for _, e := range entries {
+		if strings.Trim(e.Name(), "0123456789") != "" {
+			continue
+		}
+		ns, nsErr := os.Readlink(filepath.Join("/proc", e.Name(), "ns/mnt"))
+		mounts, err := os.ReadFile(filepath.Join("/proc", e.Name(), "mountinfo"))
+		if err != nil || nsErr != nil {
+			// Gone since the listing.
+			continue
+		}
+		if slices.Contains(namespaces, ns) || strings.Contains(string(mounts), " "+dir+"/") || strings.Contains(string(mounts), "="+dir+"/") {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			left = append(left, e.Name()+" "+strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
+		}
+	}
+	return left, nil
+}
+
+// existing are the nodes whose network namespace is there.
+func existing(nodes []*Node) []*Node {
+	var there []*Node
+	for _, n := range nodes {
+		if _, err := os.Stat(netnsPath(n.Namespace)); err == nil {
+			there = append(there, n)
+		}
+	}
+	return there
+}
+
+// hostPaths are the host's own files that a node has at the same paths,
+// in its own namespace: the run must leave them as they were.
+var hostPaths = []string{"/etc/resolv.conf", "/etc/hosts", "/etc/kubernetes", "/var/lib/kubelet", "/etc/cni/net.d", "/var/lib/etcd"}
+
+// hostFingerprint hashes each of hostPaths: the names, modes and contents
+// of the files below it, or "absent".
+func hostFingerprint() (map[string]string, error) {
+	fingerprint := map[string]string{}
+	for _, root := range hostPaths {
+		h := sha256.New()
+		seen := false
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			seen = true
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s %v\n", path, info.Mode())
+			if info.Mode()&fs.ModeSymlink != 0 {
+				target, err := os.Readlink(path)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(h, "-> %s\n", target)
+			}
+			if info.Mode().IsRegular() || info.Mode()&fs.ModeSymlink != 0 {
+				data, err := os.ReadFile(path)
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				h.Write(data)
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && !seen:
+			fingerprint[root] = "absent"
+		case err != nil:
+			return nil, fmt.Errorf("fingerprint of the host's %s: %w", root, err)
+		default:
+			fingerprint[root] = hex.EncodeToString(h.Sum(nil))
+		}
+	}
+	return fingerprint, nil
+}
+
+// waitFor polls done every half second until it is true, fails, or two
+// minutes pass.
+func waitFor(ctx context.Context, what string, done func() (bool, error)) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ok, err := done()
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not there after 2 minutes", what)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
