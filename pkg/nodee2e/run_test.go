@@ -59,7 +59,7 @@ func TestStockOutcomesNameEverySupportedBase(t *testing.T) {
 // sources, must say the same about each base, or one of the two is wrong.
 func TestStockOutcomesAgreeWithVersionFacts(t *testing.T) {
 	byProblem := map[ctxleak.Problem]map[string]string{
-		ctxleak.ProblemLeak: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": Pass, "kubelet-package-swap": Pass, "churn": string(ctxleak.Leaking),
+		ctxleak.ProblemLeak: {"readiness-during-termination": Pass, "sustained-sync": string(ctxleak.Leaking), "npd-node-check": "exit 1", "kubelet-swap": string(ctxleak.Leaking), "kubelet-package-swap": string(ctxleak.Leaking), "churn": string(ctxleak.Leaking),
 			"kubelet-killed-mid-sync": string(ctxleak.Leaking), "containerd-killed": Pass, "api-partitioned": Pass, "apiserver-restarted": Pass},
 		ctxleak.ProblemProbeRegression: {"readiness-during-termination": Fail, "sustained-sync": string(ctxleak.Clean), "npd-node-check": "exit 1", "kubelet-swap": Fail, "kubelet-package-swap": Fail, "churn": string(ctxleak.Clean),
 			"kubelet-killed-mid-sync": string(ctxleak.Clean), "containerd-killed": Fail, "api-partitioned": Fail, "apiserver-restarted": Fail},

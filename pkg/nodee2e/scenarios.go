@@ -156,9 +156,19 @@ var Scenarios = []Scenario{
 	{Name: "node-rebooted", Run: nodeRebooted, Patched: Pass},
 	{Name: "churn", Run: churn, Measures: true, Patched: string(ctxleak.Clean), Stock: stockLeak},
 	{Name: "node-conformance", Run: nodeConformance, Patched: Pass},
-	// On rollback, the pod deleted is probed as its base probes it.
-	{Name: "kubelet-swap", Swap: kubeletSwap, Patched: Pass, Stock: stockReadiness},
-	{Name: "kubelet-package-swap", Swap: kubeletPackageSwap, Patched: Pass, Stock: stockReadiness},
+	// On rollback, the pod deleted is probed as its base probes it, and the
+	// node leaks again where its base leaks.
+	{Name: "kubelet-swap", Swap: kubeletSwap, Patched: Pass, Stock: stockRollback},
+	{Name: "kubelet-package-swap", Swap: kubeletPackageSwap, Patched: Pass, Stock: stockRollback},
+}
+
+// stockRollback is the outcome of a rollback to stock: fail where stock
+// reports a terminating pod Ready (v1.36.3-v1.36.5), else leaking where it
+// keeps its sync contexts (v1.36.0-v1.36.2), else pass.
+var stockRollback = map[string]string{
+	"v1.36.0": string(ctxleak.Leaking), "v1.36.1": string(ctxleak.Leaking), "v1.36.2": string(ctxleak.Leaking),
+	"v1.36.3": Fail, "v1.36.4": Fail, "v1.36.5": Fail,
+	"v1.37.0": Pass, "v1.37.2": Pass,
 }
 
 // stockLeak is ctxleak's verdict on a stock kubelet after pods came and

@@ -94,7 +94,8 @@ func (p podIdentity) String() string {
 // probed through termination (kubernetes#140881), and the pod must be
 // reported not Ready within readinessBound of the removal; on rollback
 // stock does what its base does.
-// After the upgrade, ctxleak must find the node clean.
+// After the upgrade, ctxleak must find the node clean; after the rollback,
+// it finds what stock's base does (leaking on v1.36.0-v1.36.2).
 func kubeletSwap(ctx context.Context, env *Env, stock, patched KubeletSpec) (upgrade, rollback SwapOutcome, err error) {
 	// One root folder for both, as on a node whose binary is replaced.
 	root := filepath.Join(filepath.Dir(stock.RootDir), "kubelet-swap")
@@ -309,7 +310,16 @@ func swapKubelets(ctx context.Context, env *Env, stock, patched KubeletSpec, ins
 	if err != nil {
 		return upgrade, rollback, err
 	}
-	return upgrade, SwapOutcome{outcome, measured + "; " + deletion}, nil
+	// Stock of a leaking base leaks again: a readiness that passes is
+	// judged by ctxleak's verdict.
+	report, err = ctxleakNode(ctx, env)
+	if err != nil {
+		return upgrade, rollback, err
+	}
+	if outcome == Pass && report.Analysis.Verdict != ctxleak.Clean {
+		outcome = string(report.Analysis.Verdict)
+	}
+	return upgrade, SwapOutcome{outcome, fmt.Sprintf("%s; %s; ctxleak %s (%d sync contexts)", measured, deletion, report.Analysis.Verdict, report.Analysis.SyncContexts)}, nil
 }
 
 // podIdentities maps each pod of ns to what it must keep across a swap, from
