@@ -3,7 +3,7 @@
 #
 #   make                       build the kubelet of the default base (VERSION)
 #   make build KUBE_VERSION=v1.36.2 ARCH=arm64
-#   make test                  what CI runs (3,814 s on a fresh clone, empty caches, 2026-12-06)
+#   make test                  what CI runs (2,928 s on a fresh clone, empty caches, 2026-12-06)
 #   make release ARCHES="amd64 arm64"
 #   make test-matrix           the series on every supported base
 #   make soak KUBE_VERSION=v1.36.2 PODS=100 DURATION=10m
