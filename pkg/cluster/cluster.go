@@ -277,27 +277,10 @@ func pauseImage(tarballs []string) (string, error) {
 }
 
 // nothingInTheWay fails if a namespace or cgroup the nodes would make is
-// there already.
+// there already: what Down's leftBehind looks for.
 func nothingInTheWay(nodes []*Node) error {
-	var there []string
-	for _, ns := range append([]string{switchNamespace}, nodeNamespaces(nodes)...) {
-		if _, err := os.Stat(netnsPath(ns)); err == nil {
-			there = append(there, "network namespace "+ns)
-		}
-	}
-	for _, n := range nodes {
-		dirs, err := n.nodeCgroups()
-		if err != nil {
-			return err
-		}
-		for _, d := range dirs {
-			if _, err := os.Stat(d); err == nil {
-				there = append(there, "cgroup "+d)
-			}
-		}
-	}
-	if len(there) > 0 {
-		return fmt.Errorf("a cluster is up, or a run was killed (make cluster-down, or remove them): %s", strings.Join(there, ", "))
+	if there := leftBehind(nodes); len(there) > 0 {
+		return fmt.Errorf("a cluster is up, or a run was killed (make cluster-down, or remove them): %w", errors.Join(there...))
 	}
 	return nil
 }
