@@ -37,7 +37,7 @@ NODES ?=
 CMD ?=
 export BASES KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS NODES CMD
 
-.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults cluster cluster-down verify-alerts bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults cluster cluster-roll cluster-down verify-alerts bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -124,6 +124,13 @@ e2e-faults:
 ## run on the control-plane node and the cluster taken down; needs root
 cluster:
 	hack/cluster.sh
+
+## cluster-roll: on a cluster as make cluster builds it, but with the stock
+## kubelet packaged as upstream's (a test stand-in), replace every kubelet
+## with ours node by node under a live workload and roll back, without and
+## with drain; the cluster is taken down after; needs root
+cluster-roll:
+	hack/cluster.sh --roll
 
 ## cluster-down: take down the cluster make cluster left up, and check that
 ## nothing of it is left

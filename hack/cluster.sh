@@ -14,7 +14,16 @@
 # that drops, and counts, any packet bound elsewhere. Nothing is written to
 # the host outside _output/ but the nodes' cgroups, which go with them.
 #
-# Usage: hack/cluster.sh [--down]
+# With --roll, the cluster starts with the stock kubelet of KUBE_VERSION,
+# packaged as upstream's package (1.36.5-1.1, a test stand-in made by our
+# packaging from the stock tree, in an apt repository of its own signed by a
+# key made for the run), under a live workload: a Deployment of 6 behind a
+# Service, with a PodDisruptionBudget, and a request loop. The kubelets are
+# replaced node by node with ours from the release's repository, and rolled
+# back, without and then with kubectl drain; ctxleak looks before and after.
+# The cluster is taken down after (pkg/cluster's Roll).
+#
+# Usage: hack/cluster.sh [--down | --roll]
 #   KUBE_VERSION  base (default from VERSION); its release is made first
 #                 (ARCHES = the host's) if _output/release has none
 #   NODES         nodes, the control plane among them (default 3)
@@ -23,19 +32,26 @@
 #                 without it the cluster is left up
 #   --down        take down the cluster left up, and check that nothing of
 #                 it is left
+#   --roll        the rolling replacement above
+#   REQUESTS      with --roll, the requests of each round's loop, one every
+#                 0.2 s (default 200, three times as many with drain); a
+#                 loop that ends before its round
+#                 fails the run
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 [[ "$(id -u)" == 0 ]] || ctxfix::die "the cluster runs containerd, kubelets and kubeadm in namespaces of its own, which needs root"
 dir="${CTXFIX_OUTPUT}/cluster/run"
 cluster_tool="$(ctxfix::go_tool ./cmd/ctxfix-cluster)"
+mode=up
 case "${1:-}" in
   --down)
     [[ -f "${dir}/cluster.json" ]] || ctxfix::die "no cluster is up (no ${dir#"${CTXFIX_ROOT}"/}/cluster.json)"
     exec "${cluster_tool}" down -dir "${dir}"
     ;;
+  --roll) mode=roll ;;
   "") ;;
-  *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down])" ;;
+  *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down | --roll])" ;;
 esac
 ctxfix::require_tools go ip nsenter unshare iptables mount apt-get
 ctxfix::require_packages runc:runc
@@ -71,10 +87,58 @@ ctxfix::doc_block "${CTXFIX_ROOT}/docs/node-images.md" "## image-builder, packag
 grep -qxF "Pin: version ${deb_version%+*}+ctxfix.*" "${pin}" ||
   ctxfix::die "docs/node-images.md's apt pin does not hold ${deb_version}: $(tr '\n' ' ' <"${pin}")"
 
-cmd=()
-[[ -z "${CMD:-}" ]] || cmd=(-cmd "${CMD}")
-ctxfix::log "cluster of ${NODES:-3} nodes from ${release#"${CTXFIX_ROOT}"/}: kubelet, kubeadm, kubectl ${deb_version}, kubernetes-cni ${cni_deb_version}"
-exec "${cluster_tool}" up -release "${release}" -arch "${arch}" -nodes "${NODES:-3}" -dir "${dir}" \
-  -package "kubelet=${deb_version}" -package "kubeadm=${deb_version}" -package "kubectl=${deb_version}" \
-  -package "kubernetes-cni=${cni_deb_version}" -apt-pin "${pin}" \
-  -containerd "${bin}/containerd" -ctr "${bin}/ctr" "${cmd[@]}"
+packages=(-package "kubelet=${deb_version}" -package "kubeadm=${deb_version}" -package "kubectl=${deb_version}"
+  -package "kubernetes-cni=${cni_deb_version}")
+if [[ "${mode}" == up ]]; then
+  cmd=()
+  [[ -z "${CMD:-}" ]] || cmd=(-cmd "${CMD}")
+  ctxfix::log "cluster of ${NODES:-3} nodes from ${release#"${CTXFIX_ROOT}"/}: kubelet, kubeadm, kubectl ${deb_version}, kubernetes-cni ${cni_deb_version}"
+  exec "${cluster_tool}" up -release "${release}" -arch "${arch}" -nodes "${NODES:-3}" -dir "${dir}" \
+    "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr" "${cmd[@]}"
+fi
+
+# ---- --roll: upstream's stand-in repository, the workload's image -----------
+source "${CTXFIX_ROOT}/hack/lib/repos.sh"
+source "${CTXFIX_ROOT}/hack/lib/images.sh"
+ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils dpkg-deb:dpkg busybox:busybox-static bash-static:bash-static
+"${CTXFIX_ROOT}/hack/build-kubelet.sh" --stock "${base}" "${arch}"
+stock_kubelet="${CTXFIX_OUTPUT}/stock-release/${base}/bin/linux/${arch}/kubelet"
+stock_version="$("${stock_kubelet}" --version)"
+stock_version="${stock_version#Kubernetes }"
+[[ "${stock_version}" == "${base}" ]] || ctxfix::die "the stock kubelet ${stock_kubelet} reports ${stock_version}, want ${base}"
+stand_in="${CTXFIX_OUTPUT}/cluster/upstream-stand-in"
+rm -rf "${stand_in}"
+deb="$(ctxfix::kubelet_deb --upstream-stand-in "${stock_kubelet}" "${base}" "${arch}" "${stand_in}" "${release_tool}")"
+stock_deb_version="$(dpkg-deb -f "${deb}" Version)"
+# A key of the run's own: the stand-in is not upstream's, and not ours.
+gnupg_home="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/stand-in-gnupg.XXXXXX")"
+trap 'gpgconf --homedir "${gnupg_home}" --kill all; rm -rf "${gnupg_home}"' EXIT
+stand_in_key="$(CTXFIX_SIGNING_KEY='' ctxfix::signing_key "${gnupg_home}")"
+ctxfix::apt_repo "${stand_in}" "${gnupg_home}" "${stand_in_key}" "$(ctxfix::source_date_epoch "$(ctxfix::tree_dir --stock "${base}")")"
+image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
+busybox_tar="${CTXFIX_OUTPUT}/cluster/busybox.tar"
+busybox_image="$(ctxfix::busybox_image "$(ctxfix::tree_dir --stock "${base}")" "${arch}" "${image_tool}" "${busybox_tar}")"
+ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
+# The operator's commands, as docs/node-images.md gives them, for this base.
+recipe="${CTXFIX_OUTPUT}/cluster/recipe"
+rm -rf "${recipe}"
+mkdir -p "${recipe}"
+n=0
+for step in drain upgrade wait uncordon rollback; do
+  n=$((n + 1))
+  ctxfix::doc_block "${CTXFIX_ROOT}/docs/node-images.md" "## Replacing the kubelet node by node" sh "${n}" |
+    sed -e "s;${default_base#v}-;${base#v}-;g" >"${recipe}/${step}.sh"
+  [[ -s "${recipe}/${step}.sh" ]] || ctxfix::die "docs/node-images.md gives no ${step} commands (sh block ${n} under \"Replacing the kubelet node by node\")"
+done
+grep -qF "kubelet=${deb_version}" "${recipe}/upgrade.sh" ||
+  ctxfix::die "docs/node-images.md's upgrade commands do not install kubelet=${deb_version}: $(tr '\n' ' ' <"${recipe}/upgrade.sh")"
+grep -qF "kubelet=${stock_deb_version}" "${recipe}/rollback.sh" ||
+  ctxfix::die "docs/node-images.md's rollback commands do not install kubelet=${stock_deb_version}: $(tr '\n' ' ' <"${recipe}/rollback.sh")"
+packages[1]="kubelet=${stock_deb_version}"
+ctxfix::log "rolling replacement on ${NODES:-3} nodes: kubelet ${stock_deb_version} (upstream's stand-in) to ${deb_version} and back"
+"${cluster_tool}" roll -release "${release}" -arch "${arch}" -nodes "${NODES:-3}" -dir "${dir}" \
+  "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr" \
+  -repository "upstream-stand-in=${stand_in}" -image "${busybox_tar}" -workload-image "${busybox_image}" \
+  -kubelet-env GODEBUG=memprofilerate=1 -ctxleak "${ctxleak}" -recipe "${recipe}" \
+  -stock "kubelet=${stock_deb_version}" -stock-version "${stock_version}" \
+  -patched "kubelet=${deb_version}" -patched-version "${version}" -requests "${REQUESTS:-200}"

@@ -173,25 +173,17 @@ ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
 image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
 
 # Images: there is no registry. pause from the module's own source, busybox
-# from Debian's busybox-static, with bash-static as /bin/sh: busybox's sh
-# drops environment variables whose names have a '-', which upstream's tests
-# set.
+# from Debian's (ctxfix::busybox_image).
 images="${CTXFIX_OUTPUT}/e2e/images"
 mkdir -p "${images}"
 stock_tree="$(ctxfix::tree_dir --stock "${base}")"
 pause_version="$(sed -n 's/.*configs\[Pause\] = Config{list.GcRegistry, "pause", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
-busybox_version="$(sed -n 's/.*configs\[BusyBox\] = Config{list.PromoterE2eRegistry, "busybox", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
-[[ -n "${pause_version}" && -n "${busybox_version}" ]] || ctxfix::die "could not read the pause and busybox versions from ${base}'s test/utils/image/manifest.go"
+[[ -n "${pause_version}" ]] || ctxfix::die "could not read the pause version from ${base}'s test/utils/image/manifest.go"
 pause_image="registry.k8s.io/pause:${pause_version}"
-busybox_image="registry.k8s.io/e2e-test-images/busybox:${busybox_version}"
 ctxfix::build_pause "${stock_tree}" "${pause_version}" "${arch}" "${images}/pause"
 "${image_tool}" -ref "${pause_image}" -arch "${arch}" -entrypoint /pause -file "/pause=${images}/pause" -out "${images}/pause.tar"
-busybox_links=()
-for applet in $(busybox --list); do
-  [[ "${applet}" == sh || "${applet}" == busybox ]] || busybox_links+=(-link "/bin/${applet}=/bin/busybox")
-done
-"${image_tool}" -ref "${busybox_image}" -arch "${arch}" -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -dir /tmp \
-  "${busybox_links[@]}" -out "${images}/busybox.tar"
+busybox_image="$(ctxfix::busybox_image "${stock_tree}" "${arch}" "${image_tool}" "${images}/busybox.tar")"
+ctxfix::log "images: ${pause_image}, ${busybox_image}"
 
 image_names=(pause busybox)
 conformance_args=()
@@ -209,6 +201,7 @@ if ${conformance}; then
   # netexec over https, /uploads, the agnhost-2 link, and pause as its
   # default command (getPodWithHook runs it so). curl is Debian's,
   # with the shared libraries ldd names.
+  ctxfix::busybox_links
   curl_files=(-file /usr/bin/curl=/usr/bin/curl)
   for library in $(ldd /usr/bin/curl | grep -o '/[^ ]*' | sort -u); do
     curl_files+=(-file "${library}=${library}")
@@ -232,24 +225,12 @@ fi
 deb_args=()
 if [[ -z "${scenarios}" || ",${scenarios}," == *",kubelet-package-swap,"* ]]; then
   ctxfix::require_tools dpkg dpkg-deb dpkg-query
-  packaging="$(ctxfix::upstream_packaging)"
   debs="${bin}/${base}/debs"
   rm -rf "${debs}"
-  mkdir -p "${debs}"
   for kind in stock patched; do
     stand_in=()
-    [[ "${kind}" == patched ]] || stand_in=(-upstream-stand-in)
-    deb="$("${release_tool}" package -format deb -config "${CTXFIX_ROOT}/build/packaging/kubelet.nfpm.yaml" "${stand_in[@]}" \
-      -set "KUBELET_BINARY=$("${kind}_kubelet" "${base}")" -set "KUBELET_UNIT=${packaging}/kubelet/kubelet.service" \
-      -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env" -set "LICENSE=${stock_tree}/LICENSE" -set "KUBE_BASE=${base}" \
-      -arch "${arch}" -base "${base}" -revision "$(ctxfix::version_default CTXFIX_REVISION)" \
-      -source-date-epoch "$(ctxfix::source_date_epoch "${stock_tree}")" -out-dir "${debs}")" ||
-      ctxfix::die "could not package the ${kind} kubelet of ${base} as a deb"
-    if [[ "${kind}" == stock ]]; then
-      # Not under upstream's file name: nobody takes it for upstream's.
-      mv "${deb}" "${deb%.deb}.test-stand-in.deb"
-      deb="${deb%.deb}.test-stand-in.deb"
-    fi
+    [[ "${kind}" == patched ]] || stand_in=(--upstream-stand-in)
+    deb="$(ctxfix::kubelet_deb "${stand_in[@]}" "$("${kind}_kubelet" "${base}")" "${base}" "${arch}" "${debs}" "${release_tool}")"
     deb_args+=(-kubelet-deb "${kind}=${deb}")
   done
   ctxfix::log "kubelet debs for kubelet-package-swap: ${deb_args[*]}"

@@ -3,11 +3,15 @@
 // and takes it down. hack/cluster.sh drives it.
 //
 //	ctxfix-cluster up -release DIR -arch A -nodes N -dir DIR -package NAME=VERSION... -apt-pin FILE -containerd FILE -ctr FILE [-cmd COMMAND]
+//	ctxfix-cluster roll (up's flags) -stock kubelet=V -patched kubelet=V -stock-version V -patched-version V -workload-image NAME -ctxleak FILE -recipe DIR [-requests N -interval D]
 //	ctxfix-cluster down -dir DIR
 //
 // up leaves the cluster running, unless -cmd is given: then it runs
 // COMMAND on the control-plane node (in its namespaces, with KUBECONFIG
 // its admin.conf), takes the cluster down, and exits with COMMAND's status.
+// roll builds the cluster with the stock kubelet's package, replaces the
+// kubelets node by node under a live workload and back (pkg/cluster's
+// Roll), prints what it saw, and takes the cluster down.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -58,27 +63,49 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: ctxfix-cluster up|down [flags]")
+		return errors.New("usage: ctxfix-cluster up|roll|down [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	dir := fs.String("dir", "", "the run's folder")
 	switch args[0] {
 	case "up":
-		var o cluster.Options
-		var packages multi
-		fs.StringVar(&o.Release, "release", "", "the release folder")
-		fs.StringVar(&o.Arch, "arch", "", "the nodes' architecture")
-		fs.IntVar(&o.Nodes, "nodes", 3, "nodes, the control plane among them")
-		fs.Var(&packages, "package", "NAME=VERSION to install on every node (repeatable)")
-		fs.StringVar(&o.AptPin, "apt-pin", "", "the apt pin of docs/node-images.md")
-		fs.StringVar(&o.Tools.Containerd, "containerd", "", "containerd")
-		fs.StringVar(&o.Tools.Ctr, "ctr", "", "ctr")
+		_, finish := clusterFlags(fs)
 		command := fs.String("cmd", "", "a command to run on the control-plane node, after which the cluster is taken down")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		o.Dir, o.Packages = *dir, packages
-		return up(ctx, o, *command)
+		return up(ctx, finish(*dir), *command)
+	case "roll":
+		_, finish := clusterFlags(fs)
+		var r cluster.RollOptions
+		fs.StringVar(&r.Stock, "stock", "", "the stock kubelet's package, kubelet=VERSION, which -package installs first")
+		fs.StringVar(&r.Patched, "patched", "", "our kubelet's package, kubelet=VERSION")
+		fs.StringVar(&r.StockVersion, "stock-version", "", "the version the stock kubelet reports")
+		fs.StringVar(&r.PatchedVersion, "patched-version", "", "the version our kubelet reports")
+		fs.StringVar(&r.Image, "workload-image", "", "the workload's image, one of -image's")
+		fs.IntVar(&r.Requests, "requests", 200, "requests each round's loop makes (three times as many with drain)")
+		fs.DurationVar(&r.Interval, "interval", 200*time.Millisecond, "the pause between two requests")
+		fs.StringVar(&r.Ctxleak, "ctxleak", "", "kubectl's ctxleak plugin")
+		recipe := fs.String("recipe", "", "a folder with the operator's commands of docs/node-images.md: drain.sh, upgrade.sh, wait.sh, uncordon.sh, rollback.sh")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		for file, script := range map[string]*string{"drain.sh": &r.Recipe.Drain, "upgrade.sh": &r.Recipe.Upgrade, "wait.sh": &r.Recipe.Wait, "uncordon.sh": &r.Recipe.Uncordon, "rollback.sh": &r.Recipe.Rollback} {
+			data, err := os.ReadFile(filepath.Join(*recipe, file))
+			if err != nil {
+				return fmt.Errorf("roll: the recipe: %w", err)
+			}
+			*script = string(data)
+		}
+		if r.Stock == "" || r.Patched == "" || r.StockVersion == "" || r.PatchedVersion == "" || r.Image == "" || r.Ctxleak == "" || r.Requests < 1 {
+			return errors.New("roll: -stock, -patched, -stock-version, -patched-version, -workload-image, -ctxleak and a positive -requests are required")
+		}
+		options := finish(*dir)
+		if !slices.Contains(options.Packages, r.Stock) {
+			return fmt.Errorf("roll: the cluster starts with the stock kubelet: -package %s is missing", r.Stock)
+		}
+		options.KubeletVersion = r.StockVersion
+		return roll(ctx, options, r)
 	case "down":
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -88,7 +115,32 @@ func run(ctx context.Context, args []string) error {
 		}
 		return cluster.Down(ctx, *dir)
 	default:
-		return fmt.Errorf("unknown command %q: want up or down", args[0])
+		return fmt.Errorf("unknown command %q: want up, roll or down", args[0])
+	}
+}
+
+// clusterFlags registers the flags that describe the cluster; finish
+// completes the options once they are parsed.
+func clusterFlags(fs *flag.FlagSet) (*cluster.Options, func(dir string) cluster.Options) {
+	o := &cluster.Options{Repositories: map[string]string{}}
+	var packages, repositories, images, environment multi
+	fs.StringVar(&o.Release, "release", "", "the release folder")
+	fs.StringVar(&o.Arch, "arch", "", "the nodes' architecture")
+	fs.IntVar(&o.Nodes, "nodes", 3, "nodes, the control plane among them")
+	fs.Var(&packages, "package", "NAME=VERSION to install on every node (repeatable)")
+	fs.Var(&repositories, "repository", "NAME=DIR, another signed flat apt repository for the nodes (repeatable)")
+	fs.Var(&images, "image", "another image tarball to import on every node (repeatable)")
+	fs.Var(&environment, "kubelet-env", "NAME=VALUE for every kubelet, set by a drop-in (repeatable)")
+	fs.StringVar(&o.AptPin, "apt-pin", "", "the apt pin of docs/node-images.md")
+	fs.StringVar(&o.Tools.Containerd, "containerd", "", "containerd")
+	fs.StringVar(&o.Tools.Ctr, "ctr", "", "ctr")
+	return o, func(dir string) cluster.Options {
+		o.Dir, o.Packages, o.Images, o.KubeletEnvironment = dir, packages, images, environment
+		for _, r := range repositories {
+			name, path, _ := strings.Cut(r, "=")
+			o.Repositories[name] = path
+		}
+		return *o
 	}
 }
 
@@ -129,7 +181,7 @@ func check(ctx context.Context, c *cluster.Cluster, start time.Time) error {
 	klog.FromContext(ctx).Info("Every node Ready", "nodes", len(nodes), "took", time.Since(start).Round(time.Second))
 	fmt.Print(cluster.Report(nodes))
 	for _, n := range nodes {
-		if got, want := n.Status.NodeInfo.KubeletVersion, c.Version; got != want {
+		if got, want := n.Status.NodeInfo.KubeletVersion, c.KubeletVersion; got != want {
 			return fmt.Errorf("node %s reports kubelet %s, want %s", n.Name, got, want)
 		}
 	}
@@ -159,16 +211,38 @@ func check(ctx context.Context, c *cluster.Cluster, start time.Time) error {
 			return fmt.Errorf("node %s holds images the release did not give it: %v", n.Name, extra)
 		}
 	}
-	fmt.Println("Every node holds only the images imported from the release: kubeadm and the kubelets pulled nothing.")
+	fmt.Println("Every node holds only the images imported: kubeadm and the kubelets pulled nothing.")
 	return nil
 }
 
 // runOnControlPlane runs command in the control-plane node's namespaces, as
 // on a shell of that machine.
 func runOnControlPlane(ctx context.Context, c *cluster.Cluster, command string) error {
-	cp := c.Nodes[0]
-	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+cp.Namespace, "--mount="+cp.MountNS(), "--", "/bin/sh", "-c", command)
-	cmd.Env = append(os.Environ(), "KUBECONFIG=/etc/kubernetes/admin.conf")
+	cmd := c.ControlPlaneCommand(ctx, "/bin/sh", "-c", command)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
+}
+
+// roll builds the cluster with the stock kubelet, replaces it node by node
+// and back (cluster.Roll), prints what it saw, and takes the cluster down.
+func roll(ctx context.Context, o cluster.Options, r cluster.RollOptions) error {
+	start := time.Now()
+	c, err := cluster.Up(ctx, o)
+	if err != nil {
+		return err
+	}
+	err = check(ctx, c, start)
+	var report *cluster.RollReport
+	if err == nil {
+		report, err = cluster.Roll(ctx, c, r)
+	}
+	if report != nil {
+		fmt.Print(report.String())
+		if len(report.Problems) > 0 {
+			err = errors.Join(err, fmt.Errorf("the rolling replacement did not hold:\n  %s", strings.Join(report.Problems, "\n  ")))
+		}
+	}
+	err = errors.Join(err, c.Close())
+	klog.FromContext(ctx).Info("Rolling replacement done; taking the cluster down", "took", time.Since(start).Round(time.Second))
+	return errors.Join(err, cluster.Down(context.WithoutCancel(ctx), o.Dir))
 }

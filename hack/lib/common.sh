@@ -367,6 +367,36 @@ ctxfix::upstream_packaging() {
   echo "${dir}"
 }
 
+# ctxfix::kubelet_deb [--upstream-stand-in] KUBELET BASE ARCH OUT_DIR
+# RELEASE_TOOL packages the kubelet binary KUBELET of BASE as the release's
+# packaging makes its deb, into OUT_DIR, and prints the deb's path. With
+# --upstream-stand-in it is the stock kubelet under upstream's name and
+# version (1.36.5-1.1), a stand-in for upstream's package for tests, which
+# its description says, and its file is named *.test-stand-in.deb so that
+# nobody takes it for upstream's.
+ctxfix::kubelet_deb() {
+  local stand_in=()
+  if [[ "$1" == --upstream-stand-in ]]; then
+    stand_in=(-upstream-stand-in)
+    shift
+  fi
+  local kubelet="$1" base="$2" arch="$3" out="$4" release_tool="$5" packaging tree deb
+  packaging="$(ctxfix::upstream_packaging)"
+  tree="$(ctxfix::tree_dir --stock "${base}")"
+  mkdir -p "${out}"
+  deb="$("${release_tool}" package -format deb -config "${CTXFIX_ROOT}/build/packaging/kubelet.nfpm.yaml" "${stand_in[@]}" \
+    -set "KUBELET_BINARY=${kubelet}" -set "KUBELET_UNIT=${packaging}/kubelet/kubelet.service" \
+    -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
+    -arch "${arch}" -base "${base}" -revision "$(ctxfix::version_default CTXFIX_REVISION)" \
+    -source-date-epoch "$(ctxfix::source_date_epoch "${tree}")" -out-dir "${out}")" ||
+    ctxfix::die "could not package the kubelet ${kubelet} of ${base} as a deb"
+  if ((${#stand_in[@]} > 0)); then
+    mv "${deb}" "${deb%.deb}.test-stand-in.deb"
+    deb="${deb%.deb}.test-stand-in.deb"
+  fi
+  echo "${deb}"
+}
+
 # ctxfix::pinned_json MODULE downloads the version of MODULE that
 # build/upstream.sum pins, checks its sum against the pin and prints
 # `go mod download -json`'s answer; ctxfix::pinned_version and

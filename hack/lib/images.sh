@@ -225,3 +225,32 @@ ctxfix::build_etcd() {
       ctxfix::die "could not build ${name#*:} ${version} for linux/${arch}"
   done
 }
+
+# ctxfix::busybox_image TREE ARCH IMAGE_TOOL OUT writes OUT, a docker-save
+# tarball of the busybox image TREE's tests name
+# (registry.k8s.io/e2e-test-images/busybox:<TREE's version>), and prints its
+# name. There is no registry: it is Debian's busybox-static, every applet
+# linked, with bash-static as /bin/sh, because busybox's sh drops
+# environment variables whose names have a '-', which upstream's tests set.
+ctxfix::busybox_image() {
+  local tree="$1" arch="$2" image_tool="$3" out="$4" version busybox_links
+  version="$(sed -n 's/.*configs\[BusyBox\] = Config{list.PromoterE2eRegistry, "busybox", "\([^"]*\)"}.*/\1/p' "${tree}/test/utils/image/manifest.go")"
+  [[ -n "${version}" ]] || ctxfix::die "could not read the busybox version from ${tree}/test/utils/image/manifest.go"
+  ctxfix::busybox_links
+  "${image_tool}" -ref "registry.k8s.io/e2e-test-images/busybox:${version}" -arch "${arch}" \
+    -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -dir /tmp "${busybox_links[@]}" -out "${out}" >&2 ||
+    ctxfix::die "could not make the busybox image of ${tree}"
+  echo "registry.k8s.io/e2e-test-images/busybox:${version}"
+}
+
+# ctxfix::busybox_links sets the array busybox_links to ctxfix-image's
+# arguments that link every applet of this machine's busybox but sh and
+# busybox itself into an image's /bin.
+ctxfix::busybox_links() {
+  local applets applet
+  applets="$(busybox --list)" || ctxfix::die "busybox --list failed"
+  busybox_links=()
+  for applet in ${applets}; do
+    [[ "${applet}" == sh || "${applet}" == busybox ]] || busybox_links+=(-link "/bin/${applet}=/bin/busybox")
+  done
+}

@@ -17,9 +17,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -53,7 +55,21 @@ type Options struct {
 	Packages []string
 	// AptPin is the pin of docs/node-images.md, with the release's version.
 	AptPin string
-	Tools  Tools
+	// Repositories are more signed flat apt repositories (each a folder
+	// with Release.key) that every node lists beside the release's, by
+	// name: upstream's stand-in, which holds the stock kubelet's package.
+	Repositories map[string]string
+	// KubeletVersion is the version the nodes' kubelets must report once
+	// up: the release's, unless Packages install another kubelet.
+	KubeletVersion string
+	// Images are more image tarballs to import on every node: the
+	// workloads' images, since nothing can be pulled.
+	Images []string
+	// KubeletEnvironment is NAME=VALUE set for every kubelet by a drop-in
+	// of kubelet.service, as an operator sets GODEBUG=memprofilerate=1
+	// for exact heap profiles.
+	KubeletEnvironment []string
+	Tools              Tools
 }
 
 // state is what Up leaves in the run's folder for Down.
@@ -80,6 +96,21 @@ func (o Options) validate() error {
 	if len(o.Packages) == 0 {
 		problems = append(problems, "no packages to install")
 	}
+	for name, dir := range o.Repositories {
+		if _, err := os.Stat(filepath.Join(dir, "Release.key")); err != nil || name == releaseSource || !validName.MatchString(name) {
+			problems = append(problems, fmt.Sprintf("repository %s (%q): want a name other than %q of letters, digits and '-', and a signed flat repository with its Release.key", name, dir, releaseSource))
+		}
+	}
+	for _, image := range o.Images {
+		if _, err := os.Stat(image); err != nil {
+			problems = append(problems, fmt.Sprintf("image %q: %v", image, err))
+		}
+	}
+	for _, kv := range o.KubeletEnvironment {
+		if name, _, ok := strings.Cut(kv, "="); !ok || !validName.MatchString(name) {
+			problems = append(problems, fmt.Sprintf("kubelet environment %q: want NAME=VALUE", kv))
+		}
+	}
 	if !filepath.IsAbs(o.Dir) || o.Arch == "" {
 		problems = append(problems, fmt.Sprintf("the run's folder (%q) must be an absolute path, and the architecture (%q) is required: nodes see paths from their own working folder", o.Dir, o.Arch))
 	}
@@ -95,6 +126,8 @@ type Cluster struct {
 	Nodes   []*Node
 	// Version is the Kubernetes version the cluster runs.
 	Version string
+	// KubeletVersion is what the kubelets report once the cluster is up.
+	KubeletVersion string
 
 	kubelets []*kubeletService
 	// stopSupervising ends the kubelets' supervision; they keep running.
@@ -113,7 +146,10 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if _, err := os.Stat(filepath.Join(o.Dir, "cluster.json")); err == nil {
 		return nil, fmt.Errorf("%s holds a cluster: take it down first (make cluster-down)", o.Dir)
 	}
-	c := &Cluster{Options: o, Version: filepath.Base(o.Release)}
+	c := &Cluster{Options: o, Version: filepath.Base(o.Release), KubeletVersion: o.KubeletVersion}
+	if c.KubeletVersion == "" {
+		c.KubeletVersion = c.Version
+	}
 	for i := 1; i <= o.Nodes; i++ {
 		c.Nodes = append(c.Nodes, newNode(o.Dir, i))
 	}
@@ -150,24 +186,31 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := createNetwork(ctx, c.Nodes); err != nil {
 		return nil, err
 	}
-	// The release folder, as a web server publishes it, on the switch.
+	// The release folder, and the other repositories, as a web server
+	// publishes them, on the switch.
+	served, err := servedTree(o)
+	if err != nil {
+		return nil, err
+	}
 	listener, err := listenIn(netnsPath(switchNamespace), repoAddress.String())
 	if err != nil {
 		return nil, fmt.Errorf("serving the release on the switch: %w", err)
 	}
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
-	served := make(chan error, 1)
-	go func() { served <- release.ServeOn(serveCtx, filepath.Dir(o.Release), listener) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- release.ServeOn(serveCtx, served, listener) }()
 	c.stopServing = func() error {
 		stopServing()
-		if err := <-served; err != nil {
+		if err := <-serveErr; err != nil {
 			return fmt.Errorf("the release's web server: %w", err)
 		}
 		return nil
 	}
-	repo := fmt.Sprintf("http://%s/%s/deb/", repoAddress, c.Version)
-	apt := AptSource{Repo: repo, KeyURL: repo + "Release.key", PinFile: o.AptPin,
-		Client: &http.Client{Transport: &http.Transport{DialContext: dialIn(netnsPath(switchNamespace))}}}
+	sources := []AptSource{aptSource(releaseSource, c.Version+"/deb")}
+	for _, name := range slices.Sorted(maps.Keys(o.Repositories)) {
+		sources = append(sources, aptSource(name, name))
+	}
+	repoClient := &http.Client{Transport: &http.Transport{DialContext: dialIn(netnsPath(switchNamespace))}}
 	var hosts strings.Builder
 	hosts.WriteString("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
 	for _, n := range c.Nodes {
@@ -178,6 +221,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("no image tarballs in %s/bin/linux/%s", o.Release, o.Arch)
 	}
 	pause, err := pauseImage(images)
+	images = append(images, o.Images...)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +233,10 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		if err := n.writePatches(); err != nil {
 			return nil, err
 		}
-		if err := n.prepareApt(ctx, apt); err != nil {
+		if err := n.prepareApt(ctx, repoClient, sources, o.AptPin); err != nil {
+			return nil, err
+		}
+		if err := n.writeKubeletEnvironment(o.KubeletEnvironment); err != nil {
 			return nil, err
 		}
 		if err := n.startNamespace(ctx, hosts.String()); err != nil {
@@ -257,6 +304,42 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		logger.Info("kubeadm join done", "node", n.Name, "took", time.Since(start).Round(time.Second))
 	}
 	return c, nil
+}
+
+// releaseSource names the release's repository on the nodes, as
+// docs/node-images.md names it.
+const releaseSource = "kubernetes"
+
+// validName is what a repository's name or an environment variable's may
+// be.
+var validName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// servedTree makes the folder the switch's web server serves: the release
+// folder under its version, as the release's own layout publishes it, and
+// each other repository under its name, as links.
+func servedTree(o Options) (string, error) {
+	served := filepath.Join(o.Dir, "served")
+	if err := os.MkdirAll(served, 0o755); err != nil {
+		return "", err
+	}
+	links := map[string]string{filepath.Base(o.Release): o.Release}
+	maps.Copy(links, o.Repositories)
+	for name, target := range links {
+		abs, err := filepath.Abs(target)
+		if err != nil {
+			return "", err
+		}
+		if err := os.Symlink(abs, filepath.Join(served, name)); err != nil {
+			return "", err
+		}
+	}
+	return served, nil
+}
+
+// aptSource is the source of the repository served under path.
+func aptSource(name, path string) AptSource {
+	repo := fmt.Sprintf("http://%s/%s/", repoAddress, path)
+	return AptSource{Name: name, Repo: repo, KeyURL: repo + "Release.key"}
 }
 
 // pauseImage is the sandbox image containerd pins: the release's pause.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,70 @@ type kubeletService struct {
 	current *nodeproc.Process
 	// starts counts the kubelet's starts.
 	starts int
+}
+
+// restartRequest is the file by which systemctlShim asks for the
+// kubelet's restart, in the node's own /run; supervise removes it once the
+// new kubelet has started.
+const restartRequest = "/run/kubelet-ctxfix/restart-kubelet"
+
+// restartRequested reports whether systemctlShim asked for a restart.
+func (s *kubeletService) restartRequested() bool {
+	_, err := os.Stat(filepath.Join(s.node.View(), restartRequest))
+	return err == nil
+}
+
+// systemctlShim is systemctl on a node, which has no systemd, for the
+// operator's commands that make cluster-roll runs: `systemctl restart
+// kubelet` asks the node's kubelet supervisor to restart it, as systemd
+// would, and returns once it has; anything else fails.
+const systemctlShim = `#!/bin/sh
+# systemctl of a make cluster node (pkg/cluster): no systemd runs here.
+set -eu
+if [ "$*" != "restart kubelet" ]; then
+  echo "systemctl: only 'systemctl restart kubelet' is served on this node, not 'systemctl $*'" >&2
+  exit 1
+fi
+mkdir -p ` + "$(dirname " + restartRequest + ")" + `
+touch ` + restartRequest + `
+i=0
+while [ -e ` + restartRequest + ` ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 600 ]; then
+    echo "systemctl: the kubelet was not restarted within 60 s" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+`
+
+// starts returns how many times the kubelet started, and the one running.
+func (s *kubeletService) startsAndCurrent() (int, *nodeproc.Process) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starts, s.current
+}
+
+// kubeletDropIn is the drop-in of kubelet.service that sets the
+// environment an operator adds, in /etc, where an operator's drop-ins go.
+const kubeletDropIn = "/etc/systemd/system/kubelet.service.d/90-kubelet-ctxfix-environment.conf"
+
+// writeKubeletEnvironment writes kubeletDropIn with environment
+// (NAME=VALUE), if any.
+func (n *Node) writeKubeletEnvironment(environment []string) error {
+	if len(environment) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("[Service]\n")
+	for _, kv := range environment {
+		fmt.Fprintf(&b, "Environment=%q\n", kv)
+	}
+	path := filepath.Join(n.upper("/etc"), strings.TrimPrefix(kubeletDropIn, "/etc/"))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // start starts the kubelet once, from the unit as the node has it now.
@@ -83,6 +148,12 @@ func (s *kubeletService) supervise(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithValues("node", s.node.Name)
 	for {
 		process, err := s.start(ctx)
+		if s.restartRequested() {
+			// Answered, whether it started or not: systemctl returns.
+			if err := os.Remove(filepath.Join(s.node.View(), restartRequest)); err != nil {
+				logger.Error(err, "Could not answer systemctl restart kubelet")
+			}
+		}
 		wait := 10 * time.Second
 		if err != nil {
 			logger.Error(err, "Could not start the kubelet")
@@ -95,7 +166,12 @@ func (s *kubeletService) supervise(ctx context.Context) {
 				case <-process.Done():
 					exited = true
 				case <-time.After(time.Second):
-					if s.writtenSince(process.Started) {
+					switch {
+					case s.restartRequested():
+						logger.Info("systemctl restart kubelet: restarting it")
+						process.Stop(ctx)
+						restarted = true
+					case s.writtenSince(process.Started):
 						logger.Info("kubeadm wrote the kubelet's configuration; restarting it as systemctl restart would")
 						process.Stop(ctx)
 						restarted = true

@@ -50,11 +50,14 @@ type Node struct {
 	logs    string
 }
 
+// controlPlaneName is the first node's name.
+const controlPlaneName = "ctxfix-control-plane"
+
 // newNode places node i of a run in dir.
 func newNode(dir string, i int) *Node {
 	name := "ctxfix-worker-" + strconv.Itoa(i-1)
 	if i == 1 {
-		name = "ctxfix-control-plane"
+		name = controlPlaneName
 	}
 	return &Node{
 		Name:       name,

@@ -15,16 +15,13 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// AptSource is the release's apt repository as a node image's recipe names
-// it, served to the nodes from the switch.
+// AptSource is an apt repository as a node image's recipe names it (the
+// release's, or upstream's stand-in), served to the nodes from the switch.
 type AptSource struct {
+	// Name names the source's list and key on the node.
+	Name string
 	// Repo is the flat repository's URL (…/deb/), KeyURL its key's.
 	Repo, KeyURL string
-	// PinFile is the apt pin that holds the packages at the release's
-	// version, as docs/node-images.md gives it.
-	PinFile string
-	// Client fetches from the repository's server.
-	Client *http.Client
 }
 
 // releasePackages are the packages the release's repository holds, which
@@ -34,9 +31,10 @@ var releasePackages = []string{"kubelet", "kubeadm", "kubectl", "cri-tools", "ku
 // prepareApt readies the node, before its namespace is mounted, for apt as
 // a node image's recipe leaves it: its dpkg database the host's installed
 // packages (so that mount and util-linux are installed), without the
-// release's; /etc/apt the repository's key, fetched from it, its source
-// line with signed-by, and the pin, and nothing of the host's sources.
-func (n *Node) prepareApt(ctx context.Context, src AptSource) error {
+// release's; /etc/apt each repository's key, fetched with client from the
+// repository, its source line with signed-by, and the pin (pinFile), and
+// nothing of the host's sources.
+func (n *Node) prepareApt(ctx context.Context, client *http.Client, sources []AptSource, pinFile string) error {
 	etc, varLib := n.upper("/etc"), n.upper("/var/lib")
 	// /etc/apt is the node's alone (opaque): apt's folders made anew.
 	for _, dir := range []string{"apt/sources.list.d", "apt/preferences.d", "apt/keyrings", "apt/apt.conf.d", "apt/auth.conf.d", "apt/trusted.gpg.d"} {
@@ -54,22 +52,25 @@ func (n *Node) prepareApt(ctx context.Context, src AptSource) error {
 	if err := os.WriteFile(filepath.Join(varLib, "dpkg/status"), withoutPackages(status, releasePackages), 0o644); err != nil {
 		return err
 	}
-	key, err := fetch(ctx, src.Client, src.KeyURL)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(etc, "apt/keyrings/kubernetes.asc"), key, 0o644); err != nil {
-		return err
-	}
 	// The node's own sources: an empty sources.list over the host's.
 	if err := os.WriteFile(filepath.Join(etc, "apt/sources.list"), nil, 0o644); err != nil {
 		return err
 	}
-	source := fmt.Sprintf("deb [signed-by=/etc/apt/keyrings/kubernetes.asc] %s /\n", src.Repo)
-	if err := os.WriteFile(filepath.Join(etc, "apt/sources.list.d/kubernetes.list"), []byte(source), 0o644); err != nil {
-		return err
+	for _, src := range sources {
+		key, err := fetch(ctx, client, src.KeyURL)
+		if err != nil {
+			return err
+		}
+		keyring := "/etc/apt/keyrings/" + src.Name + ".asc"
+		if err := os.WriteFile(filepath.Join(etc, strings.TrimPrefix(keyring, "/etc/")), key, 0o644); err != nil {
+			return err
+		}
+		line := fmt.Sprintf("deb [signed-by=%s] %s /\n", keyring, src.Repo)
+		if err := os.WriteFile(filepath.Join(etc, "apt/sources.list.d", src.Name+".list"), []byte(line), 0o644); err != nil {
+			return err
+		}
 	}
-	pin, err := os.ReadFile(src.PinFile)
+	pin, err := os.ReadFile(pinFile)
 	if err != nil {
 		return fmt.Errorf("the apt pin: %w", err)
 	}

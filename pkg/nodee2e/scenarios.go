@@ -210,7 +210,13 @@ func probeErrorLines(logPath string, offset int64) (int, error) {
 // terminating pod fails with "context canceled", and the pod stays Ready for
 // its whole grace period.
 func readinessDuringTermination(ctx context.Context, env *Env) (outcome, measured string, err error) {
-	c := env.Cluster
+	return ReadinessDuringTermination(ctx, env.Cluster, env.Kubelet.Spec.LogPath)
+}
+
+// ReadinessDuringTermination is the readiness-during-termination scenario
+// on the node c.Node, whose kubelet logs to kubeletLog: a kubeadm
+// cluster's nodes run it too.
+func ReadinessDuringTermination(ctx context.Context, c *Cluster, kubeletLog string) (outcome, measured string, err error) {
 	ns, err := c.createNamespace(ctx, "readiness")
 	if err != nil {
 		return "", "", err
@@ -226,7 +232,7 @@ func readinessDuringTermination(ctx context.Context, env *Env) (outcome, measure
 	if err := c.waitPodsReady(ctx, ns, 1, 2*time.Minute); err != nil {
 		return "", "", err
 	}
-	logOffset, err := kubeletlog.Offset(env.Kubelet.Spec.LogPath)
+	logOffset, err := kubeletlog.Offset(kubeletLog)
 	if err != nil {
 		return "", "", err
 	}
@@ -234,7 +240,7 @@ func readinessDuringTermination(ctx context.Context, env *Env) (outcome, measure
 	if err != nil {
 		return "", "", err
 	}
-	errorsSeen, err := probeErrorLines(env.Kubelet.Spec.LogPath, logOffset)
+	errorsSeen, err := probeErrorLines(kubeletLog, logOffset)
 	if err != nil {
 		return "", "", fmt.Errorf("counting probe errors: %w", err)
 	}
