@@ -100,7 +100,7 @@ fi
 # ---- --roll: upstream's stand-in repository, the workload's image -----------
 source "${CTXFIX_ROOT}/hack/lib/repos.sh"
 source "${CTXFIX_ROOT}/hack/lib/images.sh"
-ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils dpkg-deb:dpkg busybox:busybox-static bash-static:bash-static
+ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils dpkg-deb:dpkg busybox:busybox-static bash-static:bash-static jq:jq
 "${CTXFIX_ROOT}/hack/build-kubelet.sh" --stock "${base}" "${arch}"
 stock_kubelet="${CTXFIX_OUTPUT}/stock-release/${base}/bin/linux/${arch}/kubelet"
 stock_version="$("${stock_kubelet}" --version)"
@@ -114,10 +114,12 @@ stock_deb_version="$(dpkg-deb -f "${deb}" Version)"
 gnupg_home="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/stand-in-gnupg.XXXXXX")"
 trap 'gpgconf --homedir "${gnupg_home}" --kill all; rm -rf "${gnupg_home}"' EXIT
 stand_in_key="$(CTXFIX_SIGNING_KEY='' ctxfix::signing_key "${gnupg_home}")"
-ctxfix::apt_repo "${stand_in}" "${gnupg_home}" "${stand_in_key}" "$(ctxfix::source_date_epoch "$(ctxfix::tree_dir --stock "${base}")")"
+stock_tree="$(ctxfix::tree_dir --stock "${base}")"
+epoch="$(ctxfix::source_date_epoch "${stock_tree}")"
+ctxfix::apt_repo "${stand_in}" "${gnupg_home}" "${stand_in_key}" "${epoch}"
 image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
 busybox_tar="${CTXFIX_OUTPUT}/cluster/busybox.tar"
-busybox_image="$(ctxfix::busybox_image "$(ctxfix::tree_dir --stock "${base}")" "${arch}" "${image_tool}" "${busybox_tar}")"
+busybox_image="$(ctxfix::busybox_image "${stock_tree}" "${arch}" "${image_tool}" "${busybox_tar}")"
 ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
 # The operator's commands, as docs/node-images.md gives them, for this base.
 recipe="${CTXFIX_OUTPUT}/cluster/recipe"
@@ -130,9 +132,10 @@ for step in drain upgrade wait uncordon rollback; do
     sed -e "s;${default_base#v}-;${base#v}-;g" >"${recipe}/${step}.sh"
   [[ -s "${recipe}/${step}.sh" ]] || ctxfix::die "docs/node-images.md gives no ${step} commands (sh block ${n} under \"Replacing the kubelet node by node\")"
 done
-grep -qF "kubelet=${deb_version}" "${recipe}/upgrade.sh" ||
+# The version as a word of its own: the stock version is a prefix of ours.
+tr -s ' \n' '\n\n' <"${recipe}/upgrade.sh" | grep -qxF "kubelet=${deb_version}" ||
   ctxfix::die "docs/node-images.md's upgrade commands do not install kubelet=${deb_version}: $(tr '\n' ' ' <"${recipe}/upgrade.sh")"
-grep -qF "kubelet=${stock_deb_version}" "${recipe}/rollback.sh" ||
+tr -s ' \n' '\n\n' <"${recipe}/rollback.sh" | grep -qxF "kubelet=${stock_deb_version}" ||
   ctxfix::die "docs/node-images.md's rollback commands do not install kubelet=${stock_deb_version}: $(tr '\n' ' ' <"${recipe}/rollback.sh")"
 packages[1]="kubelet=${stock_deb_version}"
 ctxfix::log "rolling replacement on ${NODES:-3} nodes: kubelet ${stock_deb_version} (upstream's stand-in) to ${deb_version} and back"

@@ -380,18 +380,20 @@ ctxfix::kubelet_deb() {
     stand_in=(-upstream-stand-in)
     shift
   fi
-  local kubelet="$1" base="$2" arch="$3" out="$4" release_tool="$5" packaging tree deb
-  packaging="$(ctxfix::upstream_packaging)"
-  tree="$(ctxfix::tree_dir --stock "${base}")"
-  mkdir -p "${out}"
+  # Called in $(...), where errexit is off: every step says how it failed.
+  local kubelet="$1" base="$2" arch="$3" out="$4" release_tool="$5" packaging tree revision epoch deb
+  packaging="$(ctxfix::upstream_packaging)" || ctxfix::die "no upstream packaging to package the kubelet with"
+  tree="$(ctxfix::tree_dir --stock "${base}")" || ctxfix::die "no stock tree of ${base}"
+  revision="$(ctxfix::version_default CTXFIX_REVISION)" || ctxfix::die "no revision in VERSION"
+  epoch="$(ctxfix::source_date_epoch "${tree}")" || ctxfix::die "no source date of ${tree}"
+  mkdir -p "${out}" || ctxfix::die "could not make ${out}"
   deb="$("${release_tool}" package -format deb -config "${CTXFIX_ROOT}/build/packaging/kubelet.nfpm.yaml" "${stand_in[@]}" \
     -set "KUBELET_BINARY=${kubelet}" -set "KUBELET_UNIT=${packaging}/kubelet/kubelet.service" \
     -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
-    -arch "${arch}" -base "${base}" -revision "$(ctxfix::version_default CTXFIX_REVISION)" \
-    -source-date-epoch "$(ctxfix::source_date_epoch "${tree}")" -out-dir "${out}")" ||
+    -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${out}")" ||
     ctxfix::die "could not package the kubelet ${kubelet} of ${base} as a deb"
   if ((${#stand_in[@]} > 0)); then
-    mv "${deb}" "${deb%.deb}.test-stand-in.deb"
+    mv "${deb}" "${deb%.deb}.test-stand-in.deb" || ctxfix::die "could not rename ${deb}"
     deb="${deb%.deb}.test-stand-in.deb"
   fi
   echo "${deb}"

@@ -248,6 +248,11 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		if err := n.AptInstall(ctx, o.Packages); err != nil {
 			return nil, err
 		}
+		// As kubeadm's install guide leaves them: held, so that no
+		// upgrade moves them.
+		if _, err := n.apt(ctx, "apt-mark", heldPackages...); err != nil {
+			return nil, err
+		}
 		if err := n.startRuntime(ctx, o.Tools, pause); err != nil {
 			return nil, err
 		}

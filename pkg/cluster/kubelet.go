@@ -147,9 +147,12 @@ func (s *kubeletService) writtenSince(t time.Time) bool {
 func (s *kubeletService) supervise(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithValues("node", s.node.Name)
 	for {
+		// Asked before this start: answered once it has started (or
+		// failed to), and systemctl returns. A request made while it
+		// starts waits for the next tick.
+		requested := s.restartRequested()
 		process, err := s.start(ctx)
-		if s.restartRequested() {
-			// Answered, whether it started or not: systemctl returns.
+		if requested {
 			if err := os.Remove(filepath.Join(s.node.View(), restartRequest)); err != nil {
 				logger.Error(err, "Could not answer systemctl restart kubelet")
 			}

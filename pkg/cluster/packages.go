@@ -77,11 +77,15 @@ func (n *Node) prepareApt(ctx context.Context, client *http.Client, sources []Ap
 	return os.WriteFile(filepath.Join(etc, "apt/preferences.d/kubelet-ctxfix"), pin, 0o644)
 }
 
+// heldPackages is the apt-mark command that holds the packages kubeadm's
+// install guide holds.
+var heldPackages = []string{"hold", "kubelet", "kubeadm", "kubectl"}
+
 // aptUpdate runs apt-get update on the node. apt-get succeeds when a
 // source fails to verify: it warns and keeps no list for it. A warning
 // fails here.
 func (n *Node) aptUpdate(ctx context.Context) error {
-	out, err := n.apt(ctx, "update")
+	out, err := n.apt(ctx, "apt-get", "update")
 	if err != nil {
 		return err
 	}
@@ -96,27 +100,28 @@ func (n *Node) aptUpdate(ctx context.Context) error {
 // on the node does; extra are more apt-get options (--allow-downgrades).
 func (n *Node) AptInstall(ctx context.Context, packages []string, extra ...string) error {
 	args := append([]string{"install", "-y", "--no-install-recommends"}, extra...)
-	if _, err := n.apt(ctx, append(args, packages...)...); err != nil {
+	if _, err := n.apt(ctx, "apt-get", append(args, packages...)...); err != nil {
 		return err
 	}
 	klog.FromContext(ctx).Info("Packages installed", "node", n.Name, "packages", packages)
 	return nil
 }
 
-// apt runs apt-get on the node, its output also in the node's apt.log.
-func (n *Node) apt(ctx context.Context, args ...string) (string, error) {
-	argv := append([]string{"--net=" + netnsPath(n.Namespace), "--mount=" + n.MountNS(), "--", "apt-get"}, args...)
+// apt runs apt's program (apt-get, apt-mark) on the node, its output also
+// in the node's apt.log.
+func (n *Node) apt(ctx context.Context, program string, args ...string) (string, error) {
+	argv := append([]string{"--net=" + netnsPath(n.Namespace), "--mount=" + n.MountNS(), "--", program}, args...)
 	cmd := exec.CommandContext(ctx, "nsenter", argv...)
 	cmd.Env = append(slices.Clone(serviceEnvironment), "DEBIAN_FRONTEND=noninteractive")
 	out, err := cmd.CombinedOutput()
 	if err := os.MkdirAll(n.logs, 0o755); err != nil {
 		return "", err
 	}
-	if werr := appendFile(filepath.Join(n.logs, "apt.log"), append([]byte("$ apt-get "+strings.Join(args, " ")+"\n"), out...)); werr != nil {
+	if werr := appendFile(filepath.Join(n.logs, "apt.log"), append([]byte("$ "+program+" "+strings.Join(args, " ")+"\n"), out...)); werr != nil {
 		return "", werr
 	}
 	if err != nil {
-		return "", fmt.Errorf("apt-get %s on %s: %w:\n%s", strings.Join(args, " "), n.Name, err, out)
+		return "", fmt.Errorf("%s %s on %s: %w:\n%s", program, strings.Join(args, " "), n.Name, err, out)
 	}
 	return string(out), nil
 }

@@ -85,6 +85,11 @@ type Round struct {
 	Restarts int
 	Changed  []string
 	Evicted  int
+	// Gone counts the containers of pods that went during the round;
+	// NotEvicted names those of them whose pods kubectl drain did not
+	// evict.
+	Gone       int
+	NotEvicted []string
 	// FewestReady is the fewest ready endpoints the Service had, sampled
 	// every half second through the round: the PodDisruptionBudget
 	// allows one fewer than the replicas.
@@ -127,6 +132,18 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 	if err := o.Recipe.validate(); err != nil {
 		return nil, err
 	}
+	if len(c.Nodes) < 3 {
+		return nil, fmt.Errorf("the rolling replacement needs 3 nodes or more, %d given: two workers, so that a drained one's pods have somewhere to go", len(c.Nodes))
+	}
+	// readiness-during-termination's pod runs upstream's busybox image,
+	// by the name nodee2e gives it.
+	if o.Image != nodee2e.BusyboxImage {
+		return nil, fmt.Errorf("the workload's image is %s; readiness-during-termination runs %s", o.Image, nodee2e.BusyboxImage)
+	}
+	stockProblem, why := ctxleak.ClassifyVersion(o.StockVersion)
+	if stockProblem == ctxleak.ProblemUnknown {
+		return nil, fmt.Errorf("no version facts for the stock kubelet %s (%s): what it must do is not known", o.StockVersion, why)
+	}
 	client, _, err := c.Client()
 	if err != nil {
 		return nil, err
@@ -144,7 +161,10 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 	}
 	logger.Info("Workload up", "deployment", webName, "replicas", webReplicas, "service", clusterIP)
 	report := &RollReport{}
-	stockProblem, _ := ctxleak.ClassifyVersion(o.StockVersion)
+	var names []string
+	for _, n := range c.Nodes {
+		names = append(names, n.Name)
+	}
 
 	if err := c.churn(ctx, client, o.Image, "before"); err != nil {
 		return nil, err
@@ -152,7 +172,7 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 	if report.LeakBefore, err = c.ctxleakNodes(ctx, o.Ctxleak); err != nil {
 		return nil, err
 	}
-	report.Problems = append(report.Problems, judgeLeak(report.LeakBefore, stockProblem == ctxleak.ProblemLeak)...)
+	report.Problems = append(report.Problems, judgeLeak(report.LeakBefore, names, stockProblem == ctxleak.ProblemLeak)...)
 
 	rounds := []struct {
 		name        string
@@ -186,11 +206,22 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 		if round.Restarts > 0 || len(round.Changed) > 0 {
 			report.Problems = append(report.Problems, fmt.Sprintf("%s: %d containers restarted, %d changed: %v", r.name, round.Restarts, len(round.Changed), round.Changed))
 		}
-		if round.FewestReady < webReplicas-1 {
-			report.Problems = append(report.Problems, fmt.Sprintf("%s: the Service had %d ready endpoints at the fewest, where the PodDisruptionBudget allows no fewer than %d", r.name, round.FewestReady, webReplicas-1))
+		// The PodDisruptionBudget's floor with a drain; without one,
+		// every replica stays ready.
+		floor := webReplicas
+		if r.drain {
+			floor = webReplicas - 1
 		}
-		if !r.drain && round.Evicted > 0 {
-			report.Problems = append(report.Problems, fmt.Sprintf("%s: %d pods went, without a drain", r.name, round.Evicted))
+		if round.FewestReady < floor {
+			report.Problems = append(report.Problems, fmt.Sprintf("%s: the Service had %d ready endpoints at the fewest (-1: none could be counted), want %d or more", r.name, round.FewestReady, floor))
+		}
+		switch {
+		case !r.drain && round.Gone > 0:
+			report.Problems = append(report.Problems, fmt.Sprintf("%s: %d pods went, without a drain", r.name, round.Gone))
+		case r.drain && round.Evicted == 0:
+			report.Problems = append(report.Problems, fmt.Sprintf("%s: kubectl drain evicted no pod", r.name))
+		case r.drain && len(round.NotEvicted) > 0:
+			report.Problems = append(report.Problems, fmt.Sprintf("%s: pods went that kubectl drain did not evict: %v", r.name, round.NotEvicted))
 		}
 		if round.Requests.Failed > 0 {
 			report.Problems = append(report.Problems, fmt.Sprintf("%s: %d of %d requests failed, first %s", r.name, round.Requests.Failed, round.Requests.Requests, round.Failures[0]))
@@ -203,20 +234,25 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 			if report.LeakAfter, err = c.ctxleakNodes(ctx, o.Ctxleak); err != nil {
 				return report, err
 			}
-			report.Problems = append(report.Problems, judgeLeak(report.LeakAfter, false)...)
+			report.Problems = append(report.Problems, judgeLeak(report.LeakAfter, names, false)...)
 		}
 	}
 	return report, nil
 }
 
 // judgeLeak says which nodes ctxleak did not judge as expected: leaking
-// where leaking is true, else clean.
-func judgeLeak(reports []ctxleak.NodeReport, leaking bool) []string {
+// where leaking is true, else clean; every node of names must be judged.
+func judgeLeak(reports []ctxleak.NodeReport, names []string, leaking bool) []string {
 	want := ctxleak.Clean
 	if leaking {
 		want = ctxleak.Leaking
 	}
 	var problems []string
+	for _, name := range names {
+		if !slices.ContainsFunc(reports, func(r ctxleak.NodeReport) bool { return r.Name == name }) {
+			problems = append(problems, fmt.Sprintf("ctxleak did not report node %s", name))
+		}
+	}
 	for _, r := range reports {
 		switch {
 		case r.Analysis == nil:
@@ -265,6 +301,8 @@ func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollO
 		start, end time.Time
 	}
 	var windows []replaced
+	// Every pod kubectl drain evicted in the round.
+	var evictedAll []string
 	for i, n := range c.Nodes {
 		nodeStart := time.Now()
 		var evicted []string
@@ -313,6 +351,7 @@ func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollO
 		round.Nodes = append(round.Nodes, line+fmt.Sprintf("; %.0fs in all", time.Since(nodeStart).Seconds()))
 		logger.Info("Node replaced", "node", n.Name, "version", version, "took", time.Since(nodeStart).Round(time.Second))
 		round.Evicted += len(evicted)
+		evictedAll = append(evictedAll, evicted...)
 	}
 	round.FewestReady = stop()
 	round.Requests, err = loop.wait(ctx, client, cp)
@@ -336,10 +375,15 @@ func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollO
 	if err != nil {
 		return round, err
 	}
-	round.Restarts, round.Changed, _ = compareContainers(before, after)
-	if !drain {
-		_, _, gone := compareContainers(before, after)
-		round.Evicted = gone
+	var gone []string
+	round.Restarts, round.Changed, gone = compareContainers(before, after)
+	round.Gone = len(gone)
+	for _, key := range gone {
+		// "NAMESPACE/NAME (UID) CONTAINER"; drain names "pod/NAME".
+		name := strings.Fields(key)[0]
+		if !slices.Contains(evictedAll, "pod/"+name[strings.Index(name, "/")+1:]) {
+			round.NotEvicted = append(round.NotEvicted, key)
+		}
 	}
 	worker := c.Nodes[min(1, len(c.Nodes)-1)]
 	round.Readiness, round.ReadinessMeasured, err = nodee2e.ReadinessDuringTermination(ctx,
@@ -352,12 +396,19 @@ func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollO
 }
 
 // fewestReadyEndpoints samples the Service's ready endpoints every half
-// second until ctx ends, and returns the fewest it saw (-1 if no sample
-// could be taken).
+// second until ctx ends, and returns the fewest it counted, -1 if a sample
+// could not be taken: a gap in the samples could hide the fewest.
 func fewestReadyEndpoints(ctx context.Context, client kubernetes.Interface) int {
-	fewest := -1
+	fewest := webReplicas
 	for {
-		if ready, err := readyEndpoints(ctx, client); err == nil && (fewest < 0 || ready < fewest) {
+		ready, err := readyEndpoints(ctx, client)
+		switch {
+		case ctx.Err() != nil:
+			return fewest
+		case err != nil:
+			klog.FromContext(ctx).Error(err, "Could not count the Service's ready endpoints")
+			fewest = -1
+		case ready < fewest:
 			fewest = ready
 		}
 		select {
@@ -395,9 +446,9 @@ func containers(ctx context.Context, client kubernetes.Interface) (map[string]co
 }
 
 // compareContainers counts the restarts since before, names the
-// containers of pods still there that are not the same, and counts the
+// containers of pods still there that are not the same, and names the
 // containers whose pods went.
-func compareContainers(before, after map[string]containerState) (restarts int, changed []string, gone int) {
+func compareContainers(before, after map[string]containerState) (restarts int, changed, gone []string) {
 	for key, a := range after {
 		b, ok := before[key]
 		if !ok {
@@ -411,10 +462,11 @@ func compareContainers(before, after map[string]containerState) (restarts int, c
 	}
 	for key := range before {
 		if _, ok := after[key]; !ok {
-			gone++
+			gone = append(gone, key)
 		}
 	}
 	slices.Sort(changed)
+	slices.Sort(gone)
 	return restarts, changed, gone
 }
 
@@ -522,11 +574,23 @@ func (c *Cluster) ControlPlaneCommand(ctx context.Context, argv ...string) *exec
 	return cmd
 }
 
-// churn runs churnPods short-lived pods on each worker, one after the
-// other in batches, and deletes them.
+// churn runs churnPods short-lived pods on each worker, all at once, and
+// deletes them once they have all run.
 func (c *Cluster) churn(ctx context.Context, client kubernetes.Interface, image, name string) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "churn-" + name + "-"}}
 	created, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	// A pod is refused until its namespace's default ServiceAccount is
+	// there.
+	err = waitFor(ctx, "the default ServiceAccount of "+created.Name, func() (bool, error) {
+		_, err := client.CoreV1().ServiceAccounts(created.Name).Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 	if err != nil {
 		return err
 	}
@@ -546,8 +610,7 @@ func (c *Cluster) churn(ctx context.Context, client kubernetes.Interface, image,
 			pods = append(pods, pod.Name)
 		}
 	}
-	// A pod without a ServiceAccount token waits for the namespace's
-	// default one; every pod must run to its end.
+	// Every pod must run to its end.
 	err = waitFor(ctx, fmt.Sprintf("%d churn pods to succeed", len(pods)), func() (bool, error) {
 		list, err := client.CoreV1().Pods(created.Name).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -618,6 +681,8 @@ func workingPods(ctx context.Context, client kubernetes.Interface, node string) 
 // ctxleakNodes runs kubectl ctxleak nodes --profile -o json on the
 // control-plane node, as an operator does, with the plugin on its PATH.
 func (c *Cluster) ctxleakNodes(ctx context.Context, plugin string) ([]ctxleak.NodeReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, recipeTimeout)
+	defer cancel()
 	dir := filepath.Join(c.Options.Dir, "plugins")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

@@ -77,11 +77,11 @@ func TestCompareContainers(t *testing.T) {
 		"kube-system/proxy (3) p": {"containerd://p2", 2},
 	}
 	restarts, changed, gone := compareContainers(before, after)
-	if restarts != 2 || gone != 1 || len(changed) != 1 || !strings.HasPrefix(changed[0], "kube-system/proxy") {
-		t.Errorf("compareContainers = %d restarts, changed %v, %d gone; want 2, the proxy, 1", restarts, changed, gone)
+	if restarts != 2 || len(gone) != 1 || gone[0] != "rolling/web-b (2) web" || len(changed) != 1 || !strings.HasPrefix(changed[0], "kube-system/proxy") {
+		t.Errorf("compareContainers = %d restarts, changed %v, gone %v; want 2, the proxy, web-b", restarts, changed, gone)
 	}
-	if r, c, g := compareContainers(before, before); r != 0 || len(c) != 0 || g != 0 {
-		t.Errorf("nothing changed, but compareContainers = %d, %v, %d", r, c, g)
+	if r, c, g := compareContainers(before, before); r != 0 || len(c) != 0 || len(g) != 0 {
+		t.Errorf("nothing changed, but compareContainers = %d, %v, %v", r, c, g)
 	}
 }
 
@@ -103,17 +103,21 @@ func TestJudgeLeak(t *testing.T) {
 	report := func(name string, v ctxleak.Verdict) ctxleak.NodeReport {
 		return ctxleak.NodeReport{Name: name, Analysis: &ctxleak.Analysis{Verdict: v}}
 	}
+	names := []string{"ctxfix-control-plane", "ctxfix-worker-1"}
 	stock := []ctxleak.NodeReport{report("ctxfix-control-plane", ctxleak.Clean), report("ctxfix-worker-1", ctxleak.Leaking)}
-	if p := judgeLeak(stock, true); len(p) != 0 {
+	if p := judgeLeak(stock, names, true); len(p) != 0 {
 		t.Errorf("a leaking worker and a quiet control plane of a leaking base: %v", p)
 	}
-	if p := judgeLeak(stock, false); len(p) != 1 {
+	if p := judgeLeak(stock, names, false); len(p) != 1 {
 		t.Errorf("a leaking worker where none may leak: problems %v, want one", p)
 	}
-	if p := judgeLeak([]ctxleak.NodeReport{report("ctxfix-worker-1", ctxleak.Clean)}, true); len(p) != 1 {
+	if p := judgeLeak([]ctxleak.NodeReport{report("ctxfix-worker-1", ctxleak.Clean)}, names[1:], true); len(p) != 1 {
 		t.Errorf("a clean worker of a leaking base: problems %v, want one", p)
 	}
-	if p := judgeLeak([]ctxleak.NodeReport{{Name: "ctxfix-worker-2", Error: "forbidden"}}, false); len(p) != 1 {
+	if p := judgeLeak([]ctxleak.NodeReport{{Name: "ctxfix-worker-1", Error: "forbidden"}}, names[1:], false); len(p) != 1 {
 		t.Errorf("a node ctxleak could not profile: problems %v, want one", p)
+	}
+	if p := judgeLeak(nil, names, false); len(p) != 2 {
+		t.Errorf("no report at all: problems %v, want one per node", p)
 	}
 }
