@@ -10,6 +10,8 @@
 #   make e2e KUBE_VERSION=v1.36.5   a real node: API server, containerd, runc, CNI
 #   make e2e-faults KUBE_VERSION=v1.36.5   the kubelet swapped, killed and churned, the runtime killed, the API cut off
 #   make cluster KUBE_VERSION=v1.36.5 NODES=3   kubeadm init and join from the release's apt repository and images
+#   make cluster-roll KUBE_VERSION=v1.36.5      the kubelets replaced node by node by the README's commands, under a workload
+#   make cluster-conformance KUBE_VERSION=v1.36.5   upstream's conformance specs, stock kubelets then ours
 #   make clean
 
 SHELL := /usr/bin/env bash
@@ -35,9 +37,10 @@ E2E_SCENARIOS ?=
 # The cluster: nodes, and a command to run on it before it is taken down.
 NODES ?=
 CMD ?=
-export BASES KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS NODES CMD
+CONFORMANCE ?=
+export BASES KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS NODES CMD CONFORMANCE
 
-.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults cluster cluster-roll cluster-down verify-alerts bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults cluster cluster-roll cluster-conformance cluster-down verify-alerts bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -131,6 +134,14 @@ cluster:
 ## with drain; the cluster is taken down after; needs root
 cluster-roll:
 	hack/cluster.sh --roll
+
+## cluster-conformance: on a cluster as make cluster-roll builds it,
+## upstream's conformance specs (test/cluster-conformance.txt, or with
+## CONFORMANCE=full every [Conformance] spec but the disruptive ones) with
+## the stock kubelets, then with ours; the table goes to
+## _output/cluster/conformance/<base>/table.md; needs root
+cluster-conformance:
+	hack/cluster.sh --conformance
 
 ## cluster-down: take down the cluster make cluster left up, and check that
 ## nothing of it is left

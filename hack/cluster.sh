@@ -3,11 +3,10 @@
 # as a node-image pipeline and Cluster API build one (pkg/cluster,
 # cmd/ctxfix-cluster): every node gets kubelet, kubeadm, kubectl,
 # kubernetes-cni and cri-tools with apt-get from the release's signed apt
-# repository, served on loopback, held by the apt pin of
-# docs/node-images.md, and the release's images under the names kubeadm
-# asks for; kubeadm init on the first node, kubeadm join on the others.
+# repository, served on loopback, held by the apt pin of the README, and
+# the release's images under the names kubeadm asks for; kubeadm init on the first node, kubeadm join on the others.
 # etcd is the release's image (built from its Go module: a stand-in for
-# registry.k8s.io's); CoreDNS is not deployed.
+# registry.k8s.io's), CoreDNS the release's.
 #
 # Each node is a network namespace and a mount namespace of this run, with
 # its own containerd; the nodes reach each other through a switch namespace
@@ -23,7 +22,23 @@
 # back, without and then with kubectl drain; ctxleak looks before and after.
 # The cluster is taken down after (pkg/cluster's Roll).
 #
-# Usage: hack/cluster.sh [--down | --roll]
+# With --conformance, the cluster starts the same way, and upstream's
+# conformance specs run on it (e2e.test and ginkgo of the patched tree, on
+# the control-plane node, as sonobuoy runs them): the named list of
+# test/cluster-conformance.txt, or with CONFORMANCE=full every
+# [Conformance] spec but the disruptive ones. They run with the stock
+# kubelets, then every kubelet is replaced with ours by the README's
+# commands, and they run again. A spec that fails only with ours
+# fails the run; one that fails with both must be in
+# test/cluster-conformance-known-failures.tsv, with its reason. The reports
+# and table.md are left in _output/cluster/conformance/<base>/.
+#
+# With --short, make test's form of both, on two nodes (NODES): the
+# worker's stock kubelet is replaced with ours by the README's commands under
+# the workload and its request loop, and the specs of
+# test/cluster-conformance-short.txt run on it.
+#
+# Usage: hack/cluster.sh [--down | --roll | --conformance | --short]
 #   KUBE_VERSION  base (default from VERSION); its release is made first
 #                 (ARCHES = the host's) if _output/release has none
 #   NODES         nodes, the control plane among them (default 3)
@@ -33,7 +48,8 @@
 #   --down        take down the cluster left up, and check that nothing of
 #                 it is left
 #   --roll        the rolling replacement above
-#   REQUESTS      with --roll, the requests of each round's loop, one every
+#   CONFORMANCE   with --conformance: list (default) or full
+#   REQUESTS      with --roll and --short, the requests of each round's loop, one every
 #                 0.2 s (default 200, three times as many with drain); a
 #                 loop that ends before its round
 #                 fails the run
@@ -50,8 +66,18 @@ case "${1:-}" in
     exec "${cluster_tool}" down -dir "${dir}"
     ;;
   --roll) mode=roll ;;
+  --conformance) mode=conformance ;;
+  --short) mode=short ;;
   "") ;;
-  *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down | --roll])" ;;
+  *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down | --roll | --conformance | --short])" ;;
+esac
+specs=()
+case "${CONFORMANCE:-list}" in
+  list) specs=(-specs "${CTXFIX_ROOT}/test/cluster-conformance.txt") ;;
+  # Every [Conformance] spec but those that disrupt the cluster's nodes,
+  # which this run's nodes share with the host's kernel.
+  full) specs=(-skip '\[Disruptive\]') ;;
+  *) ctxfix::die "CONFORMANCE=${CONFORMANCE}: want list (test/cluster-conformance.txt) or full" ;;
 esac
 ctxfix::require_tools go ip nsenter unshare iptables mount apt-get
 ctxfix::require_packages runc:runc
@@ -74,18 +100,18 @@ ctxfix::install_pinned github.com/containerd/containerd/v2 "${bin}" "no_btrfs no
   cmd/containerd cmd/ctr cmd/containerd-shim-runc-v2
 release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 
-# The packages at the release's versions, and the apt pin as
-# docs/node-images.md gives it, written for the default base's release.
+# The packages at the release's versions, and the apt pin as the README
+# gives it, written for the default base's release.
 deb_version="$("${release_tool}" package-version -revision "${revision}" -base "${base}" -format deb)"
 cni_deb_version="$("${release_tool}" package-version -revision "${revision}" -base "${base}" \
   -component-version "$(ctxfix::pinned_version github.com/containernetworking/plugins)" -format deb)"
 mkdir -p "${CTXFIX_OUTPUT}/cluster"
 pin="${CTXFIX_OUTPUT}/cluster/apt-pin"
 default_base="$(ctxfix::version_default KUBE_VERSION)"
-ctxfix::doc_block "${CTXFIX_ROOT}/docs/node-images.md" "## image-builder, package mode, and apt pinning" "" 2 |
+ctxfix::doc_block "${CTXFIX_ROOT}/README.md" "### Add the repository" "" 1 |
   sed -e "s;${default_base#v}-;${base#v}-;g" >"${pin}"
 grep -qxF "Pin: version ${deb_version%+*}+ctxfix.*" "${pin}" ||
-  ctxfix::die "docs/node-images.md's apt pin does not hold ${deb_version}: $(tr '\n' ' ' <"${pin}")"
+  ctxfix::die "the README's apt pin (\"Add the repository\") does not hold ${deb_version}: $(tr '\n' ' ' <"${pin}")"
 
 packages=(-package "kubelet=${deb_version}" -package "kubeadm=${deb_version}" -package "kubectl=${deb_version}"
   -package "kubernetes-cni=${cni_deb_version}")
@@ -97,7 +123,7 @@ if [[ "${mode}" == up ]]; then
     "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr" "${cmd[@]}"
 fi
 
-# ---- --roll: upstream's stand-in repository, the workload's image -----------
+# ---- --roll, --conformance, --short: upstream's stand-in repository, the recipe
 source "${CTXFIX_ROOT}/hack/lib/repos.sh"
 source "${CTXFIX_ROOT}/hack/lib/images.sh"
 ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils dpkg-deb:dpkg busybox:busybox-static bash-static:bash-static jq:jq
@@ -121,27 +147,64 @@ image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
 busybox_tar="${CTXFIX_OUTPUT}/cluster/busybox.tar"
 busybox_image="$(ctxfix::busybox_image "${stock_tree}" "${arch}" "${image_tool}" "${busybox_tar}")"
 ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
-# The operator's commands, as docs/node-images.md gives them, for this base.
+# The operator's commands, as the README gives them, for this base.
 recipe="${CTXFIX_OUTPUT}/cluster/recipe"
 rm -rf "${recipe}"
 mkdir -p "${recipe}"
-n=0
-for step in drain upgrade wait uncordon rollback; do
-  n=$((n + 1))
-  ctxfix::doc_block "${CTXFIX_ROOT}/docs/node-images.md" "## Replacing the kubelet node by node" sh "${n}" |
+recipe_step() {
+  local step="$1" heading="$2" n="$3"
+  ctxfix::doc_block "${CTXFIX_ROOT}/README.md" "${heading}" sh "${n}" |
     sed -e "s;${default_base#v}-;${base#v}-;g" >"${recipe}/${step}.sh"
-  [[ -s "${recipe}/${step}.sh" ]] || ctxfix::die "docs/node-images.md gives no ${step} commands (sh block ${n} under \"Replacing the kubelet node by node\")"
-done
+  [[ -s "${recipe}/${step}.sh" ]] || ctxfix::die "the README gives no ${step} commands (sh block ${n} under \"${heading}\")"
+}
+recipe_step drain "### Replacing the kubelet node by node" 1
+recipe_step upgrade "### Replacing the kubelet node by node" 2
+recipe_step wait "### Replacing the kubelet node by node" 3
+recipe_step uncordon "### Replacing the kubelet node by node" 4
+recipe_step rollback "### Rolling back" 1
 # The version as a word of its own: the stock version is a prefix of ours.
 tr -s ' \n' '\n\n' <"${recipe}/upgrade.sh" | grep -qxF "kubelet=${deb_version}" ||
-  ctxfix::die "docs/node-images.md's upgrade commands do not install kubelet=${deb_version}: $(tr '\n' ' ' <"${recipe}/upgrade.sh")"
+  ctxfix::die "the README's upgrade commands do not install kubelet=${deb_version}: $(tr '\n' ' ' <"${recipe}/upgrade.sh")"
 tr -s ' \n' '\n\n' <"${recipe}/rollback.sh" | grep -qxF "kubelet=${stock_deb_version}" ||
-  ctxfix::die "docs/node-images.md's rollback commands do not install kubelet=${stock_deb_version}: $(tr '\n' ' ' <"${recipe}/rollback.sh")"
+  ctxfix::die "the README's rollback commands do not install kubelet=${stock_deb_version}: $(tr '\n' ' ' <"${recipe}/rollback.sh")"
 packages[1]="kubelet=${stock_deb_version}"
-ctxfix::log "rolling replacement on ${NODES:-3} nodes: kubelet ${stock_deb_version} (upstream's stand-in) to ${deb_version} and back"
-"${cluster_tool}" roll -release "${release}" -arch "${arch}" -nodes "${NODES:-3}" -dir "${dir}" \
-  "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr" \
-  -repository "upstream-stand-in=${stand_in}" -image "${busybox_tar}" -workload-image "${busybox_image}" \
-  -kubelet-env GODEBUG=memprofilerate=1 -ctxleak "${ctxleak}" -recipe "${recipe}" \
-  -stock "kubelet=${stock_deb_version}" -stock-version "${stock_version}" \
-  -patched "kubelet=${deb_version}" -patched-version "${version}" -requests "${REQUESTS:-200}"
+nodes="${NODES:-3}"
+[[ "${mode}" != short ]] || nodes="${NODES:-2}"
+stand_in_args=(-release "${release}" -arch "${arch}" -nodes "${nodes}" -dir "${dir}"
+  "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr"
+  -repository "upstream-stand-in=${stand_in}" -recipe "${recipe}"
+  -stock "kubelet=${stock_deb_version}" -stock-version "${stock_version}" -patched-version "${version}")
+
+if [[ "${mode}" == roll ]]; then
+  ctxfix::log "rolling replacement on ${nodes} nodes: kubelet ${stock_deb_version} (upstream's stand-in) to ${deb_version} and back"
+  "${cluster_tool}" roll "${stand_in_args[@]}" \
+    -image "${busybox_tar}" -workload-image "${busybox_image}" \
+    -kubelet-env GODEBUG=memprofilerate=1 -ctxleak "${ctxleak}" \
+    -patched "kubelet=${deb_version}" -requests "${REQUESTS:-200}"
+  exit 0
+fi
+
+# ---- --conformance, --short: e2e.test, ginkgo and the images the specs run ---
+# The suite of the code that ships: e2e.test and ginkgo of the patched tree.
+conformance_bin="${CTXFIX_OUTPUT}/cluster/conformance/bin/${base}"
+conformance_dir="${CTXFIX_OUTPUT}/cluster/conformance/${base}"
+rm -rf "${conformance_dir}"
+mkdir -p "${conformance_bin}" "${conformance_dir}"
+ctxfix::log "e2e.test and ginkgo from the patched tree of ${base}, agnhost from its stock tree"
+ctxfix::e2e_suite "${base}" ./test/e2e "${conformance_bin}"
+ctxfix::agnhost_image "${base}" "${arch}" "${image_tool}" "${conformance_bin}" >/dev/null
+images=(-image "${busybox_tar}" -image "${conformance_bin}/agnhost.tar")
+known=(-known-failures "${CTXFIX_ROOT}/test/cluster-conformance-known-failures.tsv")
+if [[ "${mode}" == short ]]; then
+  ctxfix::log "short form on ${nodes} nodes: the worker's kubelet ${stock_deb_version} (upstream's stand-in) replaced with ${deb_version} under a request loop, then test/cluster-conformance-short.txt"
+  "${cluster_tool}" short "${stand_in_args[@]}" "${images[@]}" "${known[@]}" \
+    -workload-image "${busybox_image}" -patched "kubelet=${deb_version}" -requests "${REQUESTS:-200}" \
+    -e2e-test "${conformance_bin}/e2e.test" -ginkgo "${conformance_bin}/ginkgo" \
+    -out "${conformance_dir}" -specs "${CTXFIX_ROOT}/test/cluster-conformance-short.txt"
+  exit 0
+fi
+images+=(-image "${conformance_bin}/agnhost-prev.tar" -image "${conformance_bin}/glibc-dns-testing.tar")
+ctxfix::log "conformance on ${nodes} nodes (${CONFORMANCE:-list}): kubelet ${stock_deb_version} (upstream's stand-in), then ${deb_version}"
+"${cluster_tool}" conformance "${stand_in_args[@]}" "${images[@]}" "${known[@]}" \
+  -e2e-test "${conformance_bin}/e2e.test" -ginkgo "${conformance_bin}/ginkgo" \
+  -out "${conformance_dir}" "${specs[@]}"

@@ -191,30 +191,8 @@ if ${conformance}; then
   # Upstream's node e2e tests, built from the patched tree: the tests of the
   # code that ships, run against the stock kubelet as against the patched.
   ctxfix::log "e2e_node.test from the patched tree of ${base}, agnhost from its stock tree"
-  ctxfix::go_in_tree "${base}" test -c -o "${bin}/${base}/e2e_node.test" ./test/e2e_node ||
-    ctxfix::die "could not build e2e_node.test of ${base}"
-  ctxfix::go_in_tree "${base}" build -o "${bin}/${base}/ginkgo" github.com/onsi/ginkgo/v2/ginkgo ||
-    ctxfix::die "could not build ginkgo of ${base}"
-  # agnhost, as upstream's tests name it, with what upstream's image adds
-  # that the conformance list uses (test/images/agnhost/Dockerfile): bash
-  # and busybox's tools, curl (exec hooks call it), porter's TLS pair for
-  # netexec over https, /uploads, the agnhost-2 link, and pause as its
-  # default command (getPodWithHook runs it so). curl is Debian's,
-  # with the shared libraries ldd names.
-  ctxfix::busybox_links
-  curl_files=(-file /usr/bin/curl=/usr/bin/curl)
-  for library in $(ldd /usr/bin/curl | grep -o '/[^ ]*' | sort -u); do
-    curl_files+=(-file "${library}=${library}")
-  done
-  agnhost_version="$(sed -n 's/.*configs\[Agnhost\] = Config{list.PromoterE2eRegistry, "agnhost", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
-  [[ -n "${agnhost_version}" ]] || ctxfix::die "could not read the agnhost version from ${base}'s test/utils/image/manifest.go"
-  ctxfix::go_in_tree --stock "${base}" build -o "${images}/agnhost" ./test/images/agnhost ||
-    ctxfix::die "could not build agnhost of ${base}"
-  "${image_tool}" -ref "registry.k8s.io/e2e-test-images/agnhost:${agnhost_version}" -arch "${arch}" -entrypoint /agnhost -cmd pause \
-    -file "/agnhost=${images}/agnhost" -link /agnhost-2=agnhost -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -file /bin/bash=/bin/bash-static \
-    -file "/localhost.crt=${stock_tree}/test/images/agnhost/porter/localhost.crt" \
-    -file "/localhost.key=${stock_tree}/test/images/agnhost/porter/localhost.key" \
-    -dir /tmp -dir /uploads "${curl_files[@]}" "${busybox_links[@]}" -out "${images}/agnhost.tar"
+  ctxfix::e2e_suite "${base}" ./test/e2e_node "${bin}/${base}"
+  ctxfix::agnhost_image "${base}" "${arch}" "${image_tool}" "${images}" >/dev/null
   image_names+=(agnhost)
 fi
 

@@ -141,6 +141,8 @@ check "short soak of ${leaking_base}: patched flat, stock leaking, side by side"
 check "probe check of ${default_base}: patched keeps probing terminating pods, stock does not" probe_check
 real_node() { LEAK_BASE="${leaking_base}" "${hack}/e2e.sh" --short; }
 check "real node (API server, containerd, runc), stock and patched: readiness during termination, kubelet killed during preStop, churn and the kubelet swapped in place and back on ${default_base}; 90 s of sync on ${leaking_base}, judged through the API server" real_node
+cluster_short() { KUBE_VERSION="${default_base}" "${hack}/cluster.sh" --short; }
+check "kubeadm cluster of 2 nodes from the release of ${default_base}'s apt repository: the worker's stock kubelet replaced with ours by the README's commands under a request loop, then a handful of conformance specs on it" cluster_short
 
 echo
 passed=0

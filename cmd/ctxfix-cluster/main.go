@@ -4,6 +4,8 @@
 //
 //	ctxfix-cluster up -release DIR -arch A -nodes N -dir DIR -package NAME=VERSION... -apt-pin FILE -containerd FILE -ctr FILE [-cmd COMMAND]
 //	ctxfix-cluster roll (up's flags) -stock kubelet=V -patched kubelet=V -stock-version V -patched-version V -workload-image NAME -ctxleak FILE -recipe DIR [-requests N -interval D]
+//	ctxfix-cluster conformance (up's flags) -stock kubelet=V -stock-version V -patched-version V -e2e-test FILE -ginkgo FILE -known-failures FILE -recipe DIR -out DIR [-specs FILE -procs N -timeout D -skip REGEXP]
+//	ctxfix-cluster short (roll's flags, conformance's flags but -ctxleak)
 //	ctxfix-cluster down -dir DIR
 //
 // up leaves the cluster running, unless -cmd is given: then it runs
@@ -11,7 +13,12 @@
 // its admin.conf), takes the cluster down, and exits with COMMAND's status.
 // roll builds the cluster with the stock kubelet's package, replaces the
 // kubelets node by node under a live workload and back (pkg/cluster's
-// Roll), prints what it saw, and takes the cluster down.
+// Roll), prints what it saw, and takes the cluster down. conformance builds
+// it the same way, runs upstream's conformance specs (the named list of
+// -specs, or all) with the stock kubelets, replaces them with ours, runs
+// the specs again, and compares (pkg/cluster's Conformance). short is make
+// test's form of both: on two nodes, the worker's kubelet replaced under
+// the request loop, then a handful of specs on it.
 package main
 
 import (
@@ -31,6 +38,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/cluster"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/conformance"
 )
 
 func main() {
@@ -63,7 +71,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: ctxfix-cluster up|roll|down [flags]")
+		return errors.New("usage: ctxfix-cluster up|roll|conformance|short|down [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	dir := fs.String("dir", "", "the run's folder")
@@ -75,37 +83,72 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return up(ctx, finish(*dir), *command)
-	case "roll":
+	case "roll", "conformance", "short":
 		_, finish := clusterFlags(fs)
 		var r cluster.RollOptions
+		var c cluster.ConformanceOptions
 		fs.StringVar(&r.Stock, "stock", "", "the stock kubelet's package, kubelet=VERSION, which -package installs first")
-		fs.StringVar(&r.Patched, "patched", "", "our kubelet's package, kubelet=VERSION")
 		fs.StringVar(&r.StockVersion, "stock-version", "", "the version the stock kubelet reports")
 		fs.StringVar(&r.PatchedVersion, "patched-version", "", "the version our kubelet reports")
-		fs.StringVar(&r.Image, "workload-image", "", "the workload's image, one of -image's")
-		fs.IntVar(&r.Requests, "requests", 200, "requests each round's loop makes (three times as many with drain)")
-		fs.DurationVar(&r.Interval, "interval", 200*time.Millisecond, "the pause between two requests")
-		fs.StringVar(&r.Ctxleak, "ctxleak", "", "kubectl's ctxleak plugin")
-		recipe := fs.String("recipe", "", "a folder with the operator's commands of docs/node-images.md: drain.sh, upgrade.sh, wait.sh, uncordon.sh, rollback.sh")
+		recipe := fs.String("recipe", "", "a folder with the operator's commands of the README: drain.sh, upgrade.sh, wait.sh, uncordon.sh, rollback.sh")
+		if args[0] != "conformance" {
+			fs.StringVar(&r.Patched, "patched", "", "our kubelet's package, kubelet=VERSION")
+			fs.StringVar(&r.Image, "workload-image", "", "the workload's image, one of -image's")
+			fs.IntVar(&r.Requests, "requests", 200, "requests each round's loop makes (three times as many with drain)")
+			fs.DurationVar(&r.Interval, "interval", 200*time.Millisecond, "the pause between two requests")
+			fs.StringVar(&r.Ctxleak, "ctxleak", "", "kubectl's ctxleak plugin (not used by short)")
+		}
+		var specs, known *string
+		if args[0] != "roll" {
+			fs.StringVar(&c.Suite.Binary, "e2e-test", "", "e2e.test of the base's patched tree")
+			fs.StringVar(&c.Suite.Ginkgo, "ginkgo", "", "ginkgo of the same tree")
+			fs.IntVar(&c.Suite.Procs, "procs", 4, "ginkgo's parallel processes")
+			fs.DurationVar(&c.Suite.Timeout, "timeout", 60*time.Minute, "the time one run (stock, or ours) may take")
+			fs.StringVar(&c.Suite.Skip, "skip", "", "a ginkgo skip: specs left out of the full run")
+			specs = fs.String("specs", "", "the named list of specs, one full name a line; empty for every [Conformance] spec")
+			known = fs.String("known-failures", "", "specs allowed to fail, with reasons (SPEC-REGEXP<TAB>WHERE<TAB>REASON)")
+			fs.StringVar(&c.OutDir, "out", "", "the folder for the runs' reports and table.md")
+		}
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
+		}
+		if r.Stock == "" || r.StockVersion == "" || r.PatchedVersion == "" {
+			return fmt.Errorf("%s: -stock, -stock-version and -patched-version are required", args[0])
 		}
 		for file, script := range map[string]*string{"drain.sh": &r.Recipe.Drain, "upgrade.sh": &r.Recipe.Upgrade, "wait.sh": &r.Recipe.Wait, "uncordon.sh": &r.Recipe.Uncordon, "rollback.sh": &r.Recipe.Rollback} {
 			data, err := os.ReadFile(filepath.Join(*recipe, file))
 			if err != nil {
-				return fmt.Errorf("roll: the recipe: %w", err)
+				return fmt.Errorf("%s: the recipe: %w", args[0], err)
 			}
 			*script = string(data)
 		}
-		if r.Stock == "" || r.Patched == "" || r.StockVersion == "" || r.PatchedVersion == "" || r.Image == "" || r.Ctxleak == "" || r.Requests < 1 {
-			return errors.New("roll: -stock, -patched, -stock-version, -patched-version, -workload-image, -ctxleak and a positive -requests are required")
+		r.Short = args[0] == "short"
+		if args[0] != "conformance" && (r.Patched == "" || r.Image == "" || (r.Ctxleak == "" && !r.Short) || r.Requests < 1) {
+			return fmt.Errorf("%s: -patched, -workload-image, -ctxleak (but for short) and a positive -requests are required", args[0])
+		}
+		if args[0] != "roll" {
+			if c.Suite.Binary == "" || c.Suite.Ginkgo == "" || *known == "" || c.OutDir == "" {
+				return fmt.Errorf("%s: -e2e-test, -ginkgo, -known-failures and -out are required", args[0])
+			}
+			var err error
+			if *specs != "" {
+				if c.Specs, err = conformance.ReadSpecList(*specs); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+			}
+			if c.KnownFailures, err = conformance.ReadKnownFailures(*known); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			c.StockVersion, c.PatchedVersion = r.StockVersion, r.PatchedVersion
+			c.Upgrade, c.Wait = r.Recipe.Upgrade, r.Recipe.Wait
+			c.PatchedOnly = r.Short
 		}
 		options := finish(*dir)
 		if !slices.Contains(options.Packages, r.Stock) {
-			return fmt.Errorf("roll: the cluster starts with the stock kubelet: -package %s is missing", r.Stock)
+			return fmt.Errorf("%s: the cluster starts with the stock kubelet: -package %s is missing", args[0], r.Stock)
 		}
 		options.KubeletVersion = r.StockVersion
-		return roll(ctx, options, r)
+		return standIn(ctx, options, args[0], r, c)
 	case "down":
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -115,7 +158,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		return cluster.Down(ctx, *dir)
 	default:
-		return fmt.Errorf("unknown command %q: want up, roll or down", args[0])
+		return fmt.Errorf("unknown command %q: want up, roll, conformance, short or down", args[0])
 	}
 }
 
@@ -131,7 +174,7 @@ func clusterFlags(fs *flag.FlagSet) (*cluster.Options, func(dir string) cluster.
 	fs.Var(&repositories, "repository", "NAME=DIR, another signed flat apt repository for the nodes (repeatable)")
 	fs.Var(&images, "image", "another image tarball to import on every node (repeatable)")
 	fs.Var(&environment, "kubelet-env", "NAME=VALUE for every kubelet, set by a drop-in (repeatable)")
-	fs.StringVar(&o.AptPin, "apt-pin", "", "the apt pin of docs/node-images.md")
+	fs.StringVar(&o.AptPin, "apt-pin", "", "the apt pin of the README (\"Add the repository\")")
 	fs.StringVar(&o.Tools.Containerd, "containerd", "", "containerd")
 	fs.StringVar(&o.Tools.Ctr, "ctr", "", "ctr")
 	return o, func(dir string) cluster.Options {
@@ -189,7 +232,9 @@ func check(ctx context.Context, c *cluster.Cluster, start time.Time) error {
 	if err != nil {
 		return err
 	}
-	for _, component := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd"} {
+	// etcd and CoreDNS (kube-dns) run the release's images of their own
+	// versions, which kubeadm names.
+	for _, component := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd", "kube-dns"} {
 		running := images[component]
 		if len(running) == 0 {
 			return fmt.Errorf("no %s runs", component)
@@ -197,7 +242,7 @@ func check(ctx context.Context, c *cluster.Cluster, start time.Time) error {
 		want := "registry.k8s.io/" + component + ":" + c.Version
 		for _, r := range running {
 			fmt.Printf("%-24s %s\n", component, r)
-			if component != "etcd" && !strings.HasSuffix(r, " "+want) {
+			if component != "etcd" && component != "kube-dns" && !strings.HasSuffix(r, " "+want) {
 				return fmt.Errorf("%s runs %s, want the release's %s", component, r, want)
 			}
 		}
@@ -223,26 +268,40 @@ func runOnControlPlane(ctx context.Context, c *cluster.Cluster, command string) 
 	return cmd.Run()
 }
 
-// roll builds the cluster with the stock kubelet, replaces it node by node
-// and back (cluster.Roll), prints what it saw, and takes the cluster down.
-func roll(ctx context.Context, o cluster.Options, r cluster.RollOptions) error {
+// standIn builds the cluster with the stock kubelet and runs what command
+// asks on it: roll, the rolling replacement (cluster.Roll); conformance,
+// the conformance specs with stock kubelets and ours (cluster.Conformance);
+// short, make test's form of both (one worker replaced, a handful of specs
+// on it). It prints what it saw, and takes the cluster down.
+func standIn(ctx context.Context, o cluster.Options, command string, r cluster.RollOptions, co cluster.ConformanceOptions) error {
 	start := time.Now()
 	c, err := cluster.Up(ctx, o)
 	if err != nil {
 		return err
 	}
 	err = check(ctx, c, start)
-	var report *cluster.RollReport
-	if err == nil {
+	if err == nil && command != "conformance" {
+		var report *cluster.RollReport
 		report, err = cluster.Roll(ctx, c, r)
+		if report != nil {
+			fmt.Print(report.String())
+			if len(report.Problems) > 0 {
+				err = errors.Join(err, fmt.Errorf("the rolling replacement did not hold:\n  %s", strings.Join(report.Problems, "\n  ")))
+			}
+		}
 	}
-	if report != nil {
-		fmt.Print(report.String())
-		if len(report.Problems) > 0 {
-			err = errors.Join(err, fmt.Errorf("the rolling replacement did not hold:\n  %s", strings.Join(report.Problems, "\n  ")))
+	if err == nil && command != "roll" {
+		var report *cluster.ConformanceReport
+		report, err = cluster.Conformance(ctx, c, co)
+		if report != nil {
+			fmt.Print(report.String())
+			fmt.Printf("The table: %s\n", filepath.Join(co.OutDir, "table.md"))
+			if len(report.Problems) > 0 {
+				err = errors.Join(err, fmt.Errorf("conformance did not hold:\n  %s", strings.Join(report.Problems, "\n  ")))
+			}
 		}
 	}
 	err = errors.Join(err, c.Close())
-	klog.FromContext(ctx).Info("Rolling replacement done; taking the cluster down", "took", time.Since(start).Round(time.Second))
+	klog.FromContext(ctx).Info("Done; taking the cluster down", "command", command, "took", time.Since(start).Round(time.Second))
 	return errors.Join(err, cluster.Down(context.WithoutCancel(ctx), o.Dir))
 }

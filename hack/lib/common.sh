@@ -250,6 +250,20 @@ ctxfix::go_in_tree() {
   (cd "${tree}" && go "${subcommand}" -modfile="${modfile}" -mod=readonly -trimpath "$@")
 }
 
+# ctxfix::e2e_suite BASE PACKAGE OUT_DIR builds upstream's e2e suite PACKAGE
+# (./test/e2e or ./test/e2e_node) of the patched tree of BASE into
+# OUT_DIR/<name>.test, and ginkgo of the same tree beside it: the tests of
+# the code that ships.
+ctxfix::e2e_suite() {
+  local base="$1" package="$2" out_dir="$3" name
+  name="$(basename "${package}").test"
+  mkdir -p "${out_dir}"
+  ctxfix::go_in_tree "${base}" test -c -o "${out_dir}/${name}" "${package}" ||
+    ctxfix::die "could not build ${name} of ${base}"
+  ctxfix::go_in_tree "${base}" build -o "${out_dir}/ginkgo" github.com/onsi/ginkgo/v2/ginkgo ||
+    ctxfix::die "could not build ginkgo of ${base}"
+}
+
 # ctxfix::series_tests BASE prints "PACKAGE<TAB>TestName" for every test
 # function the series of BASE adds, PACKAGE relative to the tree (./pkg/...).
 ctxfix::series_tests() {

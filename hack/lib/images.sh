@@ -243,6 +243,64 @@ ctxfix::busybox_image() {
   echo "registry.k8s.io/e2e-test-images/busybox:${version}"
 }
 
+# ctxfix::agnhost_image BASE ARCH IMAGE_TOOL OUT_DIR builds agnhost from the
+# stock tree of BASE into OUT_DIR/agnhost, and its image into
+# OUT_DIR/agnhost.tar, named as BASE's tests name it, and prints that name.
+# OUT_DIR/agnhost-prev.tar is the same image under the name of the previous
+# agnhost the tests use (AgnhostPrev: the Deployment specs roll from it to
+# the current one), and OUT_DIR/glibc-dns-testing.tar under that of the
+# Debian image with dig that the DNS specs query from beside agnhost
+# (GlibcDnsTesting). Upstream's image (test/images/agnhost/Dockerfile) is
+# Alpine with bind-tools, curl, netcat-openbsd, iproute2 and bash; this one
+# is the static base (ctxfix::image_root_static) with Debian's bash, curl,
+# netcat-openbsd (nc: the Service specs run nc -v -t), dnsutils and
+# libc-bin (dig and getent: the DNS specs) and iproute2, from this
+# machine's apt sources, and busybox's other tools. Above them: porter's TLS pair for netexec over https,
+# /uploads, the agnhost-2 link, the user and group a SupplementalGroups spec
+# expects of the image, and pause as its default command (getPodWithHook
+# runs it so).
+ctxfix::agnhost_image() {
+  local base="$1" arch="$2" image_tool="$3" out_dir="$4" stock_tree version prev_version dns_version busybox_links name root applet i links=()
+  stock_tree="$(ctxfix::tree_dir --stock "${base}")"
+  version="$(sed -n 's/.*configs\[Agnhost\] = Config{list.PromoterE2eRegistry, "agnhost", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
+  prev_version="$(sed -n 's/.*configs\[AgnhostPrev\] = Config{list.PromoterE2eRegistry, "agnhost", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
+  dns_version="$(sed -n 's/.*configs\[GlibcDnsTesting\] = Config{list.PromoterE2eRegistry, "glibc-dns-testing", "\([^"]*\)"}.*/\1/p' "${stock_tree}/test/utils/image/manifest.go")"
+  [[ -n "${version}" && -n "${prev_version}" && -n "${dns_version}" ]] ||
+    ctxfix::die "could not read the versions of Agnhost, AgnhostPrev and GlibcDnsTesting from ${base}'s test/utils/image/manifest.go"
+  mkdir -p "${out_dir}"
+  ctxfix::go_in_tree --stock "${base}" build -ldflags "-s -w" -o "${out_dir}/agnhost" ./test/images/agnhost ||
+    ctxfix::die "could not build agnhost of ${base}"
+  root="${out_dir}/agnhost-root"
+  rm -rf "${root}" "${out_dir}/apt"
+  ctxfix::image_apt "${arch}" "${out_dir}/apt"
+  ctxfix::image_root_static "${arch}" "${out_dir}/apt" "${root}"
+  ctxfix::image_root_packages "${arch}" "${out_dir}/apt" "${root}" bash curl netcat-openbsd dnsutils iproute2 libc-bin
+  [[ -x "${root}/bin/nc.openbsd" && -x "${root}/usr/bin/dig" && -x "${root}/usr/bin/curl" && -x "${root}/usr/bin/getent" ]] ||
+    ctxfix::die "the agnhost root for ${arch} lacks nc.openbsd, dig, curl or getent"
+  # Upstream's image has them in /etc/passwd and /etc/group.
+  echo 'user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh' >> "${root}/etc/passwd"
+  printf '%s\n' 'user-defined-in-image:x:1000:' 'group-defined-in-image:x:50000:user-defined-in-image' >> "${root}/etc/group"
+  # busybox for the rest (sh is bash); nc is netcat-openbsd's, as
+  # update-alternatives would link it.
+  ctxfix::busybox_links
+  for ((i = 0; i < ${#busybox_links[@]}; i += 2)); do
+    applet="${busybox_links[i + 1]%%=*}"
+    [[ -e "${root}${applet}" || -e "${root}/usr${applet}" || "${applet}" == /bin/nc ]] ||
+      links+=(-link "${busybox_links[i + 1]}")
+  done
+  rm -rf "${out_dir}/apt"
+  for name in "agnhost:${version}=agnhost.tar" "agnhost:${prev_version}=agnhost-prev.tar" "glibc-dns-testing:${dns_version}=glibc-dns-testing.tar"; do
+    "${image_tool}" -ref "registry.k8s.io/e2e-test-images/${name%=*}" -arch "${arch}" -base "${root}" -entrypoint /agnhost -cmd pause \
+      -file "/agnhost=${out_dir}/agnhost" -link /agnhost-2=agnhost -file /bin/busybox=/bin/busybox \
+      -link /bin/sh=bash -link /bin/nc=nc.openbsd \
+      -file "/localhost.crt=${stock_tree}/test/images/agnhost/porter/localhost.crt" \
+      -file "/localhost.key=${stock_tree}/test/images/agnhost/porter/localhost.key" \
+      -dir /uploads "${links[@]}" -out "${out_dir}/${name#*=}" >&2 ||
+      ctxfix::die "could not make the image ${name%=*} of ${base}"
+  done
+  echo "registry.k8s.io/e2e-test-images/agnhost:${version}"
+}
+
 # ctxfix::busybox_links sets the array busybox_links to ctxfix-image's
 # arguments that link every applet of this machine's busybox but sh and
 # busybox itself into an image's /bin.

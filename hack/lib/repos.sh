@@ -45,7 +45,7 @@ ctxfix::warn_ephemeral_key() {
 ##  WARNING: CTXFIX_SIGNING_KEY is not set. The apt and yum repositories  ##
 ##  of this release are signed with an EPHEMERAL key made for this run.   ##
 ##  Do not publish it for production: set CTXFIX_SIGNING_KEY to your      ##
-##  release key (see README, "Signed repositories").                      ##
+##  release key (see docs/building.md, "Signed repositories").            ##
 ############################################################################
 EOF
 }

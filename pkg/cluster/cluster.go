@@ -53,7 +53,7 @@ type Options struct {
 	// Packages are NAME=VERSION to install from the repository on every
 	// node (kubelet, kubeadm, kubectl, kubernetes-cni).
 	Packages []string
-	// AptPin is the pin of docs/node-images.md, with the release's version.
+	// AptPin is the pin of the README ("Add the repository"), with the release's version.
 	AptPin string
 	// Repositories are more signed flat apt repositories (each a folder
 	// with Release.key) that every node lists beside the release's, by

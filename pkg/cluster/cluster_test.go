@@ -131,8 +131,8 @@ func TestKubeadmConfigs(t *testing.T) {
 	}
 	for kind, want := range map[string][]string{
 		"InitConfiguration":      {"localAPIEndpoint.advertiseAddress=10.228.1.2", "nodeRegistration.name=ctxfix-control-plane", "nodeRegistration.imagePullPolicy=Never", "patches.directory=/run-dir/nodes/ctxfix-control-plane/kubeadm-patches"},
-		"ClusterConfiguration":   {"kubernetesVersion=v1.36.5-ctxfix.3", "controlPlaneEndpoint=10.228.1.2:6443", "dns.disabled=true", "networking.serviceSubnet=10.230.0.0/16"},
-		"KubeletConfiguration":   {"cgroupDriver=cgroupfs", "failCgroupV1=false", "failSwapOn=false"},
+		"ClusterConfiguration":   {"kubernetesVersion=v1.36.5-ctxfix.3", "controlPlaneEndpoint=10.228.1.2:6443", "dns.disabled=", "networking.serviceSubnet=10.230.0.0/16"},
+		"KubeletConfiguration":   {"cgroupDriver=cgroupfs", "failCgroupV1=false", "failSwapOn=false", "resolvConf=/etc/ctxfix-cluster/resolv.conf"},
 		"KubeProxyConfiguration": {"mode=iptables", "conntrack.maxPerCore=0"},
 	} {
 		for _, w := range want {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletconfig"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -58,13 +59,15 @@ func (n *Node) writePatches() error {
 }
 
 // initConfig is kubeadm init's configuration for the control-plane node:
-// the cluster at version, stacked etcd, no CoreDNS (no image of it is
-// served to a cluster here unless the release's is imported, and nothing
-// here needs names), kube-proxy in iptables mode that leaves the host's
-// conntrack table size alone, and token as the bootstrap token the workers
-// join with.
+// the cluster at version, stacked etcd, CoreDNS (the release's image),
+// kube-proxy in iptables mode that leaves the host's conntrack table size
+// alone, and token as the bootstrap token the workers join with. The
+// kubelets' configuration, which kubeadm join takes from the cluster, gives
+// pods that take the node's name servers podResolvConf.
 func initConfig(cp *Node, version, token string) ([]byte, error) {
 	endpoint := fmt.Sprintf("%s:%d", cp.Address, apiServerPort)
+	kubelet := kubeletconfig.Kubeadm()
+	kubelet.ResolverConfig = ptr.To(podResolvConf)
 	documents := []any{
 		map[string]any{
 			"apiVersion":       kubeadmAPI,
@@ -80,9 +83,8 @@ func initConfig(cp *Node, version, token string) ([]byte, error) {
 			"kubernetesVersion":    version,
 			"controlPlaneEndpoint": endpoint,
 			"networking":           map[string]string{"podSubnet": podRange.String(), "serviceSubnet": serviceRange.String()},
-			"dns":                  map[string]bool{"disabled": true},
 		},
-		kubeletconfig.Kubeadm(),
+		kubelet,
 		map[string]any{
 			"apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
 			"kind":       "KubeProxyConfiguration",

@@ -106,6 +106,16 @@ var opaque = map[string][]string{
 // beside it.
 var stateFolders = []string{"/var/lib/containerd", "/var/lib/kubelet", "/var/lib/etcd"}
 
+// podResolvConf is the resolv.conf the kubelets give pods that take the
+// node's name servers (dnsPolicy Default): CoreDNS, which forwards to them
+// what it does not serve. The node's own names its loopback, which in a
+// pod is the pod's: CoreDNS would forward to itself, and stop on the loop.
+// This one names the switch, where nothing answers port 53: such a name
+// fails at once, and the query stays in the run's namespaces.
+const podResolvConf = "/etc/ctxfix-cluster/resolv.conf"
+
+var podResolvConfText = fmt.Sprintf("# ctxfix cluster: CoreDNS's upstream, where nothing answers\nnameserver %s\n", repoAddress.Addr())
+
 // startNamespace starts the process that holds the node's mount namespace
 // and mounts the node's folders in it. /etc gets the node's hosts file,
 // with every node of the cluster, and a resolv.conf whose only name server
@@ -123,6 +133,12 @@ func (n *Node) startNamespace(ctx context.Context, hosts string) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(etc, "hostname"), []byte(n.Name+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(etc, filepath.Dir(strings.TrimPrefix(podResolvConf, "/etc/"))), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(etc, strings.TrimPrefix(podResolvConf, "/etc/")), []byte(podResolvConfText), 0o644); err != nil {
 		return err
 	}
 	for folder, dirs := range opaque {

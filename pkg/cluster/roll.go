@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,17 +42,20 @@ type RollOptions struct {
 	// Ctxleak is kubectl's ctxleak plugin, which the operator runs on the
 	// control-plane node: kubectl ctxleak nodes --profile.
 	Ctxleak string
-	// Recipe is the operator's commands, as docs/node-images.md gives
-	// them.
+	// Recipe is the operator's commands, as the README gives them.
 	Recipe Recipe
+	// Short is make test's form: on two nodes or more, one round without
+	// drain, in which only the first worker's kubelet is replaced with
+	// ours; no churn and no ctxleak.
+	Short bool
 }
 
 // Recipe is the operator's commands that replace one node's kubelet, shell
-// scripts as docs/node-images.md gives them ("Replacing the kubelet node by
-// node"), with the versions of the run's base. Drain, Wait and Uncordon run
-// on the control-plane node, as an admin, with NODE (and VERSION, the
-// version the kubelet must report) set; Upgrade and Rollback on the node,
-// where systemctl restart kubelet restarts its kubelet.
+// scripts as the README gives them ("Replacing the kubelet node by node"
+// and "Rolling back"), with the versions of the run's base. Drain, Wait
+// and Uncordon run on the control-plane node, as an admin, with NODE (and
+// VERSION, the version the kubelet must report) set; Upgrade and Rollback
+// on the node, where systemctl restart kubelet restarts its kubelet.
 type Recipe struct {
 	Drain, Upgrade, Wait, Uncordon, Rollback string
 }
@@ -59,7 +63,7 @@ type Recipe struct {
 func (r Recipe) validate() error {
 	for name, script := range map[string]string{"drain": r.Drain, "upgrade": r.Upgrade, "wait": r.Wait, "uncordon": r.Uncordon, "rollback": r.Rollback} {
 		if strings.TrimSpace(script) == "" {
-			return fmt.Errorf("the recipe's %s commands are empty: docs/node-images.md must give them", name)
+			return fmt.Errorf("the recipe's %s commands are empty: the README must give them", name)
 		}
 	}
 	return nil
@@ -132,7 +136,10 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 	if err := o.Recipe.validate(); err != nil {
 		return nil, err
 	}
-	if len(c.Nodes) < 3 {
+	switch {
+	case o.Short && len(c.Nodes) < 2:
+		return nil, fmt.Errorf("the short rolling replacement needs 2 nodes or more, %d given: a worker to replace", len(c.Nodes))
+	case !o.Short && len(c.Nodes) < 3:
 		return nil, fmt.Errorf("the rolling replacement needs 3 nodes or more, %d given: two workers, so that a drained one's pods have somewhere to go", len(c.Nodes))
 	}
 	// readiness-during-termination's pod runs upstream's busybox image,
@@ -148,13 +155,6 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	shim := filepath.Join(c.Options.Dir, "recipe-bin", "systemctl")
-	if err := os.MkdirAll(filepath.Dir(shim), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(shim, []byte(systemctlShim), 0o755); err != nil {
-		return nil, err
-	}
 	clusterIP, err := deployWorkload(ctx, client, o.Image)
 	if err != nil {
 		return nil, fmt.Errorf("the workload: %w", err)
@@ -166,13 +166,21 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 		names = append(names, n.Name)
 	}
 
-	if err := c.churn(ctx, client, o.Image, "before"); err != nil {
-		return nil, err
+	if !o.Short {
+		if err := c.churn(ctx, client, o.Image, "before"); err != nil {
+			return nil, err
+		}
+		if report.LeakBefore, err = c.ctxleakNodes(ctx, o.Ctxleak); err != nil {
+			return nil, err
+		}
+		report.Problems = append(report.Problems, judgeLeak(report.LeakBefore, names, stockProblem == ctxleak.ProblemLeak)...)
 	}
-	if report.LeakBefore, err = c.ctxleakNodes(ctx, o.Ctxleak); err != nil {
-		return nil, err
+	// Every node, the control plane first; in the short form, the first
+	// worker.
+	targets := make([]int, len(c.Nodes))
+	for i := range targets {
+		targets[i] = i
 	}
-	report.Problems = append(report.Problems, judgeLeak(report.LeakBefore, names, stockProblem == ctxleak.ProblemLeak)...)
 
 	rounds := []struct {
 		name        string
@@ -185,13 +193,16 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 		{"replace with drain", true, o.Patched, o.PatchedVersion, false},
 		{"roll back with drain", true, o.Stock, o.StockVersion, true},
 	}
+	if o.Short {
+		rounds, targets = rounds[:1], []int{1}
+	}
 	for i, r := range rounds {
 		loop := requestLoop{Name: fmt.Sprintf("requests-%d", i+1), Requests: o.Requests, Interval: o.Interval, ClusterIP: clusterIP, Port: 80}
 		if r.drain {
 			// A drain waits for each evicted replica's replacement.
 			loop.Requests *= drainRequests
 		}
-		round, err := c.roll(ctx, client, o, loop, r.name, r.drain, r.to, r.version, r.back)
+		round, err := c.roll(ctx, client, o, loop, targets, r.name, r.drain, r.to, r.version, r.back)
 		if err != nil {
 			return report, fmt.Errorf("round %q: %w", r.name, err)
 		}
@@ -227,7 +238,7 @@ func Roll(ctx context.Context, c *Cluster, o RollOptions) (*RollReport, error) {
 			report.Problems = append(report.Problems, fmt.Sprintf("%s: %d of %d requests failed, first %s", r.name, round.Requests.Failed, round.Requests.Requests, round.Failures[0]))
 		}
 		report.Rounds = append(report.Rounds, round)
-		if i == 0 {
+		if i == 0 && !o.Short {
 			if err := c.churn(ctx, client, o.Image, "after"); err != nil {
 				return report, err
 			}
@@ -269,9 +280,10 @@ func judgeLeak(reports []ctxleak.NodeReport, names []string, leaking bool) []str
 	return problems
 }
 
-// roll is one round: each node in turn gets the kubelet package to, and
-// its kubelet restarted; the request loop runs throughout.
-func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollOptions, loop requestLoop, name string, drain bool, to, version string, back bool) (Round, error) {
+// roll is one round: each node of targets (indices of c.Nodes) in turn
+// gets the kubelet package to, and its kubelet restarted; the request loop
+// runs throughout.
+func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollOptions, loop requestLoop, targets []int, name string, drain bool, to, version string, back bool) (Round, error) {
 	logger := klog.FromContext(ctx).WithValues("round", name)
 	round := Round{Name: name, Drain: drain, To: to, Version: version}
 	start := time.Now()
@@ -303,7 +315,8 @@ func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollO
 	var windows []replaced
 	// Every pod kubectl drain evicted in the round.
 	var evictedAll []string
-	for i, n := range c.Nodes {
+	for _, i := range targets {
+		n := c.Nodes[i]
 		nodeStart := time.Now()
 		var evicted []string
 		admin := []string{"NODE=" + n.Name, "VERSION=" + version}
@@ -318,23 +331,8 @@ func (c *Cluster) roll(ctx context.Context, client kubernetes.Interface, o RollO
 		if back {
 			onNode = o.Recipe.Rollback
 		}
-		starts, _ := c.kubelets[i].startsAndCurrent()
-		if _, err := c.runRecipe(ctx, n, "upgrade", onNode, nil); err != nil {
-			return round, err
-		}
-		restarted, kubelet := c.kubelets[i].startsAndCurrent()
-		if restarted == starts {
-			return round, fmt.Errorf("the recipe's commands on %s did not restart its kubelet", n.Name)
-		}
-		if _, err := c.runRecipe(ctx, cp, "wait", o.Recipe.Wait, admin); err != nil {
-			return round, err
-		}
-		waited := time.Since(kubelet.Started)
-		// The harness's own checks, after the recipe's.
-		if _, err := waitKubelet(ctx, client, n, version, kubelet); err != nil {
-			return round, err
-		}
-		if _, err := waitKubeletPods(ctx, client, n); err != nil {
+		waited, err := c.replaceKubelet(ctx, client, i, onNode, o.Recipe.Wait, version)
+		if err != nil {
 			return round, err
 		}
 		if drain {
@@ -470,11 +468,39 @@ func compareContainers(before, after map[string]containerState) (restarts int, c
 	return restarts, changed, gone
 }
 
+// replaceKubelet replaces the kubelet of node i as the operator's recipe
+// does: script (the recipe's upgrade or rollback) on the node, which must
+// restart its kubelet, then wait, the recipe's wait, on the control-plane
+// node; then the harness's own checks: the node Ready with the kubelet
+// version, and its /pods the API's. It returns how long after the restart
+// the recipe's wait was done.
+func (c *Cluster) replaceKubelet(ctx context.Context, client kubernetes.Interface, i int, script, wait, version string) (time.Duration, error) {
+	n, cp := c.Nodes[i], c.Nodes[0]
+	starts, _ := c.kubelets[i].startsAndCurrent()
+	if _, err := c.runRecipe(ctx, n, "upgrade", script, nil); err != nil {
+		return 0, err
+	}
+	restarted, kubelet := c.kubelets[i].startsAndCurrent()
+	if restarted == starts {
+		return 0, fmt.Errorf("the recipe's commands on %s did not restart its kubelet", n.Name)
+	}
+	if _, err := c.runRecipe(ctx, cp, "wait", wait, []string{"NODE=" + n.Name, "VERSION=" + version}); err != nil {
+		return 0, err
+	}
+	waited := time.Since(kubelet.Started)
+	if err := waitKubelet(ctx, client, n, version, kubelet); err != nil {
+		return 0, err
+	}
+	if err := waitKubeletPods(ctx, client, n); err != nil {
+		return 0, err
+	}
+	return waited, nil
+}
+
 // waitKubelet waits until the node reports version and Ready from the
-// kubelet started at kubelet.Started, and says how long after its start.
-func waitKubelet(ctx context.Context, client kubernetes.Interface, n *Node, version string, kubelet *nodeproc.Process) (time.Duration, error) {
-	var after time.Duration
-	err := waitFor(ctx, fmt.Sprintf("node %s Ready with kubelet %s", n.Name, version), func() (bool, error) {
+// kubelet started at kubelet.Started.
+func waitKubelet(ctx context.Context, client kubernetes.Interface, n *Node, version string, kubelet *nodeproc.Process) error {
+	return waitFor(ctx, fmt.Sprintf("node %s Ready with kubelet %s", n.Name, version), func() (bool, error) {
 		node, err := client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -487,10 +513,8 @@ func waitKubelet(ctx context.Context, client kubernetes.Interface, n *Node, vers
 				return false, nil
 			}
 		}
-		after = time.Since(kubelet.Started)
 		return true, nil
 	})
-	return after, err
 }
 
 // waitKubeletPods waits until the kubelet's own pod list (its /pods,
@@ -498,9 +522,8 @@ func waitKubelet(ctx context.Context, client kubernetes.Interface, n *Node, vers
 // node. A node reports Ready about a second before a restarted kubelet has
 // loaded its pods, and kubectl exec in that gap fails with "pod does not
 // exist": an operator waits for this before going on.
-func waitKubeletPods(ctx context.Context, client kubernetes.Interface, n *Node) (time.Duration, error) {
-	start := time.Now()
-	err := waitFor(ctx, "the kubelet of "+n.Name+" to list the pods the API binds to it", func() (bool, error) {
+func waitKubeletPods(ctx context.Context, client kubernetes.Interface, n *Node) error {
+	return waitFor(ctx, "the kubelet of "+n.Name+" to list the pods the API binds to it", func() (bool, error) {
 		raw, err := client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", n.Name, "proxy", "pods").DoRaw(ctx)
 		if err != nil {
 			// The kubelet is not serving yet.
@@ -516,7 +539,6 @@ func waitKubeletPods(ctx context.Context, client kubernetes.Interface, n *Node) 
 		}
 		return slices.Equal(podNames(kubelet.Items), podNames(api.Items)), nil
 	})
-	return time.Since(start), err
 }
 
 func podNames(pods []corev1.Pod) []string {
@@ -544,11 +566,18 @@ const recipeTimeout = 5 * time.Minute
 
 // runRecipe runs one step of the operator's recipe, script, with bash on
 // node n (the control-plane node as the cluster's admin), errexit and
-// pipefail set, with env more environment, and returns its output, which
-// the node's recipe.log keeps too.
+// pipefail set, with env more environment, and systemctlShim first on
+// PATH, and returns its output, which the node's recipe.log keeps too.
 func (c *Cluster) runRecipe(ctx context.Context, n *Node, step, script string, env []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, recipeTimeout)
 	defer cancel()
+	shim := filepath.Join(c.Options.Dir, "recipe-bin", "systemctl")
+	if err := os.MkdirAll(filepath.Dir(shim), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(shim, []byte(systemctlShim), 0o755); err != nil {
+		return "", err
+	}
 	cmd := exec.CommandContext(ctx, "nsenter", "--net="+netnsPath(n.Namespace), "--mount="+n.MountNS(), "--",
 		"bash", "-euo", "pipefail", "-c", script)
 	cmd.Env = append(slices.Clone(serviceEnvironment), "DEBIAN_FRONTEND=noninteractive", "KUBECONFIG=/etc/kubernetes/admin.conf",
@@ -566,11 +595,16 @@ func (c *Cluster) runRecipe(ctx context.Context, n *Node, step, script string, e
 }
 
 // ControlPlaneCommand is argv run in the control-plane node's namespaces,
-// as on a shell of that machine, with KUBECONFIG its admin.conf.
+// as on a shell of that machine, with KUBECONFIG its admin.conf, in a
+// process group of its own.
 func (c *Cluster) ControlPlaneCommand(ctx context.Context, argv ...string) *exec.Cmd {
 	cp := c.Nodes[0]
 	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + netnsPath(cp.Namespace), "--mount=" + cp.MountNS(), "--"}, argv...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG=/etc/kubernetes/admin.conf")
+	// What argv starts (ginkgo's parallel processes) goes with it when
+	// ctx ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	return cmd
 }
 
@@ -725,7 +759,9 @@ func (r *RollReport) String() string {
 			fmt.Fprintf(&b, "  %-22s %-20s %-8s %d sync contexts, %d pod workers\n", n.Name, n.KubeletVersion, n.Analysis.Verdict, n.Analysis.SyncContexts, n.Analysis.Workload.PodWorkers)
 		}
 	}
-	leak("before (stock), after "+fmt.Sprint(churnPods)+" short pods per worker", r.LeakBefore)
+	if r.LeakBefore != nil {
+		leak("before (stock), after "+fmt.Sprint(churnPods)+" short pods per worker", r.LeakBefore)
+	}
 	for i, round := range r.Rounds {
 		fmt.Fprintf(&b, "Round %d, %s, to %s (%.0fs):\n", i+1, round.Name, round.To, round.Took.Seconds())
 		for _, n := range round.Nodes {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/conformance"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/kubeletconfig"
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodee2e"
 )
@@ -270,7 +271,7 @@ func (f conformanceFlags) options() (*nodee2e.ConformanceOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	known, err := nodee2e.ReadKnownFailures(f.knownFailures)
+	known, err := conformance.ReadKnownFailures(f.knownFailures)
 	if err != nil {
 		return nil, err
 	}

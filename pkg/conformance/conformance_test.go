@@ -1,11 +1,15 @@
-package nodee2e
+package conformance
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/ctxleak"
 )
@@ -15,35 +19,58 @@ const (
 	hostIPSpec = "[sig-node] Pods should get a host IP [NodeConformance]"
 )
 
-func TestReadJUnitAndJudge(t *testing.T) {
-	dir := t.TempDir()
-	report := filepath.Join(dir, "junit_01.xml")
-	// The shape of ginkgo v2's JUnit report.
-	if err := os.WriteFile(report, []byte(`<?xml version="1.0" encoding="UTF-8"?>
-<testsuites tests="4" failures="2">
-  <testsuite name="E2eNode Suite" tests="4">
-    <testcase name="[SynchronizedBeforeSuite]" status="passed"></testcase>
-    <testcase name="[It] [sig-node] Pods should get a host IP [NodeConformance]" status="passed"></testcase>
-    <testcase name="[It] [sig-node] Container Runtime blackbox test when running a container with a new image should be able to pull image [NodeConformance]" status="failed"><failure message="no registry">x</failure></testcase>
-    <testcase name="[It] [sig-node] Probing container should be restarted [NodeConformance]" status="failed"><failure message="timeout">x</failure></testcase>
-    <testcase name="[It] [sig-node] Pods should be slow [NodeConformance]" status="skipped"></testcase>
-  </testsuite>
-</testsuites>`), 0o644); err != nil {
+// writeReport writes a ginkgo JSON report of the suite with ginkgo's own
+// types, with one [It] spec per status (NAME -> passed, failed, ...; a
+// failure's message is "why NAME"), labelled as the e2e framework labels
+// its specs, and a BeforeSuite node.
+func writeReport(t *testing.T, path string, states map[string]types.SpecState) {
+	t.Helper()
+	reports := types.SpecReports{{LeafNodeType: types.NodeTypeBeforeSuite, State: types.SpecStatePassed}}
+	for name, state := range states {
+		containers, leaf, _ := strings.Cut(name, "] ")
+		r := types.SpecReport{
+			ContainerHierarchyTexts: []string{containers + "]"}, LeafNodeText: leaf,
+			LeafNodeType: types.NodeTypeIt, LeafNodeLabels: []string{"NodeConformance"}, State: state,
+		}
+		if state == types.SpecStateFailed {
+			r.Failure.Message = "why " + name
+		}
+		reports = append(reports, r)
+	}
+	data, err := json.Marshal([]types.Report{{SuiteDescription: "E2eNode Suite", SpecReports: reports}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	specs, err := ReadJUnit(report)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadReportAndJudge(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.json")
+	probeSpec := "[sig-node] Probing container should be restarted [NodeConformance]"
+	writeReport(t, report, map[string]types.SpecState{
+		hostIPSpec: types.SpecStatePassed,
+		pullSpec:   types.SpecStateFailed,
+		probeSpec:  types.SpecStateFailed,
+		"[sig-node] Pods should be slow [NodeConformance]": types.SpecStateSkipped,
+	})
+	specs, err := ReadReport(report)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(specs) != 4 {
 		t.Fatalf("specs %+v: want the 4 [It] cases", specs)
 	}
+	if i := slices.IndexFunc(specs, func(s SpecResult) bool { return s.Name == pullSpec }); i < 0 || specs[i].Status != "failed" || specs[i].Message != "why "+pullSpec {
+		t.Errorf("specs %+v: want %q failed, with its message, by its full name", specs, pullSpec)
+	}
 	known := []KnownFailure{
 		{Spec: regexp.MustCompile(`should be able to pull image`), Reason: "no registry"},
 		{Spec: regexp.MustCompile(`Probing container should be restarted`), Problem: ctxleak.ProblemProbeRegression, Reason: "kubernetes#140881"},
 		{Spec: regexp.MustCompile(`Pods should get a host IP`), Problem: ctxleak.ProblemLeak, Reason: "made up: a stock failure that must be shown"},
 	}
-	probeSpec := "[sig-node] Probing container should be restarted [NodeConformance]"
 	for _, tc := range []struct {
 		kubelet                         string
 		problem                         ctxleak.Problem
