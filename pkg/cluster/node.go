@@ -22,8 +22,8 @@ import (
 // /var/log, /run and /tmp of its own. The first six are the host's files
 // (the node image's base system) with the node's writes over them, kept
 // in the node's folder: its packages, installed on it with apt, its
-// configuration, its state, its logs. Everything else (the run's folder
-// under _output/ among it) is the host's, at the same paths.
+// configuration, its state, its logs. Everything else (the build's output
+// folder, with the run's folder, among it) is the host's, at the same paths.
 type Node struct {
 	// Name is the node's name, in the API and in its hosts file.
 	Name string
@@ -177,7 +177,19 @@ func (n *Node) startNamespace(ctx context.Context, hosts string) error {
 	if err := os.WriteFile(filepath.Join(n.Dir, "mount-namespace"), []byte(own), 0o644); err != nil {
 		return err
 	}
-	var mounts [][]string
+	// The build's output folder (the run's folder is <output>/cluster/run)
+	// holds everything the node's processes are given: the state folders
+	// below, the tools, the suites and their reports. It may lie under
+	// /tmp or a folder overlaid below, which would hide it or keep the
+	// node's writes: it is bound aside first, while the node still sees
+	// the host's, and back at its own path after the node's mounts.
+	output := filepath.Dir(filepath.Dir(filepath.Dir(n.records)))
+	const aside = "/run/ctxfix-cluster-output"
+	mounts := [][]string{
+		{"mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/run"},
+		{"mkdir", "-p", aside},
+		{"mount", "--rbind", output, aside},
+	}
 	for _, folder := range overlays {
 		upper, work := n.upper(folder), n.upper(folder)+".work"
 		for _, dir := range []string{upper, work} {
@@ -189,8 +201,9 @@ func (n *Node) startNamespace(ctx context.Context, hosts string) error {
 		mounts = append(mounts, []string{"mount", "-t", "overlay", "-o", options, "overlay", folder})
 	}
 	mounts = append(mounts,
-		[]string{"mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", "/run"},
 		[]string{"mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/tmp"},
+		[]string{"mkdir", "-p", output},
+		[]string{"mount", "--rbind", aside, output},
 	)
 	for _, folder := range stateFolders {
 		state := filepath.Join(n.Dir, "state", filepath.Base(folder))
