@@ -140,7 +140,7 @@ func run(ctx context.Context, args []string) error {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			c.StockVersion, c.PatchedVersion = r.StockVersion, r.PatchedVersion
-			c.Upgrade, c.Wait = r.Recipe.Upgrade, r.Recipe.Wait
+			c.Recipe = r.Recipe
 			c.PatchedOnly = r.Short
 		}
 		options := finish(*dir)

@@ -30,9 +30,9 @@ type ConformanceOptions struct {
 	KnownFailures []conformance.KnownFailure
 	// StockVersion and PatchedVersion are what each kubelet reports.
 	StockVersion, PatchedVersion string
-	// Upgrade and Wait are the recipe's commands that put our kubelet on a
-	// node and wait for it (Recipe).
-	Upgrade, Wait string
+	// Recipe is the operator's commands; its Upgrade and Wait put our
+	// kubelet on a node and wait for it.
+	Recipe Recipe
 	// OutDir gets the runs' reports (dry-run, stock, patched) and
 	// table.md; the cluster's own folder goes with it.
 	OutDir string
@@ -69,7 +69,7 @@ func Conformance(ctx context.Context, c *Cluster, o ConformanceOptions) (*Confor
 	if problem == ctxleak.ProblemUnknown {
 		return nil, fmt.Errorf("no version facts for the stock kubelet %s (%s): what it must do is not known", o.StockVersion, why)
 	}
-	if !o.PatchedOnly && (strings.TrimSpace(o.Upgrade) == "" || strings.TrimSpace(o.Wait) == "") {
+	if !o.PatchedOnly && (strings.TrimSpace(o.Recipe.Upgrade) == "" || strings.TrimSpace(o.Recipe.Wait) == "") {
 		return nil, fmt.Errorf("the recipe's upgrade and wait commands are empty: the README must give them")
 	}
 	client, _, err := c.Client()
@@ -128,7 +128,7 @@ func Conformance(ctx context.Context, c *Cluster, o ConformanceOptions) (*Confor
 		logger.Info("Conformance with stock kubelets done", "took", report.Stock.Round(time.Second))
 
 		for i, n := range c.Nodes {
-			waited, err := c.replaceKubelet(ctx, client, i, o.Upgrade, o.Wait, o.PatchedVersion)
+			waited, err := c.replaceKubelet(ctx, client, i, o.Recipe.Upgrade, o.Recipe.Wait, o.PatchedVersion)
 			if err != nil {
 				return nil, err
 			}
