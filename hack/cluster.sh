@@ -13,6 +13,10 @@
 # that drops, and counts, any packet bound elsewhere. Nothing is written to
 # the host outside _output/ but the nodes' cgroups, which go with them.
 #
+# With SOURCE=http, the nodes are installed as image-builder's http mode
+# installs them instead: the binaries and images downloaded from the
+# release's http layout and checked against their .sha256.
+#
 # With --roll, the cluster starts with the stock kubelet of KUBE_VERSION,
 # packaged as upstream's package (1.36.5-1.1, a test stand-in made by our
 # packaging from the stock tree, in an apt repository of its own signed by a
@@ -42,6 +46,10 @@
 #   KUBE_VERSION  base (default from VERSION); its release is made first
 #                 (ARCHES = the host's) if _output/release has none
 #   NODES         nodes, the control plane among them (default 3)
+#   SOURCE        pkg (default): the nodes' packages from the release's apt
+#                 repository; http: kubelet, kubeadm and kubectl from its
+#                 http layout, as image-builder's http mode installs them
+#                 with docs/node-images.md's recipe (make cluster only)
 #   CMD           a command to run on the control-plane node (kubectl
 #                 works there), after which the cluster is taken down;
 #                 without it the cluster is left up
@@ -71,6 +79,12 @@ case "${1:-}" in
   "") ;;
   *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down | --roll | --conformance | --short])" ;;
 esac
+source_type="${SOURCE:-pkg}"
+case "${source_type}" in
+  pkg) ;;
+  http) [[ "${mode}" == up ]] || ctxfix::die "SOURCE=http is for make cluster: the other forms replace the kubelets by package" ;;
+  *) ctxfix::die "SOURCE=${source_type}: want pkg (the release's apt repository) or http (its http layout, image-builder's http mode)" ;;
+esac
 specs=()
 case "${CONFORMANCE:-list}" in
   list) specs=(-specs "${CTXFIX_ROOT}/test/cluster-conformance.txt") ;;
@@ -79,8 +93,8 @@ case "${CONFORMANCE:-list}" in
   full) specs=(-skip '\[Disruptive\]') ;;
   *) ctxfix::die "CONFORMANCE=${CONFORMANCE}: want list (test/cluster-conformance.txt) or full" ;;
 esac
-ctxfix::require_tools go ip nsenter unshare iptables mount apt-get
-ctxfix::require_packages runc:runc
+ctxfix::require_tools go ip nsenter unshare mount apt-get
+ctxfix::require_packages runc:runc iptables:iptables
 [[ -d /sys/fs/cgroup/memory ]] || ctxfix::die "the cluster expects cgroup v1 hierarchies under /sys/fs/cgroup (this machine's kind); found none"
 
 base="$(ctxfix::kube_version)"
@@ -118,6 +132,35 @@ packages=(-package "kubelet=${deb_version}" -package "kubeadm=${deb_version}" -p
 if [[ "${mode}" == up ]]; then
   cmd=()
   [[ -z "${CMD:-}" ]] || cmd=(-cmd "${CMD}")
+  if [[ "${source_type}" == http ]]; then
+    # image-builder's http mode as docs/node-images.md gives it, for this
+    # base: the binaries and images from the release's http layout, the CNI
+    # plugins and crictl from stand-ins for upstream's releases, and the
+    # unit and drop-in as kubeadm's install guide installs them without a
+    # package manager (krel's templates, from the pinned k8s.io/release).
+    ctxfix::require_packages jq:jq
+    http_recipe="${CTXFIX_OUTPUT}/cluster/http-recipe.json"
+    default_version="$(ctxfix::distribution_version "${default_base}")"
+    ctxfix::doc_block "${CTXFIX_ROOT}/docs/node-images.md" "## image-builder, http mode" json 1 |
+      sed -e "s;${default_version};${version};g" >"${http_recipe}"
+    recipe_value() {
+      jq -er --arg name "$1" '.[$name]' "${http_recipe}" ||
+        ctxfix::die "docs/node-images.md's http recipe (\"image-builder, http mode\") has no $1"
+    }
+    [[ "$(recipe_value kubernetes_semver)" == "${version}" ]] ||
+      ctxfix::die "docs/node-images.md's http recipe is for $(recipe_value kubernetes_semver), not the default base's ${default_version}"
+    cni_version="$(ctxfix::pinned_version github.com/containernetworking/plugins)"
+    [[ "$(recipe_value kubernetes_cni_semver)" == "${cni_version}" ]] ||
+      ctxfix::die "docs/node-images.md's http recipe names CNI plugins $(recipe_value kubernetes_cni_semver), but the release's kubernetes-cni is ${cni_version}"
+    crictl_version="$(ctxfix::pinned_version sigs.k8s.io/cri-tools)"
+    [[ "$(recipe_value crictl_version)" == "${crictl_version#v}" ]] ||
+      ctxfix::die "docs/node-images.md's http recipe names crictl $(recipe_value crictl_version), but the release's cri-tools is ${crictl_version#v}"
+    packaging="$(ctxfix::upstream_packaging)"
+    ctxfix::log "cluster of ${NODES:-3} nodes from ${release#"${CTXFIX_ROOT}"/} in http mode: kubelet, kubeadm, kubectl from bin/linux/${arch}/, CNI plugins ${cni_version} and crictl ${crictl_version}"
+    exec "${cluster_tool}" up -release "${release}" -arch "${arch}" -nodes "${NODES:-3}" -dir "${dir}" \
+      -http-recipe "${http_recipe}" -kubelet-unit "${packaging}/kubelet/kubelet.service" \
+      -kubeadm-dropin "${packaging}/kubeadm/10-kubeadm.conf" -containerd "${bin}/containerd" -ctr "${bin}/ctr" "${cmd[@]}"
+  fi
   ctxfix::log "cluster of ${NODES:-3} nodes from ${release#"${CTXFIX_ROOT}"/}: kubelet, kubeadm, kubectl ${deb_version}, kubernetes-cni ${cni_deb_version}"
   exec "${cluster_tool}" up -release "${release}" -arch "${arch}" -nodes "${NODES:-3}" -dir "${dir}" \
     "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr" "${cmd[@]}"

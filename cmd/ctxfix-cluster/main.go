@@ -3,12 +3,15 @@
 // and takes it down. hack/cluster.sh drives it.
 //
 //	ctxfix-cluster up -release DIR -arch A -nodes N -dir DIR -package NAME=VERSION... -apt-pin FILE -containerd FILE -ctr FILE [-cmd COMMAND]
+//	ctxfix-cluster up -release DIR -arch A -nodes N -dir DIR -http-recipe FILE -kubelet-unit FILE -kubeadm-dropin FILE -containerd FILE -ctr FILE [-cmd COMMAND]
 //	ctxfix-cluster roll (up's flags) -stock kubelet=V -patched kubelet=V -stock-version V -patched-version V -workload-image NAME -ctxleak FILE -recipe DIR [-requests N -interval D]
 //	ctxfix-cluster conformance (up's flags) -stock kubelet=V -stock-version V -patched-version V -e2e-test FILE -ginkgo FILE -known-failures FILE -recipe DIR -out DIR [-specs FILE -procs N -timeout D -skip REGEXP]
 //	ctxfix-cluster short (roll's flags, conformance's flags but -ctxleak)
 //	ctxfix-cluster down -dir DIR
 //
-// up leaves the cluster running, unless -cmd is given: then it runs
+// up installs the nodes from the release's apt repository (package mode),
+// or with -http-recipe from its http layout (image-builder's http mode).
+// It leaves the cluster running, unless -cmd is given: then it runs
 // COMMAND on the control-plane node (in its namespaces, with KUBECONFIG
 // its admin.conf), takes the cluster down, and exits with COMMAND's status.
 // roll builds the cluster with the stock kubelet's package, replaces the
@@ -82,7 +85,11 @@ func run(ctx context.Context, args []string) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return up(ctx, finish(*dir), *command)
+		options, err := finish(*dir)
+		if err != nil {
+			return err
+		}
+		return up(ctx, options, *command)
 	case "roll", "conformance", "short":
 		_, finish := clusterFlags(fs)
 		var r cluster.RollOptions
@@ -143,7 +150,13 @@ func run(ctx context.Context, args []string) error {
 			c.Recipe = r.Recipe
 			c.PatchedOnly = r.Short
 		}
-		options := finish(*dir)
+		options, err := finish(*dir)
+		if err != nil {
+			return err
+		}
+		if options.HTTP != nil {
+			return fmt.Errorf("%s: the kubelets are replaced by package, from upstream's stand-in to ours: -http-recipe is for up", args[0])
+		}
 		if !slices.Contains(options.Packages, r.Stock) {
 			return fmt.Errorf("%s: the cluster starts with the stock kubelet: -package %s is missing", args[0], r.Stock)
 		}
@@ -164,7 +177,7 @@ func run(ctx context.Context, args []string) error {
 
 // clusterFlags registers the flags that describe the cluster; finish
 // completes the options once they are parsed.
-func clusterFlags(fs *flag.FlagSet) (*cluster.Options, func(dir string) cluster.Options) {
+func clusterFlags(fs *flag.FlagSet) (*cluster.Options, func(dir string) (cluster.Options, error)) {
 	o := &cluster.Options{Repositories: map[string]string{}}
 	var packages, repositories, images, environment multi
 	fs.StringVar(&o.Release, "release", "", "the release folder")
@@ -177,13 +190,24 @@ func clusterFlags(fs *flag.FlagSet) (*cluster.Options, func(dir string) cluster.
 	fs.StringVar(&o.AptPin, "apt-pin", "", "the apt pin of the README (\"Add the repository\")")
 	fs.StringVar(&o.Tools.Containerd, "containerd", "", "containerd")
 	fs.StringVar(&o.Tools.Ctr, "ctr", "", "ctr")
-	return o, func(dir string) cluster.Options {
+	var http cluster.HTTPMode
+	recipe := fs.String("http-recipe", "", "image-builder's http mode variables (json): install the nodes from the release's http layout, not -package")
+	fs.StringVar(&http.KubeletUnit, "kubelet-unit", "", "with -http-recipe, kubelet.service as installed without a package manager")
+	fs.StringVar(&http.KubeadmDropIn, "kubeadm-dropin", "", "with -http-recipe, 10-kubeadm.conf as installed without a package manager")
+	return o, func(dir string) (cluster.Options, error) {
 		o.Dir, o.Packages, o.Images, o.KubeletEnvironment = dir, packages, images, environment
 		for _, r := range repositories {
 			name, path, _ := strings.Cut(r, "=")
 			o.Repositories[name] = path
 		}
-		return *o
+		if *recipe != "" {
+			var err error
+			if http.Recipe, err = cluster.ReadHTTPRecipe(*recipe); err != nil {
+				return *o, err
+			}
+			o.HTTP = &http
+		}
+		return *o, nil
 	}
 }
 

@@ -51,8 +51,11 @@ type Options struct {
 	// Dir is the run's folder, under _output/.
 	Dir string
 	// Packages are NAME=VERSION to install from the repository on every
-	// node (kubelet, kubeadm, kubectl, kubernetes-cni).
+	// node (kubelet, kubeadm, kubectl, kubernetes-cni), in package mode.
 	Packages []string
+	// HTTP, if set, installs the nodes from the release's http layout as
+	// image-builder's http mode does, instead of Packages.
+	HTTP *HTTPMode
 	// AptPin is the pin of the README ("Add the repository"), with the release's version.
 	AptPin string
 	// Repositories are more signed flat apt repositories (each a folder
@@ -88,13 +91,32 @@ func (o Options) validate() error {
 	if info, err := os.Stat(o.Release); err != nil || !info.IsDir() {
 		problems = append(problems, fmt.Sprintf("release folder %q: not a folder", o.Release))
 	}
-	for name, path := range map[string]string{"containerd": o.Tools.Containerd, "ctr": o.Tools.Ctr, "apt pin": o.AptPin} {
+	files := map[string]string{"containerd": o.Tools.Containerd, "ctr": o.Tools.Ctr}
+	if o.HTTP == nil {
+		files["apt pin"] = o.AptPin
+	}
+	for name, path := range files {
 		if _, err := os.Stat(path); err != nil {
 			problems = append(problems, fmt.Sprintf("%s %q: %v", name, path, err))
 		}
 	}
-	if len(o.Packages) == 0 {
+	switch {
+	case o.HTTP == nil && len(o.Packages) == 0:
 		problems = append(problems, "no packages to install")
+	case o.HTTP != nil && len(o.Packages) > 0:
+		problems = append(problems, fmt.Sprintf("packages %v to install in http mode, which installs no package", o.Packages))
+	case o.HTTP != nil:
+		if err := o.HTTP.Recipe.validate(); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if version := filepath.Base(o.Release); o.HTTP.Recipe.Semver != version {
+			problems = append(problems, fmt.Sprintf("the http recipe's kubernetes_semver is %q, but the release is %s", o.HTTP.Recipe.Semver, version))
+		}
+		for _, file := range []string{o.HTTP.KubeletUnit, o.HTTP.KubeadmDropIn} {
+			if _, err := os.Stat(file); err != nil {
+				problems = append(problems, fmt.Sprintf("unit file %q: %v", file, err))
+			}
+		}
 	}
 	for name, dir := range o.Repositories {
 		if _, err := os.Stat(filepath.Join(dir, "Release.key")); err != nil || name == releaseSource || !validName.MatchString(name) {
@@ -188,7 +210,15 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	// The release folder, and the other repositories, as a web server
 	// publishes them, on the switch.
-	served, err := servedTree(o)
+	serve := maps.Clone(o.Repositories)
+	if o.HTTP != nil {
+		standIns, err := makeUpstreamStandIns(ctx, filepath.Join(o.Dir, "upstream-stand-ins"), o.Release, o.Arch, o.HTTP.Recipe)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(serve, standIns)
+	}
+	served, err := servedTree(o.Dir, o.Release, serve)
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +263,10 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		if err := n.writePatches(); err != nil {
 			return nil, err
 		}
-		if err := n.prepareApt(ctx, repoClient, sources, o.AptPin); err != nil {
-			return nil, err
+		if o.HTTP == nil {
+			if err := n.prepareApt(ctx, repoClient, sources, o.AptPin); err != nil {
+				return nil, err
+			}
 		}
 		if err := n.writeKubeletEnvironment(o.KubeletEnvironment); err != nil {
 			return nil, err
@@ -242,21 +274,25 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		if err := n.startNamespace(ctx, hosts.String()); err != nil {
 			return nil, err
 		}
-		if err := n.aptUpdate(ctx); err != nil {
-			return nil, err
-		}
-		if err := n.AptInstall(ctx, o.Packages); err != nil {
-			return nil, err
-		}
-		// As kubeadm's install guide leaves them: held, so that no
-		// upgrade moves them.
-		if _, err := n.apt(ctx, "apt-mark", heldPackages...); err != nil {
-			return nil, err
+		nodeImages := images
+		if o.HTTP == nil {
+			if err := n.installPackages(ctx, o.Packages); err != nil {
+				return nil, err
+			}
+		} else {
+			// Downloaded by the node, from its own namespace, as
+			// image-builder's http mode downloads on the machine it builds.
+			client := &http.Client{Timeout: downloadTimeout, Transport: &http.Transport{DialContext: dialIn(netnsPath(n.Namespace))}}
+			downloaded, err := n.installFromHTTP(ctx, client, *o.HTTP, o.Arch, filepath.Join(n.Dir, "downloaded-images"))
+			if err != nil {
+				return nil, err
+			}
+			nodeImages = append(downloaded, o.Images...)
 		}
 		if err := n.startRuntime(ctx, o.Tools, pause); err != nil {
 			return nil, err
 		}
-		if _, err := n.importImages(ctx, o.Tools, images, o.Arch); err != nil {
+		if _, err := n.importImages(ctx, o.Tools, nodeImages, o.Arch); err != nil {
 			return nil, err
 		}
 		logger.Info("Node prepared", "node", n.Name, "took", time.Since(start).Round(time.Second))
@@ -319,16 +355,17 @@ const releaseSource = "kubernetes"
 // be.
 var validName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 
-// servedTree makes the folder the switch's web server serves: the release
-// folder under its version, as the release's own layout publishes it, and
-// each other repository under its name, as links.
-func servedTree(o Options) (string, error) {
-	served := filepath.Join(o.Dir, "served")
+// servedTree makes the folder the switch's web server serves, in the
+// run's folder dir: the release folder under its version, as the
+// release's own layout publishes it, and each other folder of others
+// under its path, as links.
+func servedTree(dir, release string, others map[string]string) (string, error) {
+	served := filepath.Join(dir, "served")
 	if err := os.MkdirAll(served, 0o755); err != nil {
 		return "", err
 	}
-	links := map[string]string{filepath.Base(o.Release): o.Release}
-	maps.Copy(links, o.Repositories)
+	links := map[string]string{filepath.Base(release): release}
+	maps.Copy(links, others)
 	for name, target := range links {
 		abs, err := filepath.Abs(target)
 		if err != nil {

@@ -77,6 +77,21 @@ func (n *Node) prepareApt(ctx context.Context, client *http.Client, sources []Ap
 	return os.WriteFile(filepath.Join(etc, "apt/preferences.d/kubelet-ctxfix"), pin, 0o644)
 }
 
+// installPackages installs packages on the node from its sources, as a
+// node image's recipe does in package mode: apt-get update, apt-get
+// install, and apt-mark hold as kubeadm's install guide leaves them, so
+// that no upgrade moves them.
+func (n *Node) installPackages(ctx context.Context, packages []string) error {
+	if err := n.aptUpdate(ctx); err != nil {
+		return err
+	}
+	if err := n.AptInstall(ctx, packages); err != nil {
+		return err
+	}
+	_, err := n.apt(ctx, "apt-mark", heldPackages...)
+	return err
+}
+
 // heldPackages is the apt-mark command that holds the packages kubeadm's
 // install guide holds.
 var heldPackages = []string{"hold", "kubelet", "kubeadm", "kubectl"}
