@@ -13,6 +13,7 @@
 #                                               (SOURCE=http: from its http layout, as image-builder's http mode)
 #   make cluster-roll KUBE_VERSION=v1.36.5      the kubelets replaced node by node by the README's commands, under a workload
 #   make cluster-conformance KUBE_VERSION=v1.36.5   upstream's conformance specs, stock kubelets then ours
+#   make cluster-upgrade KUBE_VERSION=v1.36.5   kubeadm upgrade from upstream's control plane to ours, and on
 #   make clean
 
 SHELL := /usr/bin/env bash
@@ -41,7 +42,7 @@ CMD ?=
 CONFORMANCE ?=
 export BASES KUBE_VERSION ARCH PODS DURATION INTERVAL COUNT BENCHTIME ARCHES SYNC_PODS SYNC_DURATION E2E_SCENARIOS NODES CMD CONFORMANCE
 
-.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults cluster cluster-roll cluster-conformance cluster-down verify-alerts bench verify-bisect verify-patches clean help
+.PHONY: all build release verify-release test-image-builder verify-reproducible update-checksums test test-matrix soak probe-check e2e e2e-faults cluster cluster-roll cluster-conformance cluster-upgrade cluster-down verify-alerts bench verify-bisect verify-patches clean help
 
 all: build
 
@@ -145,6 +146,15 @@ cluster-roll:
 ## _output/cluster/conformance/<base>/table.md; needs root
 cluster-conformance:
 	hack/cluster.sh --conformance
+
+## cluster-upgrade: on two nodes, kubeadm init at the stock KUBE_VERSION by
+## upstream's kubeadm (a test stand-in) with the stock control plane; then
+## docs/node-images.md's kubeadm upgrade commands to ours and on to upstream's
+## next release (simulated by the stock version), each kubelet by the
+## README's commands; what kubeadm printed goes to
+## _output/cluster/upgrade/<base>/transcript.md; needs root
+cluster-upgrade:
+	hack/cluster.sh --upgrade
 
 ## cluster-down: take down the cluster make cluster left up, and check that
 ## nothing of it is left

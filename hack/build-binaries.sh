@@ -12,11 +12,21 @@
 # version on every binary, as a node image that checks kubelet, kubeadm and
 # kubectl against one version expects.
 #
-# Usage: hack/build-binaries.sh BASE ARCH OUT_DIR NAME...
+# With --stock it builds them from the unpatched base, stamped with the
+# upstream version, as hack/build-kubelet.sh --stock builds the kubelet: the
+# stock control plane that make cluster-upgrade starts from. build/CHECKSUMS
+# records no stock binary.
+#
+# Usage: hack/build-binaries.sh [--stock] BASE ARCH OUT_DIR NAME...
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-(($# >= 4)) || ctxfix::die "usage: hack/build-binaries.sh BASE ARCH OUT_DIR NAME..."
+which=()
+if [[ "${1:-}" == "--stock" ]]; then
+  which=(--stock)
+  shift
+fi
+(($# >= 4)) || ctxfix::die "usage: hack/build-binaries.sh [--stock] BASE ARCH OUT_DIR NAME..."
 base="$1" arch="$2" out_dir="$3"
 shift 3
 names=("$@")
@@ -32,9 +42,10 @@ for name in "${names[@]}"; do
   esac
 done
 
-"${CTXFIX_ROOT}/hack/prepare-tree.sh" "${base}"
-tree="$(ctxfix::tree_dir "${base}")"
+"${CTXFIX_ROOT}/hack/prepare-tree.sh" "${which[@]}" "${base}"
+tree="$(ctxfix::tree_dir "${which[@]}" "${base}")"
 version="$(ctxfix::distribution_version "${base}")"
+((${#which[@]} == 0)) || version="${base}"
 ldflags="$(ctxfix::stamp ldflags "${tree}" "${version}")"
 
 mkdir -p "${CTXFIX_OUTPUT}/tmp"
@@ -45,7 +56,7 @@ packages=()
 for name in "${names[@]}"; do packages+=("./cmd/${name}"); done
 ctxfix::log "Building ${names[*]} ${version} for linux/${arch} from ${tree#"${CTXFIX_ROOT}"/}"
 # One go build for all of them: the packages they share compile once.
-GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${base}" build \
+GOOS=linux GOARCH="${arch}" ctxfix::go_in_tree "${which[@]}" "${base}" build \
   -ldflags "${ldflags} -s -w -buildid=" -o "${staging}/" "${packages[@]}" ||
   ctxfix::die "building ${names[*]} ${version} for linux/${arch} failed"
 
@@ -60,7 +71,7 @@ for name in "${names[@]}"; do
     [[ "${reported}" == "${version}" ]] || ctxfix::die "the ${name} built for ${version} reports '${reported}'"
   fi
   (cd "${staging}" && sha256sum "${name}" | cut -d' ' -f1 > "${name}.sha256" && sha512sum "${name}" | cut -d' ' -f1 > "${name}.sha512")
-  if [[ "${CTXFIX_UPDATE_CHECKSUMS:-}" != 1 ]]; then
+  if ((${#which[@]} == 0)) && [[ "${CTXFIX_UPDATE_CHECKSUMS:-}" != 1 ]]; then
     ctxfix::verify_recorded_checksum "${version}/bin/linux/${arch}/${name}" "$(cat "${staging}/${name}.sha256")"
   fi
 done

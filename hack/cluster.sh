@@ -42,7 +42,18 @@
 # the workload and its request loop, and the specs of
 # test/cluster-conformance-short.txt run on it.
 #
-# Usage: hack/cluster.sh [--down | --roll | --conformance | --short]
+# With --upgrade, kubeadm's upgrade paths with our version
+# (pkg/cluster's Upgrade), on two nodes (NODES): upstream's kubeadm
+# (kubeadm=1.36.5-1.1, a stand-in as the kubelet's is) initialises the
+# cluster at the base, with the control plane's images built from the stock
+# tree; then docs/node-images.md's commands, as written there, upgrade it
+# to ours (kubeadm upgrade apply on the control plane, kubeadm upgrade node
+# on the worker, each kubelet by the README's commands) and on to
+# upstream's next release, which upstream's kubeadm and version of the base
+# stand in for. transcript.md in _output/cluster/upgrade/<base>/ has what
+# kubeadm printed.
+#
+# Usage: hack/cluster.sh [--down | --roll | --conformance | --short | --upgrade]
 #   KUBE_VERSION  base (default from VERSION); its release is made first
 #                 (ARCHES = the host's) if _output/release has none
 #   NODES         nodes, the control plane among them (default 3)
@@ -76,8 +87,9 @@ case "${1:-}" in
   --roll) mode=roll ;;
   --conformance) mode=conformance ;;
   --short) mode=short ;;
+  --upgrade) mode=upgrade ;;
   "") ;;
-  *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down | --roll | --conformance | --short])" ;;
+  *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down | --roll | --conformance | --short | --upgrade])" ;;
 esac
 source_type="${SOURCE:-pkg}"
 case "${source_type}" in
@@ -177,11 +189,21 @@ stock_version="${stock_version#Kubernetes }"
 [[ "${stock_version}" == "${base}" ]] || ctxfix::die "the stock kubelet ${stock_kubelet} reports ${stock_version}, want ${base}"
 stand_in="${CTXFIX_OUTPUT}/cluster/upstream-stand-in"
 rm -rf "${stand_in}"
-deb="$(ctxfix::kubelet_deb --upstream-stand-in "${stock_kubelet}" "${base}" "${arch}" "${stand_in}" "${release_tool}")"
+deb="$(ctxfix::node_deb --upstream-stand-in kubelet "${stock_kubelet}" "${base}" "${arch}" "${stand_in}" "${release_tool}")"
 stock_deb_version="$(dpkg-deb -f "${deb}" Version)"
+if [[ "${mode}" == upgrade ]]; then
+  # Upstream's kubeadm and control plane of the base, built from the stock
+  # tree: kubeadm packaged as the kubelet is, beside it.
+  stock_bin="${CTXFIX_OUTPUT}/stock-release/${base}/bin/linux/${arch}"
+  "${CTXFIX_ROOT}/hack/build-binaries.sh" --stock "${base}" "${arch}" "${stock_bin}" kubeadm "${control_plane_binaries[@]}"
+  kubeadm_deb="$(ctxfix::node_deb --upstream-stand-in kubeadm "${stock_bin}/kubeadm" "${base}" "${arch}" "${stand_in}" "${release_tool}")"
+  stock_kubeadm="kubeadm=$(dpkg-deb -f "${kubeadm_deb}" Version)"
+  packages[3]="${stock_kubeadm}"
+fi
 # A key of the run's own: the stand-in is not upstream's, and not ours.
 gnupg_home="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/stand-in-gnupg.XXXXXX")"
-trap 'gpgconf --homedir "${gnupg_home}" --kill all; rm -rf "${gnupg_home}"' EXIT
+image_work=""
+trap 'gpgconf --homedir "${gnupg_home}" --kill all; rm -rf "${gnupg_home}" ${image_work:+"${image_work}"}' EXIT
 stand_in_key="$(CTXFIX_SIGNING_KEY='' ctxfix::signing_key "${gnupg_home}")"
 stock_tree="$(ctxfix::tree_dir --stock "${base}")"
 epoch="$(ctxfix::source_date_epoch "${stock_tree}")"
@@ -212,11 +234,43 @@ tr -s ' \n' '\n\n' <"${recipe}/rollback.sh" | grep -qxF "kubelet=${stock_deb_ver
   ctxfix::die "the README's rollback commands do not install kubelet=${stock_deb_version}: $(tr '\n' ' ' <"${recipe}/rollback.sh")"
 packages[1]="kubelet=${stock_deb_version}"
 nodes="${NODES:-3}"
-[[ "${mode}" != short ]] || nodes="${NODES:-2}"
+[[ "${mode}" != short && "${mode}" != upgrade ]] || nodes="${NODES:-2}"
 stand_in_args=(-release "${release}" -arch "${arch}" -nodes "${nodes}" -dir "${dir}"
   "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr"
   -repository "upstream-stand-in=${stand_in}" -recipe "${recipe}"
   -stock "kubelet=${stock_deb_version}" -stock-version "${stock_version}" -patched-version "${version}")
+
+if [[ "${mode}" == upgrade ]]; then
+  # The control plane's images of upstream's version, as its release ships
+  # them, for kubeadm init.
+  image_work="$(mktemp -d "${CTXFIX_OUTPUT}/tmp/stock-images.XXXXXX")"
+  ctxfix::control_plane_images "${base}" "${arch}" "${stock_bin}" "${image_work}" "${image_tool}" "${epoch}" "${stock_bin}/images"
+  stock_images=()
+  for name in "${control_plane_binaries[@]}"; do stock_images+=(-image "${stock_bin}/images/${name}.tar"); done
+  # docs/node-images.md's kubeadm upgrade commands, for this base. The next
+  # release they name is the default base's next patch.
+  commands="${CTXFIX_OUTPUT}/cluster/upgrade-commands"
+  rm -rf "${commands}"
+  mkdir -p "${commands}"
+  default_version="$(ctxfix::distribution_version "${default_base}")"
+  upgrade_commands() {
+    local file="$1" heading="$2" n="$3"
+    ctxfix::doc_block "${CTXFIX_ROOT}/docs/node-images.md" "${heading}" sh "${n}" |
+      sed -e "s;${default_version};${version};g" -e "s;${default_base#v}-;${base#v}-;g" >"${commands}/${file}"
+    [[ -s "${commands}/${file}" ]] || ctxfix::die "docs/node-images.md gives no commands for ${file} (sh block ${n} under \"${heading}\")"
+  }
+  upgrade_commands control-plane.sh "### From upstream's ${default_base} to ours" 1
+  upgrade_commands node.sh "### From upstream's ${default_base} to ours" 2
+  upgrade_commands to-upstream.sh "### From ours to upstream's next patch release" 1
+  patch="${default_base##*.}"
+  next_version="${default_base%.*}.$((patch + 1))"
+  out="${CTXFIX_OUTPUT}/cluster/upgrade/${base}"
+  rm -rf "${out}"
+  ctxfix::log "kubeadm upgrade paths on ${nodes} nodes: initialised at upstream's ${base} (${stock_kubeadm}, kubelet ${stock_deb_version}), to ${version} and on to upstream's next release"
+  "${cluster_tool}" upgrade "${stand_in_args[@]}" "${stock_images[@]}" -kubernetes-version "${base}" \
+    -stock-kubeadm "${stock_kubeadm}" -commands "${commands}" -next-version "${next_version}" -out "${out}"
+  exit 0
+fi
 
 if [[ "${mode}" == roll ]]; then
   ctxfix::log "rolling replacement on ${nodes} nodes: kubelet ${stock_deb_version} (upstream's stand-in) to ${deb_version} and back"

@@ -208,7 +208,7 @@ if [[ -z "${scenarios}" || ",${scenarios}," == *",kubelet-package-swap,"* ]]; th
   for kind in stock patched; do
     stand_in=()
     [[ "${kind}" == patched ]] || stand_in=(--upstream-stand-in)
-    deb="$(ctxfix::kubelet_deb "${stand_in[@]}" "$("${kind}_kubelet" "${base}")" "${base}" "${arch}" "${debs}" "${release_tool}")"
+    deb="$(ctxfix::node_deb "${stand_in[@]}" kubelet "$("${kind}_kubelet" "${base}")" "${base}" "${arch}" "${debs}" "${release_tool}")"
     deb_args+=(-kubelet-deb "${kind}=${deb}")
   done
   ctxfix::log "kubelet debs for kubelet-package-swap: ${deb_args[*]}"

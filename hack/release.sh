@@ -162,27 +162,12 @@ done
 # static base, kube-proxy on one with iptables, nft and conntrack. The tag is
 # the version, with "+" made "_" as kubeadm makes it when it names the images
 # it pulls; the arch suffix is upstream's, which image-builder strips.
-image_tag="${version//+/_}"
-server_binaries=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
 for arch in "${arches[@]}"; do
-  bin="${staging}/bin/linux/${arch}"
   server="${work}/server/${arch}"
-  "${CTXFIX_ROOT}/hack/build-binaries.sh" "${base}" "${arch}" "${server}" "${server_binaries[@]}"
-  for name in "${server_binaries[@]}"; do attributed+=(-binary "${server}/${name}"); done
-  ctxfix::log "image bases for linux/${arch} from Debian's packages"
-  ctxfix::image_apt "${arch}" "${work}/apt/${arch}"
-  ctxfix::image_root_static "${arch}" "${work}/apt/${arch}" "${work}/images/${arch}/static"
-  cp -a "${work}/images/${arch}/static" "${work}/images/${arch}/iptables"
-  ctxfix::image_root_iptables "${arch}" "${work}/apt/${arch}" "${work}/images/${arch}/iptables"
-  for name in "${server_binaries[@]}"; do
-    image_base="static"
-    [[ "${name}" != kube-proxy ]] || image_base="iptables"
-    SOURCE_DATE_EPOCH="${epoch}" "${image_tool}" -ref "registry.k8s.io/${name}-${arch}:${image_tag}" -arch "${arch}" \
-      -base "${work}/images/${arch}/${image_base}" -entrypoint "/usr/local/bin/${name}" \
-      -file "/usr/local/bin/${name}=${server}/${name}" -out "${bin}/${name}.tar" ||
-      ctxfix::die "could not write the ${name} image for ${arch}"
-    ctxfix::log "bin/linux/${arch}/${name}.tar: registry.k8s.io/${name}-${arch}:${image_tag} on the ${image_base} base"
-  done
+  "${CTXFIX_ROOT}/hack/build-binaries.sh" "${base}" "${arch}" "${server}" "${control_plane_binaries[@]}"
+  for name in "${control_plane_binaries[@]}"; do attributed+=(-binary "${server}/${name}"); done
+  ctxfix::control_plane_images "${version}" "${arch}" "${server}" "${work}/images" "${image_tool}" "${epoch}" \
+    "${staging}/bin/linux/${arch}"
 done
 
 # The other images kubeadm pulls: etcd, CoreDNS and pause, at the versions
@@ -358,7 +343,7 @@ done)
 # in-toto statement with an SLSA v1 predicate naming the base's module, the
 # staging modules, every patch and the toolchain, signed as a DSSE envelope.
 for arch in "${arches[@]}"; do
-  for name in "${node_binaries[@]}" "${server_binaries[@]/%/.tar}"; do
+  for name in "${node_binaries[@]}" "${control_plane_binaries[@]/%/.tar}"; do
     file="bin/linux/${arch}/${name}"
     "${release_tool}" provenance -subject "${staging}/${file}" -name "${file}" -root "${CTXFIX_ROOT}" -series "${series_dir}" \
       -base "${base}" -go "$(go env GOVERSION)" -arch "${arch}" -source-date-epoch "${epoch}" -revision "${revision}" \
@@ -366,7 +351,7 @@ for arch in "${arches[@]}"; do
     ctxfix::cosign_attest "${cosign}" "${cosign_key}" "${staging}" "${file}" "${work}/provenance.json"
   done
 done
-ctxfix::log "provenance: ${#node_binaries[@]} binaries and ${#server_binaries[@]} images for ${arches[*]}, attested with the same key"
+ctxfix::log "provenance: ${#node_binaries[@]} binaries and ${#control_plane_binaries[@]} images for ${arches[*]}, attested with the same key"
 # A cosign bundle beside every file, then the sums over all of it, then the
 # sums' own bundles.
 [[ "${cosign_key}" == keyless ]] || cp "${cosign_home}/cosign.pub" "${staging}/cosign.pub"

@@ -7,6 +7,7 @@
 //	ctxfix-cluster roll (up's flags) -stock kubelet=V -patched kubelet=V -stock-version V -patched-version V -workload-image NAME -ctxleak FILE -recipe DIR [-requests N -interval D]
 //	ctxfix-cluster conformance (up's flags) -stock kubelet=V -stock-version V -patched-version V -e2e-test FILE -ginkgo FILE -known-failures FILE -recipe DIR -out DIR [-specs FILE -procs N -timeout D -skip REGEXP]
 //	ctxfix-cluster short (roll's flags, conformance's flags but -ctxleak)
+//	ctxfix-cluster upgrade (up's flags) -kubernetes-version V -stock kubelet=V -stock-kubeadm kubeadm=V -stock-version V -patched-version V -recipe DIR -commands DIR -next-version V -out DIR
 //	ctxfix-cluster down -dir DIR
 //
 // up installs the nodes from the release's apt repository (package mode),
@@ -21,7 +22,9 @@
 // -specs, or all) with the stock kubelets, replaces them with ours, runs
 // the specs again, and compares (pkg/cluster's Conformance). short is make
 // test's form of both: on two nodes, the worker's kubelet replaced under
-// the request loop, then a handful of specs on it.
+// the request loop, then a handful of specs on it. upgrade builds it with
+// upstream's kubeadm and control plane too, and runs the kubeadm upgrade
+// paths of docs/node-images.md (pkg/cluster's Upgrade).
 package main
 
 import (
@@ -74,7 +77,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: ctxfix-cluster up|roll|conformance|short|down [flags]")
+		return errors.New("usage: ctxfix-cluster up|roll|conformance|short|upgrade|down [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	dir := fs.String("dir", "", "the run's folder")
@@ -90,15 +93,23 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return up(ctx, options, *command)
-	case "roll", "conformance", "short":
+	case "roll", "conformance", "short", "upgrade":
 		_, finish := clusterFlags(fs)
 		var r cluster.RollOptions
 		var c cluster.ConformanceOptions
+		var u cluster.UpgradeOptions
+		var commands *string
+		if args[0] == "upgrade" {
+			fs.StringVar(&u.StockKubeadm, "stock-kubeadm", "", "upstream's kubeadm package, kubeadm=VERSION, which -package installs first")
+			fs.StringVar(&u.Commands.NextVersion, "next-version", "", "upstream's next patch release, as docs/node-images.md names it")
+			commands = fs.String("commands", "", "a folder with docs/node-images.md's kubeadm upgrade commands: control-plane.sh, node.sh, to-upstream.sh")
+			fs.StringVar(&u.OutDir, "out", "", "the folder for transcript.md")
+		}
 		fs.StringVar(&r.Stock, "stock", "", "the stock kubelet's package, kubelet=VERSION, which -package installs first")
 		fs.StringVar(&r.StockVersion, "stock-version", "", "the version the stock kubelet reports")
 		fs.StringVar(&r.PatchedVersion, "patched-version", "", "the version our kubelet reports")
 		recipe := fs.String("recipe", "", "a folder with the operator's commands of the README: drain.sh, upgrade.sh, wait.sh, uncordon.sh, rollback.sh")
-		if args[0] != "conformance" {
+		if args[0] == "roll" || args[0] == "short" {
 			fs.StringVar(&r.Patched, "patched", "", "our kubelet's package, kubelet=VERSION")
 			fs.StringVar(&r.Image, "workload-image", "", "the workload's image, one of -image's")
 			fs.IntVar(&r.Requests, "requests", 200, "requests each round's loop makes (three times as many with drain)")
@@ -106,7 +117,7 @@ func run(ctx context.Context, args []string) error {
 			fs.StringVar(&r.Ctxleak, "ctxleak", "", "kubectl's ctxleak plugin (not used by short)")
 		}
 		var specs, known *string
-		if args[0] != "roll" {
+		if args[0] == "conformance" || args[0] == "short" {
 			fs.StringVar(&c.Suite.Binary, "e2e-test", "", "e2e.test of the base's patched tree")
 			fs.StringVar(&c.Suite.Ginkgo, "ginkgo", "", "ginkgo of the same tree")
 			fs.IntVar(&c.Suite.Procs, "procs", 4, "ginkgo's parallel processes")
@@ -130,10 +141,23 @@ func run(ctx context.Context, args []string) error {
 			*script = string(data)
 		}
 		r.Short = args[0] == "short"
-		if args[0] != "conformance" && (r.Patched == "" || r.Image == "" || (r.Ctxleak == "" && !r.Short) || r.Requests < 1) {
+		if (args[0] == "roll" || args[0] == "short") && (r.Patched == "" || r.Image == "" || (r.Ctxleak == "" && !r.Short) || r.Requests < 1) {
 			return fmt.Errorf("%s: -patched, -workload-image, -ctxleak (but for short) and a positive -requests are required", args[0])
 		}
-		if args[0] != "roll" {
+		if args[0] == "upgrade" {
+			u.StockVersion, u.PatchedVersion, u.Recipe = r.StockVersion, r.PatchedVersion, r.Recipe
+			if u.StockKubeadm == "" || u.Commands.NextVersion == "" || *commands == "" || u.OutDir == "" {
+				return fmt.Errorf("upgrade: -stock-kubeadm, -next-version, -commands and -out are required")
+			}
+			for file, script := range map[string]*string{"control-plane.sh": &u.Commands.ControlPlane, "node.sh": &u.Commands.Node, "to-upstream.sh": &u.Commands.ToUpstream} {
+				data, err := os.ReadFile(filepath.Join(*commands, file))
+				if err != nil {
+					return fmt.Errorf("upgrade: the commands: %w", err)
+				}
+				*script = string(data)
+			}
+		}
+		if args[0] == "conformance" || args[0] == "short" {
 			if c.Suite.Binary == "" || c.Suite.Ginkgo == "" || *known == "" || c.OutDir == "" {
 				return fmt.Errorf("%s: -e2e-test, -ginkgo, -known-failures and -out are required", args[0])
 			}
@@ -161,7 +185,12 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("%s: the cluster starts with the stock kubelet: -package %s is missing", args[0], r.Stock)
 		}
 		options.KubeletVersion = r.StockVersion
-		return standIn(ctx, options, args[0], r, c)
+		if args[0] == "upgrade" {
+			if !slices.Contains(options.Packages, u.StockKubeadm) || options.KubernetesVersion != u.StockVersion {
+				return fmt.Errorf("upgrade: the cluster starts with upstream's kubeadm and control plane: -package %s and -kubernetes-version %s are required", u.StockKubeadm, u.StockVersion)
+			}
+		}
+		return standIn(ctx, options, args[0], r, c, u)
 	case "down":
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -171,7 +200,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		return cluster.Down(ctx, *dir)
 	default:
-		return fmt.Errorf("unknown command %q: want up, roll, conformance, short or down", args[0])
+		return fmt.Errorf("unknown command %q: want up, roll, conformance, short, upgrade or down", args[0])
 	}
 }
 
@@ -188,6 +217,7 @@ func clusterFlags(fs *flag.FlagSet) (*cluster.Options, func(dir string) (cluster
 	fs.Var(&images, "image", "another image tarball to import on every node (repeatable)")
 	fs.Var(&environment, "kubelet-env", "NAME=VALUE for every kubelet, set by a drop-in (repeatable)")
 	fs.StringVar(&o.AptPin, "apt-pin", "", "the apt pin of the README (\"Add the repository\")")
+	fs.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "the control plane's version for kubeadm init, if not the release's (its images among -image)")
 	fs.StringVar(&o.Tools.Containerd, "containerd", "", "containerd")
 	fs.StringVar(&o.Tools.Ctr, "ctr", "", "ctr")
 	var http cluster.HTTPMode
@@ -297,14 +327,27 @@ func runOnControlPlane(ctx context.Context, c *cluster.Cluster, command string) 
 // the conformance specs with stock kubelets and ours (cluster.Conformance);
 // short, make test's form of both (one worker replaced, a handful of specs
 // on it). It prints what it saw, and takes the cluster down.
-func standIn(ctx context.Context, o cluster.Options, command string, r cluster.RollOptions, co cluster.ConformanceOptions) error {
+func standIn(ctx context.Context, o cluster.Options, command string, r cluster.RollOptions, co cluster.ConformanceOptions, uo cluster.UpgradeOptions) error {
 	start := time.Now()
 	c, err := cluster.Up(ctx, o)
 	if err != nil {
 		return err
 	}
 	err = check(ctx, c, start)
-	if err == nil && command != "conformance" {
+	if err == nil && command == "upgrade" {
+		var report *cluster.UpgradeReport
+		report, err = cluster.Upgrade(ctx, c, uo)
+		if report != nil {
+			fmt.Print(report.String())
+			fmt.Printf("The transcript: %s\n", filepath.Join(uo.OutDir, "transcript.md"))
+		}
+		// Back at upstream's version: the control plane's images, and
+		// nothing pulled on the way.
+		if err == nil {
+			err = check(ctx, c, start)
+		}
+	}
+	if err == nil && (command == "roll" || command == "short") {
 		var report *cluster.RollReport
 		report, err = cluster.Roll(ctx, c, r)
 		if report != nil {
@@ -314,7 +357,7 @@ func standIn(ctx context.Context, o cluster.Options, command string, r cluster.R
 			}
 		}
 	}
-	if err == nil && command != "roll" {
+	if err == nil && (command == "conformance" || command == "short") {
 		var report *cluster.ConformanceReport
 		report, err = cluster.Conformance(ctx, c, co)
 		if report != nil {

@@ -381,31 +381,42 @@ ctxfix::upstream_packaging() {
   echo "${dir}"
 }
 
-# ctxfix::kubelet_deb [--upstream-stand-in] KUBELET BASE ARCH OUT_DIR
-# RELEASE_TOOL packages the kubelet binary KUBELET of BASE as the release's
-# packaging makes its deb, into OUT_DIR, and prints the deb's path. With
-# --upstream-stand-in it is the stock kubelet under upstream's name and
+# ctxfix::node_deb [--upstream-stand-in] NAME BINARY BASE ARCH OUT_DIR
+# RELEASE_TOOL packages BINARY of BASE as the release's packaging makes the
+# deb of NAME (kubelet or kubeadm), into OUT_DIR, and prints the deb's path.
+# With --upstream-stand-in it is the stock binary under upstream's name and
 # version (1.36.5-1.1), a stand-in for upstream's package for tests, which
 # its description says, and its file is named *.test-stand-in.deb so that
 # nobody takes it for upstream's.
-ctxfix::kubelet_deb() {
+ctxfix::node_deb() {
   local stand_in=()
   if [[ "$1" == --upstream-stand-in ]]; then
     stand_in=(-upstream-stand-in)
     shift
   fi
   # Called in $(...), where errexit is off: every step says how it failed.
-  local kubelet="$1" base="$2" arch="$3" out="$4" release_tool="$5" packaging tree revision epoch deb
-  packaging="$(ctxfix::upstream_packaging)" || ctxfix::die "no upstream packaging to package the kubelet with"
+  local name="$1" binary="$2" base="$3" arch="$4" out="$5" release_tool="$6" packaging tree revision epoch deb files
+  packaging="$(ctxfix::upstream_packaging)" || ctxfix::die "no upstream packaging to package ${name} with"
   tree="$(ctxfix::tree_dir --stock "${base}")" || ctxfix::die "no stock tree of ${base}"
   revision="$(ctxfix::version_default CTXFIX_REVISION)" || ctxfix::die "no revision in VERSION"
   epoch="$(ctxfix::source_date_epoch "${tree}")" || ctxfix::die "no source date of ${tree}"
   mkdir -p "${out}" || ctxfix::die "could not make ${out}"
-  deb="$("${release_tool}" package -format deb -config "${CTXFIX_ROOT}/build/packaging/kubelet.nfpm.yaml" "${stand_in[@]}" \
-    -set "KUBELET_BINARY=${kubelet}" -set "KUBELET_UNIT=${packaging}/kubelet/kubelet.service" \
-    -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
+  case "${name}" in
+    kubelet) files=(-set "KUBELET_BINARY=${binary}" -set "KUBELET_UNIT=${packaging}/kubelet/kubelet.service"
+      -set "KUBELET_ENV=${packaging}/kubelet/kubelet.env") ;;
+    kubeadm)
+      # kubeadm.spec makes this substitution when debbuild builds the deb.
+      sed 's;/etc/sysconfig/kubelet;/etc/default/kubelet;g' "${packaging}/kubeadm/10-kubeadm.conf" >"${out}/10-kubeadm.deb.conf" ||
+        ctxfix::die "could not write ${out}/10-kubeadm.deb.conf"
+      files=(-set "KUBEADM_BINARY=${binary}" -set "KUBEADM_DROPIN_RPM=${packaging}/kubeadm/10-kubeadm.conf"
+        -set "KUBEADM_DROPIN_DEB=${out}/10-kubeadm.deb.conf") ;;
+    *) ctxfix::die "no package of ${name}: want kubelet or kubeadm" ;;
+  esac
+  deb="$("${release_tool}" package -format deb -config "${CTXFIX_ROOT}/build/packaging/${name}.nfpm.yaml" "${stand_in[@]}" \
+    "${files[@]}" -set "LICENSE=${tree}/LICENSE" -set "KUBE_BASE=${base}" \
     -arch "${arch}" -base "${base}" -revision "${revision}" -source-date-epoch "${epoch}" -out-dir "${out}")" ||
-    ctxfix::die "could not package the kubelet ${kubelet} of ${base} as a deb"
+    ctxfix::die "could not package the ${name} ${binary} of ${base} as a deb"
+  rm -f "${out}/10-kubeadm.deb.conf" || ctxfix::die "could not remove ${out}/10-kubeadm.deb.conf"
   if ((${#stand_in[@]} > 0)); then
     mv "${deb}" "${deb%.deb}.test-stand-in.deb" || ctxfix::die "could not rename ${deb}"
     deb="${deb%.deb}.test-stand-in.deb"

@@ -14,6 +14,37 @@
 # that image scanners see what the image holds, and its copyright file in
 # /usr/share/doc/<package>/. Sourced by hack/release.sh after common.sh.
 
+# The control-plane binaries, each the entrypoint of its image.
+control_plane_binaries=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+
+# ctxfix::control_plane_images VERSION ARCH SERVER_DIR WORK IMAGE_TOOL EPOCH
+# OUT_DIR writes OUT_DIR/<name>.tar for each of control_plane_binaries in
+# SERVER_DIR, as upstream's release ships them beside the binaries:
+# kube-apiserver, kube-controller-manager and kube-scheduler on the static
+# base, kube-proxy on the iptables base (assembled in WORK/<arch>/, which
+# must not hold them yet). The tag is VERSION, with "+" made "_" as kubeadm
+# makes it when it names the images it pulls; the arch suffix is
+# upstream's, which image-builder strips.
+ctxfix::control_plane_images() {
+  local version="$1" arch="$2" server="$3" work="$4" image_tool="$5" epoch="$6" out_dir="$7" name image_base
+  local tag="${version//+/_}"
+  ctxfix::log "image bases for linux/${arch} from Debian's packages"
+  ctxfix::image_apt "${arch}" "${work}/apt/${arch}"
+  ctxfix::image_root_static "${arch}" "${work}/apt/${arch}" "${work}/${arch}/static"
+  cp -a "${work}/${arch}/static" "${work}/${arch}/iptables"
+  ctxfix::image_root_iptables "${arch}" "${work}/apt/${arch}" "${work}/${arch}/iptables"
+  mkdir -p "${out_dir}"
+  for name in "${control_plane_binaries[@]}"; do
+    image_base="static"
+    [[ "${name}" != kube-proxy ]] || image_base="iptables"
+    SOURCE_DATE_EPOCH="${epoch}" "${image_tool}" -ref "registry.k8s.io/${name}-${arch}:${tag}" -arch "${arch}" \
+      -base "${work}/${arch}/${image_base}" -entrypoint "/usr/local/bin/${name}" \
+      -file "/usr/local/bin/${name}=${server}/${name}" -out "${out_dir}/${name}.tar" ||
+      ctxfix::die "could not write the ${name} image for ${arch}"
+    ctxfix::log "${name}.tar: registry.k8s.io/${name}-${arch}:${tag} on the ${image_base} base"
+  done
+}
+
 # ctxfix::image_apt ARCH APT_DIR writes APT_DIR/apt.conf, an apt
 # configuration (for APT_CONFIG) that reads this machine's apt sources for
 # ARCH, with lists, cache and an empty package database in APT_DIR, and

@@ -23,8 +23,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
@@ -65,6 +67,10 @@ type Options struct {
 	// KubeletVersion is the version the nodes' kubelets must report once
 	// up: the release's, unless Packages install another kubelet.
 	KubeletVersion string
+	// KubernetesVersion is the control plane's version, which kubeadm init
+	// deploys: the release's, unless set (to the stock version, whose
+	// images Images must then hold).
+	KubernetesVersion string
 	// Images are more image tarballs to import on every node: the
 	// workloads' images, since nothing can be pulled.
 	Images []string
@@ -81,6 +87,9 @@ type state struct {
 	// Host is the fingerprint of the host's own files that a node must
 	// never touch, taken before anything started.
 	Host map[string]string `json:"host"`
+	// HostCgroups are the cgroups at the top of the host's hierarchies
+	// before anything started.
+	HostCgroups []string `json:"hostCgroups"`
 }
 
 func (o Options) validate() error {
@@ -146,7 +155,7 @@ func (o Options) validate() error {
 type Cluster struct {
 	Options Options
 	Nodes   []*Node
-	// Version is the Kubernetes version the cluster runs.
+	// Version is the Kubernetes version kubeadm init deployed.
 	Version string
 	// KubeletVersion is what the kubelets report once the cluster is up.
 	KubeletVersion string
@@ -168,9 +177,13 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if _, err := os.Stat(filepath.Join(o.Dir, "cluster.json")); err == nil {
 		return nil, fmt.Errorf("%s holds a cluster: take it down first (make cluster-down)", o.Dir)
 	}
-	c := &Cluster{Options: o, Version: filepath.Base(o.Release), KubeletVersion: o.KubeletVersion}
+	releaseVersion := filepath.Base(o.Release)
+	c := &Cluster{Options: o, Version: o.KubernetesVersion, KubeletVersion: o.KubeletVersion}
+	if c.Version == "" {
+		c.Version = releaseVersion
+	}
 	if c.KubeletVersion == "" {
-		c.KubeletVersion = c.Version
+		c.KubeletVersion = releaseVersion
 	}
 	for i := 1; i <= o.Nodes; i++ {
 		c.Nodes = append(c.Nodes, newNode(o.Dir, i))
@@ -188,7 +201,11 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	s, err := json.Marshal(state{Nodes: o.Nodes, Host: host})
+	cgroups, err := topCgroups()
+	if err != nil {
+		return nil, err
+	}
+	s, err := json.Marshal(state{Nodes: o.Nodes, Host: host, HostCgroups: cgroups})
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +253,7 @@ func Up(ctx context.Context, o Options) (_ *Cluster, err error) {
 		}
 		return nil
 	}
-	sources := []AptSource{aptSource(releaseSource, c.Version+"/deb")}
+	sources := []AptSource{aptSource(releaseSource, releaseVersion+"/deb")}
 	for _, name := range slices.Sorted(maps.Keys(o.Repositories)) {
 		sources = append(sources, aptSource(name, name))
 	}
@@ -476,10 +493,19 @@ func Down(ctx context.Context, dir string) error {
 	for _, n := range nodes {
 		errs = append(errs, n.removeCgroups(ctx))
 	}
+	// A kubelet that lost its node's cgroupRoot puts its pods at the top
+	// of the host's hierarchies: they are the run's, and go with it.
+	errs = append(errs, removeAppearedCgroups(ctx, s.HostCgroups))
 	if left, err := processesSeeing(dir, namespaces); err != nil {
 		errs = append(errs, err)
 	} else if len(left) > 0 {
-		errs = append(errs, fmt.Errorf("processes still see mounts of %s: %v", dir, left))
+		errs = append(errs, fmt.Errorf("processes still saw mounts of %s (killed): %v", dir, left))
+		for _, p := range left {
+			pid, _, _ := strings.Cut(p, " ")
+			if n, err := strconv.Atoi(pid); err == nil {
+				errs = append(errs, ignoreGone(syscall.Kill(n, syscall.SIGKILL)))
+			}
+		}
 	}
 	errs = append(errs, deleteNetwork(ctx, nodes))
 	host, err := hostFingerprint()
@@ -551,6 +577,67 @@ func processesSeeing(dir string, namespaces []string) ([]string, error) {
 		}
 	}
 	return left, nil
+}
+
+// topCgroups lists the cgroups at the top of the host's hierarchies.
+func topCgroups() ([]string, error) {
+	hierarchies, err := cgroupHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	var cgroups []string
+	for _, h := range hierarchies {
+		entries, err := os.ReadDir(h)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				cgroups = append(cgroups, filepath.Join(h, e.Name()))
+			}
+		}
+	}
+	return cgroups, nil
+}
+
+// removeAppearedCgroups kills the processes of, and removes, the kubepods
+// cgroups at the top of the host's hierarchies that were not there before
+// the run (before): a kubelet of the run made them, which had lost its
+// node's cgroupRoot. It fails naming them. Other cgroups that appeared are
+// not the run's to judge.
+func removeAppearedCgroups(ctx context.Context, before []string) error {
+	if before == nil {
+		// A run folder of an earlier version of this package.
+		return nil
+	}
+	now, err := topCgroups()
+	if err != nil {
+		return err
+	}
+	var appeared []string
+	var errs []error
+	for _, cgroup := range now {
+		if slices.Contains(before, cgroup) || !strings.HasPrefix(filepath.Base(cgroup), "kubepods") {
+			continue
+		}
+		appeared = append(appeared, cgroup)
+		if err := nodeproc.KillCgroup(ctx, cgroup); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, removeCgroupTree(cgroup))
+	}
+	if len(appeared) > 0 {
+		errs = append(errs, fmt.Errorf("a kubelet ran pods outside its node's cgroupRoot: %v appeared while the cluster ran (their processes killed, and removed)", appeared))
+	}
+	return errors.Join(errs...)
+}
+
+func ignoreGone(err error) error {
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
 }
 
 // existing are the nodes whose network namespace is there.
