@@ -10,7 +10,7 @@
 #   make e2e KUBE_VERSION=v1.36.5   a real node: API server, containerd, runc, CNI
 #   make e2e-faults KUBE_VERSION=v1.36.5   the kubelet swapped, killed and churned, the runtime killed, the API cut off
 #   make cluster KUBE_VERSION=v1.36.5 NODES=3   kubeadm init and join from the release's apt repository and images
-#                                               (SOURCE=http: from its http layout, as image-builder's http mode)
+#                                               (SOURCE_TYPE=http: from its http layout, as image-builder's http mode)
 #   make cluster-roll KUBE_VERSION=v1.36.5      the kubelets replaced node by node by the README's commands, under a workload
 #   make cluster-conformance KUBE_VERSION=v1.36.5   upstream's conformance specs, stock kubelets then ours
 #   make cluster-upgrade KUBE_VERSION=v1.36.5   kubeadm upgrade from upstream's control plane to ours, and on
@@ -126,7 +126,7 @@ e2e-faults:
 ## release's signed apt repository on loopback, its images imported,
 ## kubeadm init and join, each node a network and mount namespace with
 ## containerd of its own; left up (make cluster-down), or with CMD, CMD
-## run on the control-plane node and the cluster taken down; SOURCE=http
+## run on the control-plane node and the cluster taken down; SOURCE_TYPE=http
 ## installs the nodes from the release's http layout instead, as
 ## image-builder's http mode does; needs root
 cluster:

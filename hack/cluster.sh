@@ -13,7 +13,7 @@
 # that drops, and counts, any packet bound elsewhere. Nothing is written to
 # the host outside _output/ but the nodes' cgroups, which go with them.
 #
-# With SOURCE=http, the nodes are installed as image-builder's http mode
+# With SOURCE_TYPE=http, the nodes are installed as image-builder's http mode
 # installs them instead: the binaries and images downloaded from the
 # release's http layout and checked against their .sha256.
 #
@@ -57,7 +57,7 @@
 #   KUBE_VERSION  base (default from VERSION); its release is made first
 #                 (ARCHES = the host's) if _output/release has none
 #   NODES         nodes, the control plane among them (default 3)
-#   SOURCE        pkg (default): the nodes' packages from the release's apt
+#   SOURCE_TYPE   pkg (default): the nodes' packages from the release's apt
 #                 repository; http: kubelet, kubeadm and kubectl from its
 #                 http layout, as image-builder's http mode installs them
 #                 with docs/node-images.md's recipe (make cluster only)
@@ -91,11 +91,11 @@ case "${1:-}" in
   "") ;;
   *) ctxfix::die "unknown argument '$1' (usage: hack/cluster.sh [--down | --roll | --conformance | --short | --upgrade])" ;;
 esac
-source_type="${SOURCE:-pkg}"
+source_type="${SOURCE_TYPE:-pkg}"
 case "${source_type}" in
   pkg) ;;
-  http) [[ "${mode}" == up ]] || ctxfix::die "SOURCE=http is for make cluster: the other forms replace the kubelets by package" ;;
-  *) ctxfix::die "SOURCE=${source_type}: want pkg (the release's apt repository) or http (its http layout, image-builder's http mode)" ;;
+  http) [[ "${mode}" == up ]] || ctxfix::die "SOURCE_TYPE=http is for make cluster: the other forms replace the kubelets by package" ;;
+  *) ctxfix::die "SOURCE_TYPE=${source_type}: want pkg (the release's apt repository) or http (its http layout, image-builder's http mode)" ;;
 esac
 specs=()
 case "${CONFORMANCE:-list}" in
@@ -159,14 +159,18 @@ if [[ "${mode}" == up ]]; then
       jq -er --arg name "$1" '.[$name]' "${http_recipe}" ||
         ctxfix::die "docs/node-images.md's http recipe (\"image-builder, http mode\") has no $1"
     }
-    [[ "$(recipe_value kubernetes_semver)" == "${version}" ]] ||
-      ctxfix::die "docs/node-images.md's http recipe is for $(recipe_value kubernetes_semver), not the default base's ${default_version}"
+    # Assigned first: a value the recipe lacks stops the run (errexit).
+    recipe_semver="$(recipe_value kubernetes_semver)"
+    recipe_cni="$(recipe_value kubernetes_cni_semver)"
+    recipe_crictl="$(recipe_value crictl_version)"
+    [[ "${recipe_semver}" == "${version}" ]] ||
+      ctxfix::die "docs/node-images.md's http recipe is for ${recipe_semver}, not the default base's ${default_version}"
     cni_version="$(ctxfix::pinned_version github.com/containernetworking/plugins)"
-    [[ "$(recipe_value kubernetes_cni_semver)" == "${cni_version}" ]] ||
-      ctxfix::die "docs/node-images.md's http recipe names CNI plugins $(recipe_value kubernetes_cni_semver), but the release's kubernetes-cni is ${cni_version}"
+    [[ "${recipe_cni}" == "${cni_version}" ]] ||
+      ctxfix::die "docs/node-images.md's http recipe names CNI plugins ${recipe_cni}, but the release's kubernetes-cni is ${cni_version}"
     crictl_version="$(ctxfix::pinned_version sigs.k8s.io/cri-tools)"
-    [[ "$(recipe_value crictl_version)" == "${crictl_version#v}" ]] ||
-      ctxfix::die "docs/node-images.md's http recipe names crictl $(recipe_value crictl_version), but the release's cri-tools is ${crictl_version#v}"
+    [[ "${recipe_crictl}" == "${crictl_version#v}" ]] ||
+      ctxfix::die "docs/node-images.md's http recipe names crictl ${recipe_crictl}, but the release's cri-tools is ${crictl_version#v}"
     packaging="$(ctxfix::upstream_packaging)"
     ctxfix::log "cluster of ${NODES:-3} nodes from ${release#"${CTXFIX_ROOT}"/} in http mode: kubelet, kubeadm, kubectl from bin/linux/${arch}/, CNI plugins ${cni_version} and crictl ${crictl_version}"
     exec "${cluster_tool}" up -release "${release}" -arch "${arch}" -nodes "${NODES:-3}" -dir "${dir}" \
@@ -178,7 +182,7 @@ if [[ "${mode}" == up ]]; then
     "${packages[@]}" -apt-pin "${pin}" -containerd "${bin}/containerd" -ctr "${bin}/ctr" "${cmd[@]}"
 fi
 
-# ---- --roll, --conformance, --short: upstream's stand-in repository, the recipe
+# ---- --roll, --conformance, --short, --upgrade: upstream's stand-in repository, the recipe
 source "${CTXFIX_ROOT}/hack/lib/repos.sh"
 source "${CTXFIX_ROOT}/hack/lib/images.sh"
 ctxfix::require_packages gpg:gnupg apt-ftparchive:apt-utils dpkg-deb:dpkg busybox:busybox-static bash-static:bash-static jq:jq

@@ -230,6 +230,9 @@ func clusterFlags(fs *flag.FlagSet) (*cluster.Options, func(dir string) (cluster
 			name, path, _ := strings.Cut(r, "=")
 			o.Repositories[name] = path
 		}
+		if *recipe == "" && (http.KubeletUnit != "" || http.KubeadmDropIn != "") {
+			return *o, errors.New("-kubelet-unit and -kubeadm-dropin are for -http-recipe")
+		}
 		if *recipe != "" {
 			var err error
 			if http.Recipe, err = cluster.ReadHTTPRecipe(*recipe); err != nil {

@@ -26,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
@@ -495,17 +494,11 @@ func Down(ctx context.Context, dir string) error {
 	}
 	// A kubelet that lost its node's cgroupRoot puts its pods at the top
 	// of the host's hierarchies: they are the run's, and go with it.
-	errs = append(errs, removeAppearedCgroups(ctx, s.HostCgroups))
+	errs = append(errs, removeAppearedCgroups(ctx, s.HostCgroups, dir, namespaces))
 	if left, err := processesSeeing(dir, namespaces); err != nil {
 		errs = append(errs, err)
 	} else if len(left) > 0 {
-		errs = append(errs, fmt.Errorf("processes still saw mounts of %s (killed): %v", dir, left))
-		for _, p := range left {
-			pid, _, _ := strings.Cut(p, " ")
-			if n, err := strconv.Atoi(pid); err == nil {
-				errs = append(errs, ignoreGone(syscall.Kill(n, syscall.SIGKILL)))
-			}
-		}
+		errs = append(errs, fmt.Errorf("processes still see mounts of %s: %v", dir, left))
 	}
 	errs = append(errs, deleteNetwork(ctx, nodes))
 	host, err := hostFingerprint()
@@ -565,18 +558,25 @@ func processesSeeing(dir string, namespaces []string) ([]string, error) {
 		if strings.Trim(e.Name(), "0123456789") != "" {
 			continue
 		}
-		ns, nsErr := os.Readlink(filepath.Join("/proc", e.Name(), "ns/mnt"))
-		mounts, err := os.ReadFile(filepath.Join("/proc", e.Name(), "mountinfo"))
-		if err != nil || nsErr != nil {
-			// Gone since the listing.
-			continue
-		}
-		if slices.Contains(namespaces, ns) || strings.Contains(string(mounts), " "+dir+"/") || strings.Contains(string(mounts), "="+dir+"/") {
+		if seesRun(e.Name(), dir, namespaces) {
 			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 			left = append(left, e.Name()+" "+strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
 		}
 	}
 	return left, nil
+}
+
+// seesRun reports whether process pid is in one of the nodes' mount
+// namespaces, or sees a mount of the run's folder dir (a container whose
+// root is a snapshot of a node's containerd). A process gone since it was
+// listed sees nothing.
+func seesRun(pid, dir string, namespaces []string) bool {
+	ns, nsErr := os.Readlink(filepath.Join("/proc", pid, "ns/mnt"))
+	mounts, err := os.ReadFile(filepath.Join("/proc", pid, "mountinfo"))
+	if err != nil || nsErr != nil {
+		return false
+	}
+	return slices.Contains(namespaces, ns) || strings.Contains(string(mounts), " "+dir+"/") || strings.Contains(string(mounts), "="+dir+"/")
 }
 
 // topCgroups lists the cgroups at the top of the host's hierarchies.
@@ -600,12 +600,13 @@ func topCgroups() ([]string, error) {
 	return cgroups, nil
 }
 
-// removeAppearedCgroups kills the processes of, and removes, the kubepods
-// cgroups at the top of the host's hierarchies that were not there before
-// the run (before): a kubelet of the run made them, which had lost its
-// node's cgroupRoot. It fails naming them. Other cgroups that appeared are
-// not the run's to judge.
-func removeAppearedCgroups(ctx context.Context, before []string) error {
+// removeAppearedCgroups fails naming the kubepods cgroups at the top of
+// the host's hierarchies that were not there before the run (before): a
+// kubelet of the run makes them when it has lost its node's cgroupRoot.
+// Those whose every process sees the run's mounts (dir, namespaces) are
+// the run's pods: their processes are killed, and they are removed. Any
+// other (make e2e's kubelet runs its pods there) is left alone.
+func removeAppearedCgroups(ctx context.Context, before []string, dir string, namespaces []string) error {
 	if before == nil {
 		// A run folder of an earlier version of this package.
 		return nil
@@ -621,6 +622,15 @@ func removeAppearedCgroups(ctx context.Context, before []string) error {
 			continue
 		}
 		appeared = append(appeared, cgroup)
+		pids, err := nodeproc.CgroupPIDs(cgroup)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if i := slices.IndexFunc(pids, func(pid int) bool { return !seesRun(strconv.Itoa(pid), dir, namespaces) }); i >= 0 {
+			errs = append(errs, fmt.Errorf("%s holds process %d, which is not the run's: left alone", cgroup, pids[i]))
+			continue
+		}
 		if err := nodeproc.KillCgroup(ctx, cgroup); err != nil {
 			errs = append(errs, err)
 			continue
@@ -628,16 +638,9 @@ func removeAppearedCgroups(ctx context.Context, before []string) error {
 		errs = append(errs, removeCgroupTree(cgroup))
 	}
 	if len(appeared) > 0 {
-		errs = append(errs, fmt.Errorf("a kubelet ran pods outside its node's cgroupRoot: %v appeared while the cluster ran (their processes killed, and removed)", appeared))
+		errs = append(errs, fmt.Errorf("a kubelet ran pods outside its node's cgroupRoot: %v appeared while the cluster ran (those of the run's pods killed and removed)", appeared))
 	}
 	return errors.Join(errs...)
-}
-
-func ignoreGone(err error) error {
-	if errors.Is(err, syscall.ESRCH) {
-		return nil
-	}
-	return err
 }
 
 // existing are the nodes whose network namespace is there.

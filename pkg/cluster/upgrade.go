@@ -259,6 +259,8 @@ func waitControlPlane(ctx context.Context, client kubernetes.Interface, version 
 		if err != nil {
 			return false, nil
 		}
+		// Each component seen, and every pod of it running the version,
+		// ready.
 		want := map[string]bool{}
 		for _, component := range append(controlPlaneComponents, "kube-proxy") {
 			want[component] = false
@@ -271,13 +273,16 @@ func waitControlPlane(ctx context.Context, client kubernetes.Interface, version 
 			if _, ok := want[component]; !ok {
 				continue
 			}
+			if len(p.Status.ContainerStatuses) == 0 || p.DeletionTimestamp != nil {
+				return false, nil
+			}
 			image := "registry.k8s.io/" + component + ":" + version
 			for _, s := range p.Status.ContainerStatuses {
-				if s.Image != image || !s.Ready || p.DeletionTimestamp != nil {
+				if s.Image != image || !s.Ready {
 					return false, nil
 				}
 			}
-			want[component] = len(p.Status.ContainerStatuses) > 0
+			want[component] = true
 		}
 		for _, seen := range want {
 			if !seen {

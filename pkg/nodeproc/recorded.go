@@ -202,7 +202,7 @@ func cgroupsOf(pid string) (map[string]string, error) {
 // cut does to the processes a runtime started.
 func KillCgroup(ctx context.Context, cgroup string) error {
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		pids, err := cgroupPIDs(cgroup)
+		pids, err := CgroupPIDs(cgroup)
 		if err != nil {
 			return err
 		}
@@ -223,9 +223,9 @@ func KillCgroup(ctx context.Context, cgroup string) error {
 	}
 }
 
-// cgroupPIDs lists the processes of cgroup and of the cgroups below it. A
+// CgroupPIDs lists the processes of cgroup and of the cgroups below it. A
 // cgroup that goes away while it is read held nothing more.
-func cgroupPIDs(cgroup string) ([]int, error) {
+func CgroupPIDs(cgroup string) ([]int, error) {
 	var pids []int
 	err := filepath.WalkDir(cgroup, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
