@@ -127,8 +127,12 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
+// systemComponents are the pods kubeadm runs in kube-system on every
+// cluster: the control plane's static pods, and kube-proxy.
+var systemComponents = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kube-proxy"}
+
 // SystemPodImages waits until every container of every pod in kube-system
-// runs (the control plane's static pods, kube-proxy on every node), and
+// runs, each of systemComponents among them (kube-proxy on every node), and
 // lists their images by component, each as "NODE IMAGE".
 func (c *Cluster) SystemPodImages(ctx context.Context, timeout time.Duration) (map[string][]string, error) {
 	client, _, err := c.Client()
@@ -154,6 +158,13 @@ func (c *Cluster) SystemPodImages(ctx context.Context, timeout time.Duration) (m
 						waiting = append(waiting, p.Name+"/"+s.Name)
 					}
 					images[component] = append(images[component], p.Spec.NodeName+" "+s.Image)
+				}
+			}
+			// A static pod runs before its mirror pod is in the API: on a
+			// single node, kube-system can be all running without it.
+			for _, component := range systemComponents {
+				if len(images[component]) == 0 {
+					waiting = append(waiting, component)
 				}
 			}
 			if len(waiting) == 0 {
