@@ -153,8 +153,8 @@ func standInTarball(ctx context.Context, debDir, pkg, arch, folder, out, prefix 
 		if h.Typeflag != tar.TypeReg || path.Dir(name)+"/" != folder {
 			continue
 		}
-		out := &tar.Header{Name: prefix + path.Base(name), Mode: 0o755, Size: h.Size, ModTime: h.ModTime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(out); err != nil {
+		entry := &tar.Header{Name: prefix + path.Base(name), Mode: 0o755, Size: h.Size, ModTime: h.ModTime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(entry); err != nil {
 			return err
 		}
 		if _, err := io.Copy(tw, tr); err != nil {

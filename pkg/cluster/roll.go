@@ -569,23 +569,26 @@ const recipeTimeout = 5 * time.Minute
 
 // runRecipe runs one step of the operator's recipe, script, with bash on
 // node n (the control-plane node as the cluster's admin), errexit and
-// pipefail set, with env more environment, and systemctlShim first on
-// PATH, and returns its output, which the node's recipe.log keeps too.
+// pipefail set, with env more environment, and the node's shims
+// (systemctlShim, kubeadmShim with the node's patches) first on PATH, and
+// returns its output, which the node's recipe.log keeps too.
 func (c *Cluster) runRecipe(ctx context.Context, n *Node, step, script string, env []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, recipeTimeout)
 	defer cancel()
-	shim := filepath.Join(c.Options.Dir, "recipe-bin", "systemctl")
-	if err := os.MkdirAll(filepath.Dir(shim), 0o755); err != nil {
+	shims := filepath.Join(c.Options.Dir, "recipe-bin")
+	if err := os.MkdirAll(shims, 0o755); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(shim, []byte(systemctlShim), 0o755); err != nil {
-		return "", err
+	for name, text := range map[string]string{"systemctl": systemctlShim, "kubeadm": kubeadmShim} {
+		if err := os.WriteFile(filepath.Join(shims, name), []byte(text), 0o755); err != nil {
+			return "", err
+		}
 	}
 	cmd := exec.CommandContext(ctx, "nsenter", "--net="+netnsPath(n.Namespace), "--mount="+n.MountNS(), "--",
 		"bash", "-euo", "pipefail", "-c", script)
 	cmd.Env = append(slices.Clone(serviceEnvironment), "DEBIAN_FRONTEND=noninteractive", "KUBECONFIG=/etc/kubernetes/admin.conf",
-		// systemctlShim first.
-		"PATH="+filepath.Join(c.Options.Dir, "recipe-bin")+":"+strings.TrimPrefix(serviceEnvironment[0], "PATH="))
+		"CTXFIX_KUBEADM_PATCHES="+n.patchesDir(),
+		"PATH="+shims+":"+strings.TrimPrefix(serviceEnvironment[0], "PATH="))
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if werr := appendFile(filepath.Join(n.logs, "recipe.log"), append([]byte(fmt.Sprintf("$ %s %v\n%s\n", step, env, script)), out...)); werr != nil {

@@ -97,7 +97,7 @@ func Upgrade(ctx context.Context, c *Cluster, o UpgradeOptions) (*UpgradeReport,
 	cp := c.Nodes[0]
 	run := func(n *Node, what, script string, mustFail string) error {
 		start := time.Now()
-		out, err := c.runRecipe(ctx, n, what, script, []string{"PATH=" + c.kubeadmShimPath(), "CTXFIX_KUBEADM_PATCHES=" + n.patchesDir()})
+		out, err := c.runRecipe(ctx, n, what, script, nil)
 		if mustFail != "" {
 			if err == nil {
 				return fmt.Errorf("%s on %s succeeded; it must be refused with %q", what, n.Name, mustFail)
@@ -119,9 +119,6 @@ func Upgrade(ctx context.Context, c *Cluster, o UpgradeOptions) (*UpgradeReport,
 		logger.Info("Upgrade step done", "node", n.Name, "step", what, "took", step.Took.Round(time.Second))
 		return appendFile(filepath.Join(o.OutDir, "transcript.md"),
 			[]byte(fmt.Sprintf("## %s on %s (%s)\n\n```\n$ %s\n%s\n```\n\n", what, n.Name, step.Took.Round(time.Second), strings.TrimSpace(script), stripColour(out))))
-	}
-	if err := c.writeKubeadmShim(); err != nil {
-		return nil, err
 	}
 
 	// The pre-release needs its flag: without it, kubeadm refuses.
@@ -187,27 +184,13 @@ func aptPart(script string) string {
 	return b.String()
 }
 
-// kubeadmShimPath is the PATH of the upgrade's commands: kubeadmShim
-// first, then the recipe's.
-func (c *Cluster) kubeadmShimPath() string {
-	return filepath.Join(c.Options.Dir, "upgrade-bin") + ":" + filepath.Join(c.Options.Dir, "recipe-bin") + ":" + strings.TrimPrefix(serviceEnvironment[0], "PATH=")
-}
-
-// writeKubeadmShim writes kubeadm for the upgrade's commands: the node's
-// own kubeadm, for upgrade apply and upgrade node with what init and join
-// are given here: the one preflight error this machine has
+// kubeadmShim is kubeadm for the recipe's commands (runRecipe): the
+// node's own kubeadm, for upgrade apply and upgrade node with what init and
+// join are given here: the one preflight error this machine has
 // (SystemVerification, cgroup v1) ignored, and the node's patches
 // (CTXFIX_KUBEADM_PATCHES), which hold its cgroupRoot. Without them
 // kubeadm writes the kubelet's configuration from the cluster's alone, and
 // the restarted kubelet puts its pods at the top of the host's cgroups.
-func (c *Cluster) writeKubeadmShim() error {
-	shim := filepath.Join(c.Options.Dir, "upgrade-bin", "kubeadm")
-	if err := os.MkdirAll(filepath.Dir(shim), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(shim, []byte(kubeadmShim), 0o755)
-}
-
 const kubeadmShim = `#!/bin/sh
 # kubeadm of a make cluster node (pkg/cluster): the node's own, with the
 # preflight error of this machine's cgroup v1 ignored and the node's
