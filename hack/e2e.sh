@@ -171,6 +171,7 @@ e2e="$(ctxfix::go_tool ./test/e2e)"
 release_tool="$(ctxfix::go_tool ./cmd/ctxfix-release)"
 ctxleak="$(ctxfix::go_tool ./cmd/ctxleak)"
 image_tool="$(ctxfix::go_tool ./cmd/ctxfix-image)"
+node_tool="$(ctxfix::go_tool ./cmd/ctxfix-node)"
 
 # Images: there is no registry. pause from the module's own source, busybox
 # from Debian's (ctxfix::busybox_image).
@@ -413,41 +414,15 @@ wait_for kube-controller-manager 60 nsenter --net="/run/netns/${cp_ns}" -- curl 
 
 ctxfix::log "runtime: containerd $("${bin}/containerd" --version | cut -d" " -f3), $(runc --version | head -n1), Debian's CNI plugins"
 mkdir -p "${run}/cni/net.d" "${run}/containerd"
-cat >"${run}/cni/net.d/10-bridge.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "ctxfix-e2e",
-  "plugins": [
-    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${pod_cidr}"}]], "dataDir": "${run}/cni/ipam"}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-EOF
-cat >"${run}/containerd/config.toml" <<EOF
-version = 3
-root = "${run}/containerd/root"
-state = "${run}/containerd/state"
-# No NRI socket under /var/run/nri, no /opt/containerd.
-disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
-[grpc]
-  address = "${run}/containerd.sock"
-[plugins.'io.containerd.cri.v1.images'.pinned_images]
-  sandbox = "${pause_image}"
-[plugins.'io.containerd.cri.v1.runtime']
-  # Root here lacks CAP_SYS_RESOURCE: runc cannot set oom_score_adj -998,
-  # and every sandbox would fail with "can't get final child's PID from
-  # pipe: EOF".
-  restrict_oom_score_adj = true
-  # Pod network namespaces under the state folder, not /run/netns.
-  netns_mounts_under_state_dir = true
-  cdi_spec_dirs = ["${run}/cdi"]
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-  Root = "${run}/runc"
-[plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dirs = ["/usr/lib/cni"]
-  conf_dir = "${run}/cni/net.d"
-EOF
+# The same settings as a cluster node's (pkg/runtimeconfig), with everything
+# under the run folder: this node shares the host's /run (the pods' network
+# namespaces, runc's state), /etc/cdi and /var/lib/cni.
+"${node_tool}" runtime-config -root "${run}/containerd/root" -state "${run}/containerd/state" \
+  -address "${run}/containerd.sock" -sandbox-image "${pause_image}" \
+  -cni-bin-dir /usr/lib/cni -cni-conf-dir "${run}/cni/net.d" -netns-under-state \
+  -cdi-spec-dir "${run}/cdi" -runc-root "${run}/runc" \
+  -network ctxfix-e2e -pod-subnet "${pod_cidr}" -ipam-data-dir "${run}/cni/ipam" \
+  -containerd-config "${run}/containerd/config.toml" -cni-config "${run}/cni/net.d/10-bridge.conflist"
 PATH="${bin}:${PATH}" start containerd "${node_ns}" "${bin}/containerd" --config "${run}/containerd/config.toml"
 # containerd in a cgroup of its own, before it starts any shim: the shims
 # outlive it, and the cleanup finds them there.

@@ -221,7 +221,7 @@ func TestCACertHash(t *testing.T) {
 }
 
 func TestCNIConfigRoutesServicesThroughTheBridge(t *testing.T) {
-	data, err := cniConfig(newNode("/d", 2))
+	_, data, err := runtimeConfig(newNode("/d", 2), "registry.k8s.io/pause:3.10.2")
 	if err != nil {
 		t.Fatal(err)
 	}

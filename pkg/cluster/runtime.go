@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/nodeproc"
+	"github.com/kubelet-ctxfix/kubelet-ctxfix/pkg/runtimeconfig"
 	"k8s.io/klog/v2"
 )
 
@@ -19,58 +20,31 @@ import (
 // first.
 const criSocket = "/run/containerd/containerd.sock"
 
-// containerdConfig is a node's containerd configuration: at its usual
-// paths, which are the node's own, with what this machine needs.
-func containerdConfig(pauseImage string) string {
-	return fmt.Sprintf(`version = 3
-root = "/var/lib/containerd"
-state = "/run/containerd"
-# No NRI socket, and /opt is the node image's, read-only.
-disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
-[grpc]
-  address = %q
-[plugins.'io.containerd.cri.v1.images'.pinned_images]
-  sandbox = %q
-[plugins.'io.containerd.cri.v1.runtime']
-  # Root here lacks CAP_SYS_RESOURCE: runc cannot set oom_score_adj -998.
-  restrict_oom_score_adj = true
-[plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dirs = ["/opt/cni/bin"]
-  conf_dir = "/etc/cni/net.d"
-`, criSocket, pauseImage)
-}
-
-// cniConfig is the node's CNI configuration: a bridge over its pod subnet.
-// The route to 0.0.0.0/0 through the bridge takes a pod's packets for a
-// Service's address to the node, where kube-proxy's rules translate them.
-func cniConfig(n *Node) ([]byte, error) {
-	gateway := n.PodSubnet.Addr().Next()
-	return json.MarshalIndent(map[string]any{
-		"cniVersion": "1.0.0",
-		"name":       "ctxfix-cluster",
-		"plugins": []any{
-			map[string]any{
-				"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false,
-				"ipam": map[string]any{
-					"type":   "host-local",
-					"ranges": [][]map[string]string{{{"subnet": n.PodSubnet.String(), "gateway": gateway.String()}}},
-					"routes": []map[string]string{{"dst": "0.0.0.0/0"}},
-				},
-			},
-			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
-		},
-	}, "", "  ")
+// runtimeConfig is the node's containerd and CNI configuration: at their
+// usual paths, which are the node's own, and a bridge over its pod subnet
+// through which pods reach the Services.
+func runtimeConfig(n *Node, pauseImage string) (containerd string, cni []byte, err error) {
+	containerd, err = runtimeconfig.Containerd{
+		Root: "/var/lib/containerd", State: "/run/containerd", Address: criSocket,
+		SandboxImage: pauseImage,
+		CNIBinDirs:   []string{"/opt/cni/bin"}, CNIConfDir: "/etc/cni/net.d",
+	}.TOML()
+	if err != nil {
+		return "", nil, err
+	}
+	cni, err = runtimeconfig.Bridge{Name: "ctxfix-cluster", Subnet: n.PodSubnet, RouteAll: true}.Conflist()
+	return containerd, cni, err
 }
 
 // startRuntime writes the node's containerd and CNI configurations and
 // starts containerd, in the node's runtime cgroup, which its shims inherit.
 func (n *Node) startRuntime(ctx context.Context, tools Tools, pauseImage string) error {
-	config := filepath.Join(n.Dir, "containerd.toml")
-	if err := os.WriteFile(config, []byte(containerdConfig(pauseImage)), 0o644); err != nil {
+	containerd, cni, err := runtimeConfig(n, pauseImage)
+	if err != nil {
 		return err
 	}
-	cni, err := cniConfig(n)
-	if err != nil {
+	config := filepath.Join(n.Dir, "containerd.toml")
+	if err := os.WriteFile(config, []byte(containerd), 0o644); err != nil {
 		return err
 	}
 	// Through the node's view: its /etc is an overlay, mounted.
