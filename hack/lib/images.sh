@@ -263,13 +263,15 @@ ctxfix::build_etcd() {
 # name. There is no registry: it is Debian's busybox-static, every applet
 # linked, with bash-static as /bin/sh, because busybox's sh drops
 # environment variables whose names have a '-', which upstream's tests set.
+# Its default command is sh, as upstream's (from Docker's busybox): the Job
+# and pod generation specs run it without a command.
 ctxfix::busybox_image() {
   local tree="$1" arch="$2" image_tool="$3" out="$4" version busybox_links
   version="$(sed -n 's/.*configs\[BusyBox\] = Config{list.PromoterE2eRegistry, "busybox", "\([^"]*\)"}.*/\1/p' "${tree}/test/utils/image/manifest.go")"
   [[ -n "${version}" ]] || ctxfix::die "could not read the busybox version from ${tree}/test/utils/image/manifest.go"
   ctxfix::busybox_links
   "${image_tool}" -ref "registry.k8s.io/e2e-test-images/busybox:${version}" -arch "${arch}" \
-    -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -dir /tmp "${busybox_links[@]}" -out "${out}" >&2 ||
+    -file /bin/busybox=/bin/busybox -file /bin/sh=/bin/bash-static -dir /tmp "${busybox_links[@]}" -cmd sh -out "${out}" >&2 ||
     ctxfix::die "could not make the busybox image of ${tree}"
   echo "registry.k8s.io/e2e-test-images/busybox:${version}"
 }
