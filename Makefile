@@ -143,7 +143,7 @@ cluster-roll:
 ## upstream's conformance specs (test/cluster-conformance.txt, or with
 ## CONFORMANCE=full every [Conformance] spec but the disruptive ones) with
 ## the stock kubelets, then with ours; the table goes to
-## _output/cluster/conformance/<base>/table.md; needs root
+## _output/cluster/conformance/<base>/<list|full>/table.md; needs root
 cluster-conformance:
 	hack/cluster.sh --conformance
 

@@ -35,7 +35,8 @@
 # commands, and they run again. A spec that fails only with ours
 # fails the run; one that fails with both must be in
 # test/cluster-conformance-known-failures.tsv, with its reason. The reports
-# and table.md are left in _output/cluster/conformance/<base>/.
+# and table.md are left in _output/cluster/conformance/<base>/<form>/ (list,
+# full, or short for --short).
 #
 # With --short, make test's form of both, on two nodes (NODES): the
 # worker's stock kubelet is replaced with ours by the README's commands under
@@ -289,7 +290,11 @@ fi
 # ---- --conformance, --short: e2e.test, ginkgo and the images the specs run ---
 # The suite of the code that ships: e2e.test and ginkgo of the patched tree.
 conformance_bin="${CTXFIX_OUTPUT}/cluster/conformance/bin/${base}"
-conformance_dir="${CTXFIX_OUTPUT}/cluster/conformance/${base}"
+# One folder a form (short, list, full), so that a run of one leaves the
+# reports of another: the full set's take an hour and a half to make.
+form="${CONFORMANCE:-list}"
+[[ "${mode}" != short ]] || form=short
+conformance_dir="${CTXFIX_OUTPUT}/cluster/conformance/${base}/${form}"
 rm -rf "${conformance_dir}"
 mkdir -p "${conformance_bin}" "${conformance_dir}"
 ctxfix::log "e2e.test and ginkgo from the patched tree of ${base}, agnhost from its stock tree"
