@@ -98,13 +98,14 @@ case "${source_type}" in
   http) [[ "${mode}" == up ]] || ctxfix::die "SOURCE_TYPE=http is for make cluster: the other forms replace the kubelets by package" ;;
   *) ctxfix::die "SOURCE_TYPE=${source_type}: want pkg (the release's apt repository) or http (its http layout, image-builder's http mode)" ;;
 esac
-specs=()
+# The specs a conformance run selects, and the time it may take.
+selection=()
 case "${CONFORMANCE:-list}" in
-  list) specs=(-specs "${CTXFIX_ROOT}/test/cluster-conformance.txt") ;;
+  list) selection=(-specs "${CTXFIX_ROOT}/test/cluster-conformance.txt") ;;
   # Every [Conformance] spec but those that disrupt the cluster's nodes,
   # which this run's nodes share with the host's kernel: 441 on v1.36.5,
   # more than the hour a run of the list is allowed.
-  full) specs=(-skip '\[Disruptive\]' -timeout 150m) ;;
+  full) selection=(-skip '\[Disruptive\]' -timeout 150m) ;;
   *) ctxfix::die "CONFORMANCE=${CONFORMANCE}: want list (test/cluster-conformance.txt) or full" ;;
 esac
 ctxfix::require_tools go ip nsenter unshare mount apt-get
@@ -314,4 +315,4 @@ images+=(-image "${conformance_bin}/agnhost-prev.tar" -image "${conformance_bin}
 ctxfix::log "conformance on ${nodes} nodes (${CONFORMANCE:-list}): kubelet ${stock_deb_version} (upstream's stand-in), then ${deb_version}"
 "${cluster_tool}" conformance "${stand_in_args[@]}" "${images[@]}" "${known[@]}" \
   -e2e-test "${conformance_bin}/e2e.test" -ginkgo "${conformance_bin}/ginkgo" \
-  -out "${conformance_dir}" "${specs[@]}"
+  -out "${conformance_dir}" "${selection[@]}"
